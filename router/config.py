@@ -126,7 +126,9 @@ def load_settings(
     toggle_values = {k: merged.pop(k) for k in list(merged) if k in _TOGGLE_FIELDS}
     settings = RouterSettings.model_validate(merged)
     persisted = read_persisted_toggles(settings.toggles_path)
-    flag_toggles = {k: v for k, v in (overrides or {}).items() if k in _TOGGLE_FIELDS}
+    flag_toggles = {
+        k: v for k, v in (overrides or {}).items() if k in _TOGGLE_FIELDS and v is not None
+    }
     env_toggles = {k: v for k, v in toggle_values.items() if k not in flag_toggles}
     combined = {**env_toggles, **persisted, **flag_toggles}
     settings.toggles = RuntimeToggles.model_validate(

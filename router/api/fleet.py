@@ -1,0 +1,102 @@
+"""Fleet endpoints: heartbeats in, fleet status and the merged model lists out.
+
+``POST /fleet/heartbeat``, ``GET /fleet/status``, ``GET /api/tags``, ``GET /api/ps``,
+``GET /api/version``, ``GET /v1/models``, ``GET /``. Translation only: state lives in the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from router import __version__
+from router.api.bodies import read_body
+from router.api.responses import json_response
+from router.context import RouterContext
+from router.fleet_view import (
+    fleet_ollama_version,
+    fleet_status,
+    merged_ps,
+    merged_tags,
+    openai_models,
+)
+from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
+
+log = logging.getLogger("herd.fleet")
+
+
+def routes(ctx: RouterContext) -> list[Route]:
+    async def heartbeat(request: Request) -> Response:
+        raw = await read_body(request, MAX_HEARTBEAT_BYTES)
+        try:
+            beat = Heartbeat.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [
+                {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            first = errors[0] if errors else {"loc": "", "msg": "invalid"}
+            return json_response(
+                {"error": f"invalid heartbeat: {first['loc']}: {first['msg']}", "detail": errors},
+                status=422,
+            )
+        client = request.client.host if request.client else None
+        known = ctx.registry.get(beat.node_id) is not None
+        status = ctx.registry.apply(beat, client)
+        if not known:
+            log.info(
+                "node %s joined (%s)",
+                beat.node_id,
+                ctx.registry.get(beat.node_id).ollama_url,  # type: ignore[union-attr]
+                extra={"console": True, "node_id": beat.node_id},
+            )
+        elif beat.status == "draining":
+            log.info("node %s is draining", beat.node_id, extra={"console": True})
+        ack = HeartbeatAck(
+            node_id=beat.node_id,
+            status=status,
+            router_version=__version__,
+            heartbeat_interval_s=ctx.settings.heartbeat_interval_s,
+        )
+        return json_response(ack.model_dump())
+
+    async def status(request: Request) -> Response:
+        now = ctx.clock()
+        view = fleet_status(
+            ctx.registry.with_status(now),
+            ctx.queues.stats(),
+            now,
+            router_info={"uptime_s": round(now - ctx.started_at, 1)},
+        )
+        return json_response(view.model_dump(mode="json"))
+
+    async def tags(request: Request) -> Response:
+        return json_response(merged_tags(r for r, _ in ctx.registry.routable()))
+
+    async def ps(request: Request) -> Response:
+        return json_response(merged_ps(r for r, _ in ctx.registry.routable()))
+
+    async def version(request: Request) -> Response:
+        records = [r for r, _ in ctx.registry.routable()]
+        return json_response({"version": fleet_ollama_version(records), "herd": __version__})
+
+    async def models(request: Request) -> Response:
+        records = [r for r, _ in ctx.registry.routable()]
+        return json_response(openai_models(records, created=int(ctx.started_at)))
+
+    async def root(request: Request) -> Response:
+        return PlainTextResponse("Ollama is running")
+
+    return [
+        Route("/", root, methods=["GET", "HEAD"]),
+        Route("/fleet/heartbeat", heartbeat, methods=["POST"]),
+        Route("/fleet/status", status, methods=["GET"]),
+        Route("/api/tags", tags, methods=["GET"]),
+        Route("/api/ps", ps, methods=["GET"]),
+        Route("/api/version", version, methods=["GET"]),
+        Route("/v1/models", models, methods=["GET"]),
+    ]

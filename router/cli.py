@@ -1,0 +1,182 @@
+"""The ``herd`` command: run the router, or ``herd demo`` for a router with a simulated fleet.
+
+Parses flags into settings (flags beat environment beat defaults) and starts uvicorn. The demo
+starts three simulated nodes as child processes and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from router import __version__
+from router.config import DEFAULT_PORT, load_settings
+from router.logs import configure_logging, stop_logging
+
+DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="herd", description="Route Ollama and OpenAI requests across a fleet of Ollama nodes."
+    )
+    parser.add_argument("--version", action="version", version=f"herd {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    _add_serve_flags(parser)
+    demo = sub.add_parser("demo", help="run the router with three simulated nodes")
+    _add_serve_flags(demo)
+    demo.add_argument(
+        "--time-scale", type=float, default=0.25, help="simulated speed (1 = real-world timings)"
+    )
+    serve = sub.add_parser("serve", help="run the router (the default)")
+    _add_serve_flags(serve)
+    return parser
+
+
+def _add_serve_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="interface to listen on (HERD_HOST, default 0.0.0.0)")
+    p.add_argument("--port", type=int, help=f"port (HERD_PORT, default {DEFAULT_PORT})")
+    p.add_argument("--data-dir", help="database, logs, settings (HERD_DATA_DIR, ~/.fleet-manager)")
+    p.add_argument("--fleet-token", help="secret nodes must send (HERD_FLEET_TOKEN)")
+    p.add_argument("--no-mdns", dest="mdns", action="store_false", default=None)
+    p.add_argument(
+        "--mdns-interface",
+        action="append",
+        dest="mdns_interfaces",
+        help="advertise only on this interface address (repeatable)",
+    )
+    p.add_argument("--heartbeat-interval", type=float, dest="heartbeat_interval_s")
+    p.add_argument("--degraded-after", type=float, dest="degraded_after_s")
+    p.add_argument("--offline-after", type=float, dest="offline_after_s")
+    p.add_argument("--max-body-bytes", type=int)
+    p.add_argument("--max-queue", type=int, dest="max_queue_per_model")
+    p.add_argument("--reaper-timeout", type=float, dest="reaper_timeout_s")
+    p.add_argument("--retention-days", type=int, dest="trace_retention_days")
+    p.add_argument("--log-level")
+
+
+_SETTING_KEYS = (
+    "host",
+    "port",
+    "data_dir",
+    "fleet_token",
+    "mdns",
+    "mdns_interfaces",
+    "heartbeat_interval_s",
+    "degraded_after_s",
+    "offline_after_s",
+    "max_body_bytes",
+    "max_queue_per_model",
+    "reaper_timeout_s",
+    "trace_retention_days",
+    "log_level",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_KEYS}
+    if args.command == "demo":
+        return _demo(args, overrides)
+    return _serve(overrides)
+
+
+def _serve(overrides: dict[str, Any]) -> int:
+    from router.app import create_app
+
+    settings = load_settings(overrides)
+    configure_logging(
+        settings.log_path, settings.log_level, settings.log_max_bytes, settings.log_backups
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        stop_logging()
+    return 0 if server.started else 1
+
+
+def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    overrides.setdefault("mdns_interfaces", None)
+    if overrides.get("mdns_interfaces") is None and overrides.get("mdns") is not False:
+        overrides["mdns_interfaces"] = ["127.0.0.1"]  # the demo never multicasts on real networks
+    port = overrides.get("port") or DEFAULT_PORT
+    overrides["port"] = port
+    overrides["host"] = overrides.get("host") or "127.0.0.1"
+    router_url = f"http://127.0.0.1:{port}"
+    children: list[subprocess.Popen[bytes]] = []
+    base_sim_port = port + 100
+    for index, (node_id, profile) in enumerate(DEMO_NODES):
+        sim_port = base_sim_port + index
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "node",
+                    "--simulate",
+                    profile,
+                    "--sim-port",
+                    str(sim_port),
+                    "--time-scale",
+                    str(args.time_scale),
+                    "--node-id",
+                    node_id,
+                    "--router-url",
+                    router_url,
+                    "--interval",
+                    "2",
+                ],
+                cwd=Path.cwd(),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        )
+    print(
+        f"""
+herd demo: a router and three simulated Ollama nodes ({", ".join(p for _, p in DEMO_NODES)}).
+
+  Fleet status      curl {router_url}/fleet/status
+  Models            curl {router_url}/api/tags
+  Chat (Ollama)     curl {router_url}/api/chat \\
+                      -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
+  Chat (OpenAI)     curl {router_url}/v1/chat/completions -H 'content-type: application/json' \\
+                      -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
+  Health            curl {router_url}/dashboard/api/health
+  Dashboard         {router_url}/dashboard
+
+Press Ctrl-C to stop everything.
+""",
+        flush=True,
+    )
+    try:
+        return _serve(overrides)
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)

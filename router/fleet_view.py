@@ -1,0 +1,142 @@
+"""Read-only views of the fleet: ``/fleet/status`` and the model lists merged over nodes.
+
+Pure functions over registry records and queue statistics; the HTTP layer passes them in. Ollama's
+own fields (digest, details, expires_at, size_vram, context_length) are kept untouched; herd adds
+which nodes hold each model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from router import __version__
+from router.model_names import normalize
+from router.registry import NodeRecord
+from router.wire import FleetStatus, FleetSummary, NodeStatus, NodeView, QueueStats
+
+
+def node_view(
+    record: NodeRecord, status: NodeStatus, now: float, requests_active: int = 0
+) -> NodeView:
+    hb = record.heartbeat
+    return NodeView(
+        node_id=record.node_id,
+        status=status,
+        draining=record.draining,
+        agent_version=hb.agent_version,
+        last_seen=record.last_seen,
+        seconds_since_heartbeat=round(max(0.0, now - record.last_seen), 3),
+        ollama_url=record.ollama_url,
+        hardware=hb.hardware,
+        cpu=hb.cpu,
+        memory=hb.memory,
+        disk=hb.disk,
+        ollama=hb.ollama,
+        capabilities=hb.capabilities,
+        requests_active=requests_active,
+    )
+
+
+def fleet_status(
+    nodes: Iterable[tuple[NodeRecord, NodeStatus]],
+    queues: Mapping[str, QueueStats],
+    now: float,
+    router_info: dict[str, Any] | None = None,
+) -> FleetStatus:
+    views: list[NodeView] = []
+    in_flight_by_node: dict[str, int] = {}
+    for key, stats in queues.items():
+        node_id = key.split(":", 1)[0]
+        in_flight_by_node[node_id] = in_flight_by_node.get(node_id, 0) + stats.in_flight
+    for record, status in nodes:
+        views.append(node_view(record, status, now, in_flight_by_node.get(record.node_id, 0)))
+    live = [v for v in views if v.status != "offline"]
+    loaded = {normalize(m.name) for v in live for m in v.ollama.models_loaded}
+    available = {normalize(m.name) for v in live for m in v.ollama.models_available}
+    summary = FleetSummary(
+        nodes_total=len(views),
+        nodes_online=sum(v.status == "online" for v in views),
+        nodes_degraded=sum(v.status == "degraded" for v in views),
+        nodes_offline=sum(v.status == "offline" for v in views),
+        models_loaded=len(loaded),
+        models_available=len(available),
+        requests_active=sum(q.in_flight for q in queues.values()),
+        requests_queued=sum(q.pending for q in queues.values()),
+    )
+    return FleetStatus(
+        fleet=summary,
+        nodes=views,
+        queues=dict(queues),
+        router={"version": __version__, **(router_info or {})},
+    )
+
+
+def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
+    """``/api/tags`` over the given nodes: one entry per model, listing the nodes that hold it."""
+    merged: dict[str, dict[str, Any]] = {}
+    for record in records:
+        for model in record.heartbeat.ollama.models_available:
+            key = normalize(model.name)
+            entry = merged.get(key)
+            if entry is None:
+                entry = model.model_dump(exclude={"size_gb", "context_length"}, exclude_none=True)
+                entry["name"] = model.name
+                entry["model"] = model.model or model.name
+                entry["nodes"] = []
+                merged[key] = entry
+            entry["nodes"].append(record.node_id)
+    return {"models": [merged[k] for k in sorted(merged)]}
+
+
+def merged_ps(records: Iterable[NodeRecord]) -> dict[str, Any]:
+    """``/api/ps`` over the given nodes: one entry per node and loaded model, with ``node_id``.
+
+    A model loaded on two nodes appears twice, because its ``expires_at``, ``size_vram`` and
+    ``context_length`` differ per node; each entry also lists every node holding it hot.
+    """
+    entries: list[dict[str, Any]] = []
+    hot_on: dict[str, list[str]] = {}
+    for record in records:
+        for model in record.heartbeat.ollama.models_loaded:
+            hot_on.setdefault(normalize(model.name), []).append(record.node_id)
+    for record in records:
+        for model in record.heartbeat.ollama.models_loaded:
+            entry = model.model_dump(exclude={"size_gb"}, exclude_none=True)
+            entry["name"] = model.name
+            entry["model"] = model.model or model.name
+            entry["node_id"] = record.node_id
+            entry["nodes"] = hot_on[normalize(model.name)]
+            entries.append(entry)
+    return {"models": entries}
+
+
+def openai_models(records: Iterable[NodeRecord], created: int) -> dict[str, Any]:
+    """``/v1/models``: every model available on a routable node."""
+    owners: dict[str, list[str]] = {}
+    for record in records:
+        for model in record.heartbeat.ollama.models_available:
+            owners.setdefault(model.name, []).append(record.node_id)
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "herd", "nodes": nodes}
+            for name, nodes in sorted(owners.items())
+        ],
+    }
+
+
+def fleet_ollama_version(records: Iterable[NodeRecord]) -> str:
+    """The lowest Ollama version across nodes: what a client can rely on everywhere."""
+    versions = [r.heartbeat.ollama.version for r in records if r.heartbeat.ollama.version]
+    if not versions:
+        return "0.0.0"
+    return min(versions, key=_version_key)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split("-")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)

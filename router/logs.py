@@ -1,0 +1,91 @@
+"""Structured logging: JSON lines to ``<data dir>/logs/herd.jsonl`` and a concise console.
+
+File writes happen on a background thread (a queue handler in front of a rotating file handler),
+so logging never blocks the event loop. Per-request lines go to the file only; the console shows
+what a person running ``herd`` wants to see (start-up, nodes joining and leaving, errors).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+CONSOLE_FLAG = "console"
+"""Pass ``extra={"console": True}`` to show a line on the console as well as in the file."""
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, then every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and key != CONSOLE_FLAG:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{stamp} {record.levelname.lower():<7} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _ConsoleFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or bool(getattr(record, CONSOLE_FLAG, False))
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def configure_logging(
+    log_path: Path, level: str = "info", max_bytes: int = 20_000_000, backups: int = 5
+) -> None:
+    """Route the ``herd`` loggers to the JSONL file (rotated) and the console."""
+    global _listener
+    stop_logging()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+    )
+    file_handler.setFormatter(JsonLineFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, file_handler, respect_handler_level=True)
+    _listener.start()
+    atexit.register(stop_logging)
+
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(ConsoleFormatter())
+    console.addFilter(_ConsoleFilter())
+
+    root = logging.getLogger("herd")
+    root.handlers[:] = [logging.handlers.QueueHandler(records), console]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def stop_logging() -> None:
+    """Flush and stop the background writer (idempotent)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None

@@ -1,0 +1,185 @@
+"""Per node:model queues that really bound concurrency.
+
+Each queue admits at most ``concurrency`` requests at once (the node's ``OLLAMA_NUM_PARALLEL``, or a
+memory-derived limit when unknown); the rest wait in arrival order, up to ``max_queue`` of them, and
+beyond that the caller gets ``QueueFull`` (rendered as 503 with ``Retry-After``). A slot remembers
+when it last made progress so the zombie reaper can free slots whose request stalled. No network,
+no database; the clock is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from router.wire import QueueStats
+
+
+class QueueFull(Exception):
+    def __init__(self, key: str, pending: int) -> None:
+        super().__init__(f"queue {key} is full ({pending} waiting)")
+        self.key = key
+        self.pending = pending
+
+
+@dataclass(eq=False, slots=True)
+class Slot:
+    """One admitted request. ``release`` is idempotent: the reaper and the request may both call."""
+
+    queue: SlotQueue
+    started_at: float
+    last_progress: float
+    on_reap: Callable[[], None] | None = None
+    released: bool = False
+    reaped: bool = False
+
+    def touch(self, now: float) -> None:
+        self.last_progress = now
+
+    def release(self, ok: bool) -> None:
+        if not self.released:
+            self.released = True
+            self.queue._release(self, ok)
+
+
+@dataclass(eq=False)
+class SlotQueue:
+    key: str
+    concurrency: int
+    max_queue: int
+    clock: Callable[[], float]
+    in_flight: int = 0
+    done: int = 0
+    failed: int = 0
+    reaped: int = 0
+    _waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    _active: set[Slot] = field(default_factory=set)
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self) -> Slot:
+        """Wait for a slot in arrival order; ``QueueFull`` when too many already wait."""
+        if self.in_flight < self.concurrency and not self._waiters:
+            return self._admit()
+        if len(self._waiters) >= self.max_queue:
+            raise QueueFull(self.key, len(self._waiters))
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                # We were handed a slot at the moment we were cancelled: pass it on.
+                self.in_flight -= 1
+                self._wake()
+            raise
+        return self._take_handed_slot()
+
+    def _admit(self) -> Slot:
+        self.in_flight += 1
+        return self._take_handed_slot()
+
+    def _take_handed_slot(self) -> Slot:
+        now = self.clock()
+        slot = Slot(queue=self, started_at=now, last_progress=now)
+        self._active.add(slot)
+        return slot
+
+    def _release(self, slot: Slot, ok: bool) -> None:
+        self._active.discard(slot)
+        self.in_flight -= 1
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < self.concurrency:
+            waiter = self._waiters.popleft()
+            if waiter.done():
+                continue
+            self.in_flight += 1  # counted now, so nobody else slips in before the waiter runs
+            waiter.set_result(None)
+
+    def set_concurrency(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+        self._wake()
+
+    def stalled(self, now: float, timeout_s: float) -> list[Slot]:
+        return [s for s in self._active if now - s.last_progress >= timeout_s]
+
+    def stats(self) -> QueueStats:
+        return QueueStats(
+            pending=self.pending,
+            in_flight=self.in_flight,
+            done=self.done,
+            failed=self.failed,
+            concurrency=self.concurrency,
+            max_queue=self.max_queue,
+        )
+
+
+class QueueBoard:
+    """Every node:model queue of the router."""
+
+    def __init__(self, clock: Callable[[], float], max_queue: int = 256) -> None:
+        self._clock = clock
+        self.max_queue = max_queue
+        self._queues: dict[tuple[str, str], SlotQueue] = {}
+
+    def queue(self, node_id: str, model: str, concurrency: int) -> SlotQueue:
+        key = (node_id, model)
+        found = self._queues.get(key)
+        if found is None:
+            found = SlotQueue(
+                key=f"{node_id}:{model}",
+                concurrency=max(1, concurrency),
+                max_queue=self.max_queue,
+                clock=self._clock,
+            )
+            self._queues[key] = found
+        elif found.concurrency != concurrency:
+            found.set_concurrency(concurrency)
+        return found
+
+    def depth(self, node_id: str, model: str) -> tuple[int, int]:
+        """(pending, in_flight) for one node:model; zeros when it has never been used."""
+        found = self._queues.get((node_id, model))
+        return (found.pending, found.in_flight) if found else (0, 0)
+
+    def depths(self) -> dict[tuple[str, str], tuple[int, int]]:
+        return {k: (q.pending, q.in_flight) for k, q in self._queues.items()}
+
+    def in_flight_on(self, node_id: str) -> int:
+        return sum(q.in_flight for (n, _), q in self._queues.items() if n == node_id)
+
+    @property
+    def total_in_flight(self) -> int:
+        return sum(q.in_flight for q in self._queues.values())
+
+    @property
+    def total_pending(self) -> int:
+        return sum(q.pending for q in self._queues.values())
+
+    def stats(self) -> dict[str, QueueStats]:
+        return {q.key: q.stats() for q in self._queues.values()}
+
+    def reap(self, now: float, timeout_s: float) -> list[Slot]:
+        """Free every slot that made no progress for ``timeout_s``; return them."""
+        reaped: list[Slot] = []
+        for q in self._queues.values():
+            for slot in q.stalled(now, timeout_s):
+                slot.reaped = True
+                q.reaped += 1
+                if slot.on_reap is not None:
+                    slot.on_reap()
+                slot.release(ok=False)
+                reaped.append(slot)
+        return reaped
