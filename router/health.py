@@ -252,6 +252,12 @@ def _gb(value: float) -> str:
     return f"{value:.1f} GB"
 
 
+def _window(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 60:.0f} min"
+
+
 def _sorted_nodes(nodes: Iterable[NodeView]) -> list[NodeView]:
     return sorted(nodes, key=lambda n: n.node_id)
 
@@ -581,6 +587,7 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
         if not _is_live(node) or memory_gb <= 0 or not loaded:
             continue
         parallel = node.ollama.num_parallel or OLLAMA_DEFAULT_NUM_PARALLEL
+        assumed = "" if node.ollama.num_parallel else " (assumed: the agent cannot see it)"
         per_model = []
         per_slot_bytes = 0.0
         for model in loaded:
@@ -597,7 +604,7 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
             )
         kv_gb = parallel * per_slot_bytes / GIB
         ratio = kv_gb / memory_gb
-        if ratio < KV_CACHE_RATIO_WARNING:
+        if ratio <= KV_CACHE_RATIO_WARNING:
             continue
         severity: Severity = "critical" if ratio >= KV_CACHE_RATIO_CRITICAL else "warning"
         budget_bytes = KV_CACHE_RATIO_WARNING * memory_gb * GIB
@@ -619,7 +626,8 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
                 severity=severity,
                 title=f"KV cache estimate too large on {node.node_id}",
                 description=(
-                    f"With OLLAMA_NUM_PARALLEL={parallel} and {len(loaded)} loaded model(s) "
+                    f"With OLLAMA_NUM_PARALLEL={parallel}{assumed} and "
+                    f"{len(loaded)} loaded model(s) "
                     f"(largest context {max_ctx} tokens), the KV cache on {_label(node)} is "
                     f"estimated at {_gb(kv_gb)}, {_pct(ratio)} of its {_gb(memory_gb)} memory; "
                     f"{biggest['model']} alone accounts for {_gb(biggest['kv_gb'])}. Every "
@@ -849,7 +857,7 @@ def check_zombie_reaper(inputs: HealthInputs) -> Findings:
 
 def check_model_thrashing(inputs: HealthInputs) -> Findings:
     nodes = {n.node_id: n for n in inputs.nodes}
-    hours = inputs.traffic.window_s / 3600
+    window = _window(inputs.traffic.window_s)
     findings = []
     for (node_id, model), loads in sorted(inputs.traffic.cold_loads.items()):
         if loads < THRASH_WARNING:
@@ -871,7 +879,7 @@ def check_model_thrashing(inputs: HealthInputs) -> Findings:
                 title=f"{model} keeps reloading on {node_id}",
                 description=(
                     f"{model} was cold-loaded {loads} times on {node_id} in the last "
-                    f"{hours:.0f} h: it is evicted or expires while still in demand, and every "
+                    f"{window}: it is evicted or expires while still in demand, and every "
                     f"load costs seconds before the first token.{settings}"
                 ),
                 fix=(
@@ -922,7 +930,8 @@ def check_request_timeouts(inputs: HealthInputs) -> Findings:
 def check_error_rate(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     rate = t.effective_error_rate
-    if t.requests_total < MIN_REQUESTS_FOR_RATES or t.failed < ERROR_MIN_COUNT:
+    failed = t.failed or round(rate * t.requests_total)
+    if t.requests_total < MIN_REQUESTS_FOR_RATES or failed < ERROR_MIN_COUNT:
         return []
     if rate < ERROR_RATE_WARNING:
         return []
@@ -933,7 +942,7 @@ def check_error_rate(inputs: HealthInputs) -> Findings:
             severity=severity,
             title="Many requests fail",
             description=(
-                f"{t.failed} of {t.requests_total} requests failed in the window, an error rate "
+                f"{failed} of {t.requests_total} requests failed in the window, an error rate "
                 f"of {_pct(rate)} (warning at {_pct(ERROR_RATE_WARNING)}, critical at "
                 f"{_pct(ERROR_RATE_CRITICAL)})."
             ),
@@ -942,7 +951,7 @@ def check_error_rate(inputs: HealthInputs) -> Findings:
                 "(`curl 'http://localhost:11435/dashboard/api/traces?limit=200'`); missing models "
                 "need a pull, out-of-memory errors a smaller OLLAMA_NUM_PARALLEL or model."
             ),
-            data={"failed": t.failed, "requests": t.requests_total, "error_rate": rate},
+            data={"failed": failed, "requests": t.requests_total, "error_rate": rate},
         )
     ]
 
