@@ -1,0 +1,276 @@
+"""The ``herd-node`` command: parse flags, set up JSON logging, run the agent until a signal.
+
+Owns the process edge of the node: flags -> ``NodeSettings``, structured JSON logs on stderr, the
+SIGTERM/SIGINT handlers that make the agent send its draining heartbeat and exit 0, and, with
+``--simulate PROFILE``, the Ollama simulator this agent reports (served in-process by uvicorn when
+``node.sim`` offers an app factory, else as a ``python -m node.sim`` child that the agent owns and
+stops). The one ``print`` of the node is the start-up line here; everything else is a log record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import ValidationError
+
+from node import __version__
+from node.agent import NodeAgent
+from node.config import SIM_PROFILES, NodeSettings, load_node_settings
+from router.logs import JsonLineFormatter
+
+log = logging.getLogger("herd.node.cli")
+
+SIM_READY_TIMEOUT_S = 30.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="herd-node",
+        description="Report this device and its Ollama to the herd router.",
+    )
+    p.add_argument("--version", action="version", version=f"herd-node {__version__}")
+    p.add_argument("--node-id", help="name of this node (HERD_NODE_NODE_ID, default: host name)")
+    p.add_argument(
+        "--ollama-host",
+        help="this device's Ollama as the router should reach it (OLLAMA_HOST, "
+        "default http://localhost:11434)",
+    )
+    p.add_argument("--router-url", help="router base URL; skips mDNS (HERD_NODE_ROUTER_URL)")
+    p.add_argument("--router-name", help="only accept the mDNS router with this instance name")
+    p.add_argument(
+        "--interval",
+        type=float,
+        dest="interval_s",
+        help="seconds between heartbeats (HERD_NODE_INTERVAL_S, default: router's advice, 5)",
+    )
+    p.add_argument("--fleet-token", help="the fleet's shared secret (HERD_FLEET_TOKEN)")
+    p.add_argument(
+        "--mdns-interface",
+        action="append",
+        dest="mdns_interfaces",
+        help="browse only on this interface address, e.g. 127.0.0.1 (repeatable)",
+    )
+    p.add_argument("--discovery-timeout", type=float, dest="discovery_timeout_s")
+    p.add_argument("--models-dir", help="Ollama's models directory (OLLAMA_MODELS)")
+    p.add_argument(
+        "--simulate",
+        metavar="PROFILE",
+        choices=SIM_PROFILES,
+        help=f"run the Ollama simulator and report it ({', '.join(SIM_PROFILES)})",
+    )
+    p.add_argument("--sim-port", type=int, help="simulator port (default 11434)")
+    p.add_argument("--sim-host", help="simulator listen address (default 127.0.0.1)")
+    p.add_argument("--time-scale", type=float, dest="sim_time_scale", help="simulator speed")
+    p.add_argument("--log-level", help="debug, info, warning, error (default info)")
+    return p
+
+
+_KEYS = (
+    "node_id",
+    "ollama_host",
+    "router_url",
+    "router_name",
+    "interval_s",
+    "fleet_token",
+    "mdns_interfaces",
+    "discovery_timeout_s",
+    "models_dir",
+    "simulate",
+    "sim_port",
+    "sim_host",
+    "sim_time_scale",
+    "log_level",
+)
+
+
+def configure_logging(level: str) -> None:
+    """JSON lines on stderr for every ``herd`` logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLineFormatter())
+    root = logging.getLogger("herd")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {key: getattr(args, key, None) for key in _KEYS}
+    try:
+        settings = load_node_settings(overrides)
+    except ValidationError as exc:
+        print(f"herd-node: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    target = settings.router_url or "the router found over mDNS"
+    print(
+        f"herd-node {__version__}: node {settings.node_id} reporting Ollama at "
+        f"{settings.ollama_url} to {target}",
+        flush=True,
+    )
+    try:
+        return asyncio.run(run(settings))
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return 0
+
+
+async def run(settings: NodeSettings) -> int:
+    """Run the agent (and the simulator, if asked) until SIGTERM/SIGINT; the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    simulator: Simulator | None = None
+    try:
+        if settings.simulate is not None:
+            simulator = Simulator(settings)
+            if not await simulator.start(stop):
+                return 0 if stop.is_set() else 1
+        agent = NodeAgent(settings)
+        await agent.run(stop)
+        return 0
+    finally:
+        if simulator is not None:
+            await simulator.stop()
+        log.info("herd-node stopped", extra={"node_id": settings.node_id})
+
+
+# --- the simulator ------------------------------------------------------------------------------
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the agent."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn
+        return
+
+
+def _sim_app(profile: str, time_scale: float | None) -> Any | None:
+    """The simulator's ASGI app from ``node.sim``'s factory, or None when it has none (yet)."""
+    try:
+        import node.sim as sim
+    except ImportError:
+        return None
+    for name in ("create_app", "build_app", "make_app"):
+        factory = getattr(sim, name, None)
+        if not callable(factory):
+            continue
+        params = inspect.signature(factory).parameters
+        kwargs: dict[str, Any] = {}
+        if "profile" in params:
+            kwargs["profile"] = profile
+        if "time_scale" in params and time_scale is not None:
+            kwargs["time_scale"] = time_scale
+        try:
+            return factory(**kwargs) if "profile" in params else None
+        except (TypeError, ValueError, KeyError) as exc:
+            log.warning("simulator factory refused its arguments", extra={"error": repr(exc)})
+            return None
+    return None
+
+
+class Simulator:
+    """The Ollama simulator behind ``--simulate``: in-process if possible, else a child process."""
+
+    def __init__(self, settings: NodeSettings) -> None:
+        assert settings.simulate is not None
+        self.settings = settings
+        self.profile = settings.simulate
+        self.url = settings.ollama_url
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._child: asyncio.subprocess.Process | None = None
+
+    async def start(self, stop: asyncio.Event) -> bool:
+        settings = self.settings
+        app = _sim_app(self.profile, settings.sim_time_scale)
+        if app is not None:
+            config = uvicorn.Config(
+                app,
+                host=settings.sim_host,
+                port=settings.sim_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="auto",
+            )
+            self._server = _QuietServer(config)
+            self._task = asyncio.create_task(self._server.serve(), name="herd-sim")
+            mode = "in-process"
+        else:
+            cmd = [
+                sys.executable,
+                "-m",
+                "node.sim",
+                "--port",
+                str(settings.sim_port),
+                "--profile",
+                self.profile,
+            ]
+            if settings.sim_host != "127.0.0.1":
+                cmd += ["--host", settings.sim_host]
+            if settings.sim_time_scale is not None:
+                cmd += ["--time-scale", str(settings.sim_time_scale)]
+            self._child = await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.DEVNULL
+            )
+            mode = "child process"
+        log.info(
+            "starting the Ollama simulator",
+            extra={"profile": self.profile, "url": self.url, "mode": mode},
+        )
+        ready = await self._wait_ready(stop)
+        if not ready and not stop.is_set():
+            log.error("the simulator did not start", extra={"url": self.url})
+        return ready
+
+    def _gone(self) -> bool:
+        if self._task is not None:
+            return self._task.done()
+        return self._child is not None and self._child.returncode is not None
+
+    async def _wait_ready(self, stop: asyncio.Event) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SIM_READY_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while loop.time() < deadline and not stop.is_set() and not self._gone():
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/api/version")).status_code == 200:
+                        return True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.1)
+        return False
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=3.0)
+            except (TimeoutError, Exception):
+                self._server.force_exit = True
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        if self._child is not None and self._child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._child.terminate()
+            try:
+                await asyncio.wait_for(self._child.wait(), timeout=3.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._child.kill()
+                await self._child.wait()
