@@ -18,7 +18,8 @@ import ipaddress
 import logging
 import socket
 
-from zeroconf import InterfaceChoice, IPVersion, get_all_addresses
+import psutil
+from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from router import __version__
@@ -72,7 +73,14 @@ def advertised_addresses(interfaces: list[str] | None) -> list[str]:
             except ValueError:
                 continue
         return found or ["127.0.0.1"]
-    found = [a for a in get_all_addresses() if not ipaddress.ip_address(a).is_loopback]
+    found: list[str] = []
+    for entries in psutil.net_if_addrs().values():
+        for entry in entries:
+            if entry.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(entry.address)
+            if not (ip.is_loopback or ip.is_link_local) and entry.address not in found:
+                found.append(entry.address)
     return found or ["127.0.0.1"]
 
 
