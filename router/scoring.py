@@ -58,6 +58,7 @@ from typing import Literal
 
 from router import model_size
 from router.model_names import normalize
+from router.wire import Heartbeat
 
 NodeState = Literal["online", "degraded", "offline"]
 Pressure = Literal["normal", "warn", "critical"]
@@ -248,6 +249,12 @@ class Decision:
 
 _HARDWARE_PENALTY = {"throttled": -0.5, "warm": -0.15}
 
+CPU_HISTORY_LEN = 12
+"""CPU samples a snapshot keeps for the availability trend: a minute at one heartbeat per 5 s."""
+
+UNLOADED_MEMORY_S = 3600.0
+"""How long a snapshot remembers that a model was unloaded (longer than any warm window)."""
+
 
 def _availability(history: Sequence[float], user_active: bool | None) -> float:
     now_busy = min(max(history[-1], 0.0), 100.0) / 100.0 if history else 0.0
@@ -276,23 +283,27 @@ def effective_parallel(node: NodeSnapshot, need_gb: float) -> int:
 
 
 def snapshot_from_heartbeat(
-    heartbeat: object,
+    heartbeat: Heartbeat,
     *,
     state: NodeState = "online",
-    cpu_history: Iterable[float] = (),
+    previous: NodeSnapshot | None = None,
+    now: float | None = None,
+    cpu_history: Iterable[float] | None = None,
     recently_unloaded: Mapping[str, float] | None = None,
     in_flight: Mapping[str, int] | None = None,
 ) -> NodeSnapshot:
     """Build a ``NodeSnapshot`` from a ``router.wire.Heartbeat`` (call once per heartbeat).
 
-    ``cpu_history`` is the registry's recent ``cpu.utilization_pct`` samples (oldest first, the
-    current heartbeat's last); ``recently_unloaded`` the models it saw leave ``models_loaded``;
-    ``in_flight`` any per-model running counts the node reports.
+    History is carried forward from ``previous`` (this node's last snapshot) unless given:
+    ``cpu_history`` keeps the last ``CPU_HISTORY_LEN`` ``cpu.utilization_pct`` samples, the new one
+    last; ``recently_unloaded`` gains, at ``now``, every model ``previous`` had loaded that this
+    heartbeat no longer lists, and forgets entries older than ``UNLOADED_MEMORY_S``. ``in_flight``
+    holds per-model running counts the node reports, if any.
     """
     hb = heartbeat
-    hw = hb.hardware  # type: ignore[attr-defined]
-    mem = hb.memory  # type: ignore[attr-defined]
-    ollama = hb.ollama  # type: ignore[attr-defined]
+    hw = hb.hardware
+    mem = hb.memory
+    ollama = hb.ollama
     running = in_flight or {}
     loaded: dict[str, LoadedInfo] = {}
     for entry in ollama.models_loaded:
@@ -302,25 +313,43 @@ def snapshot_from_heartbeat(
     on_disk: dict[str, int] = {}
     for entry in ollama.models_available:
         on_disk[normalize(entry.name)] = entry.size or int(entry.size_gb * GB)
-    disk = hb.disk  # type: ignore[attr-defined]
+
+    if cpu_history is None:
+        older = previous.cpu_history[-(CPU_HISTORY_LEN - 1) :] if previous is not None else ()
+        history = (*older, hb.cpu.utilization_pct)
+    else:
+        history = tuple(cpu_history) or (hb.cpu.utilization_pct,)
+    if recently_unloaded is not None:
+        unloaded = dict(recently_unloaded)
+    else:
+        unloaded = dict(previous.recently_unloaded) if previous is not None else {}
+        if previous is not None and now is not None:
+            for name in previous.loaded:
+                if name not in loaded:
+                    unloaded[name] = now
+            unloaded = {k: t for k, t in unloaded.items() if t >= now - UNLOADED_MEMORY_S}
+        for name in loaded:
+            unloaded.pop(name, None)
+
+    disk = hb.disk
     return NodeSnapshot(
-        node_id=hb.node_id,  # type: ignore[attr-defined]
+        node_id=hb.node_id,
         state=state,
         memory_total_gb=mem.total_gb or hw.memory_gb,
         memory_available_gb=mem.available_gb,
         pressure=mem.pressure,
         thermal=hw.thermal_state,
         bandwidth_gbps=hw.memory_bandwidth_gbps,
-        cpu_history=tuple(cpu_history) or (hb.cpu.utilization_pct,),  # type: ignore[attr-defined]
-        user_active=hb.user_active,  # type: ignore[attr-defined]
+        cpu_history=history,
+        user_active=hb.user_active,
         num_parallel=ollama.num_parallel,
         max_loaded_models=ollama.max_loaded_models,
         default_context_length=ollama.context_length,
         loaded=loaded,
         on_disk=on_disk,
-        recently_unloaded=dict(recently_unloaded or {}),
+        recently_unloaded=unloaded,
         disk_free_gb=disk.free_gb if disk is not None else None,
-        draining=hb.status == "draining",  # type: ignore[attr-defined]
+        draining=hb.status == "draining",
     )
 
 

@@ -567,3 +567,25 @@ def test_snapshot_from_heartbeat_normalises_and_derives() -> None:
 def test_draining_heartbeat_is_rejected() -> None:
     snap = snapshot_from_heartbeat(heartbeat(status="draining"))
     assert rank([snap], request(), now=NOW).rejected["studio"] == scoring.DRAINING
+
+
+def test_snapshots_carry_cpu_history_and_unloads_forward() -> None:
+    # The registry only passes the previous snapshot: the trend and the warm set build themselves.
+    first = snapshot_from_heartbeat(heartbeat(), now=NOW)
+    assert first.cpu_history == (12.0,)
+    gone = heartbeat(
+        cpu={"cores": 16, "utilization_pct": 60.0},
+        ollama={"url": "http://127.0.0.1:11434", "models_available": [{"name": SMALL}]},
+    )
+    second = snapshot_from_heartbeat(gone, previous=first, now=NOW + 5)
+    assert second.cpu_history == (12.0, 60.0)
+    assert second.recently_unloaded == {SMALL: NOW + 5}
+    # Warm now: the model left memory five seconds ago.
+    assert rank([second], request(), now=NOW + 6).ranked[0].breakdown["thermal"] == W.thermal / 2
+    # A reload clears the mark, and history stays bounded.
+    third = snapshot_from_heartbeat(heartbeat(), previous=second, now=NOW + 10)
+    assert third.recently_unloaded == {}
+    snap = third
+    for step in range(40):
+        snap = snapshot_from_heartbeat(heartbeat(), previous=snap, now=NOW + 15 + step)
+    assert len(snap.cpu_history) == scoring.CPU_HISTORY_LEN
