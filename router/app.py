@@ -6,6 +6,7 @@ zombie reaper, mDNS advertiser) and stops it all on shutdown. No request logic l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,14 +16,21 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router import __version__
-from router.api import fleet
+from router.api import fleet, ollama, openai
 from router.api.responses import error_response
 from router.auth import authorize
 from router.config import RouterSettings
 from router.context import RouterContext, build_context
+from router.candidates import Ranker
+from router.dispatch import Pipeline
 from router.errors import HerdError
+from router.latency import LatencyHistory
+from router.store import TraceStore
+from router.upstream import Upstream
 
 log = logging.getLogger("herd.app")
+LATENCY_SEED_WINDOW_S = 7 * 86_400.0
+REAPER_PERIOD_S = 1.0
 
 
 class AccessControl:
@@ -77,7 +85,7 @@ def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> St
             yield
 
     app = Starlette(
-        routes=[*fleet.routes(ctx)],
+        routes=[*fleet.routes(ctx), *ollama.routes(ctx), *openai.routes(ctx)],
         exception_handlers={HerdError: _herd_error},
         lifespan=lifespan,
     )
@@ -88,6 +96,26 @@ def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> St
 
 async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) -> None:
     settings = ctx.settings
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    store = TraceStore(settings.db_path, retention_days=settings.toggles.trace_retention_days)
+    await store.open()
+    stack.push_async_callback(store.close)
+    ctx.store = store
+
+    latency = LatencyHistory()
+    try:
+        latency.seed(await store.recent_latencies(since=ctx.clock() - LATENCY_SEED_WINDOW_S))
+    except Exception:  # a damaged history must not stop the router
+        log.exception("could not seed the latency history from the store")
+    upstream = Upstream(
+        connect_timeout_s=settings.connect_timeout_s,
+        first_byte_timeout_s=settings.first_byte_timeout_s,
+    )
+    stack.push_async_callback(upstream.aclose)
+    ctx.pipeline = Pipeline(ctx, upstream, Ranker(ctx, latency))
+
+    reaper = asyncio.create_task(_reap_forever(ctx))
+    stack.callback(reaper.cancel)
     if settings.mdns:
         try:
             from router.discovery import RouterAdvertiser
@@ -105,3 +133,19 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
                 log.warning("could not advertise over mDNS: %s", exc)
             else:
                 stack.push_async_callback(advertiser.stop)
+
+
+async def _reap_forever(ctx: RouterContext) -> None:
+    """Free slots of requests that made no progress for the reaper timeout; forget dead nodes."""
+    while True:
+        await asyncio.sleep(REAPER_PERIOD_S)
+        toggles = ctx.settings.toggles
+        now = ctx.clock()
+        if toggles.zombie_reaper:
+            for slot in ctx.queues.reap(now, toggles.reaper_timeout_s):
+                log.warning(
+                    "reaped a stalled request on %s after %.0fs without progress",
+                    slot.queue.key,
+                    now - slot.last_progress,
+                )
+        ctx.registry.forget_stale(now)

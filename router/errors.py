@@ -11,6 +11,8 @@ class HerdError(Exception):
 
     status = 500
     code = "internal_error"
+    traced = False
+    """Set once the error has been recorded as a trace, so it is recorded only once."""
 
     def __init__(
         self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from router.model_names import normalize
-from router.wire import Heartbeat, NodeStatus
+from router.wire import AvailableModel, Heartbeat, NodeStatus
 
 CPU_HISTORY_LENGTH = 60
 """Heartbeats of CPU utilisation kept per node (5 minutes at the default interval)."""
@@ -133,6 +133,19 @@ class Registry:
         for name, when in list(record.recently_unloaded.items()):
             if when < horizon:
                 del record.recently_unloaded[name]
+
+    def replace_available(self, node_id: str, models: list[AvailableModel]) -> None:
+        """Take a fresh ``/api/tags`` of a node the router just changed (pull, delete).
+
+        The next heartbeat would say the same a few seconds later; routing needs it now.
+        """
+        record = self._nodes.get(node_id)
+        if record is None:
+            return
+        ollama = record.heartbeat.ollama.model_copy(update={"models_available": models})
+        record.heartbeat = record.heartbeat.model_copy(update={"ollama": ollama})
+        record.generation += 1
+        self._changed(node_id)
 
     def status_of(self, record: NodeRecord, now: float | None = None) -> NodeStatus:
         if record.draining:

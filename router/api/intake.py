@@ -1,0 +1,95 @@
+"""What every inference front end does first: read the body, split off router-only fields, and
+make sure a refused request still leaves a trace.
+
+Shared by the Ollama and OpenAI front ends so that neither repeats the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from router.api.bodies import read_json_object
+from router.api.responses import error_response
+from router.context import RouterContext
+from router.errors import BadRequest, HerdError
+from router.traces import RequestKind
+from router.translate import TAGS_HEADER, extract_router_fields
+
+
+@dataclass(slots=True)
+class Intake:
+    body: dict[str, Any]
+    """The client's body without router-only fields, still in the client's format."""
+    model: str
+    tags: list[str]
+    fallback_models: list[str]
+    client_ip: str | None
+    request_id: str
+
+
+async def intake(request: Request, ctx: RouterContext, state: dict[str, Any]) -> Intake:
+    """Parse and split the body; ``state`` receives what is known so far for a rejection trace."""
+    raw = await read_json_object(request, ctx.settings.max_body_bytes)
+    model = raw.get("model")
+    if isinstance(model, str):
+        state["model"] = model
+    body, tags, fallbacks = extract_router_fields(raw, request.headers.get(TAGS_HEADER))
+    state["tags"] = tags
+    if model is None or model == "":
+        raise BadRequest("model is required")
+    if not isinstance(model, str):
+        raise BadRequest("model must be a string")
+    return Intake(
+        body=body,
+        model=model,
+        tags=tags,
+        fallback_models=fallbacks,
+        client_ip=state["client_ip"],
+        request_id=state["request_id"],
+    )
+
+
+def traced(
+    ctx: RouterContext,
+    kind: RequestKind,
+    api: Literal["ollama", "openai"],
+    handler: Callable[[Request, dict[str, Any]], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap an inference handler: a ``HerdError`` raised before routing is traced and rendered.
+
+    Errors raised by the pipeline itself are already traced there (``traced`` is set).
+    """
+
+    async def endpoint(request: Request) -> Response:
+        state: dict[str, Any] = {
+            "request_id": uuid.uuid4().hex[:16],
+            "client_ip": request.client.host if request.client else None,
+            "model": "",
+            "tags": [],
+        }
+        try:
+            return await handler(request, state)
+        except HerdError as exc:
+            if not exc.traced and ctx.pipeline is not None:
+                ctx.pipeline.record_rejection(
+                    state["request_id"], state["model"], kind, api, exc, state["client_ip"],
+                    state["tags"],
+                )
+            return error_response(request.url.path, exc)
+
+    return endpoint
+
+
+def require_bool(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key} must be true or false")
+    return value

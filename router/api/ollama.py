@@ -1,0 +1,196 @@
+"""Ollama's native API in front of the fleet: ``/api/chat``, ``/api/generate``, ``/api/embed``,
+``/api/embeddings``, ``/api/show``, ``/api/pull``, ``/api/delete``.
+
+Inference bodies already are Ollama's shape, so this front end validates, splits off router-only
+fields and passes bytes through; the pipeline does the rest. Pull and delete act on nodes
+through the pull coordinator. Errors are ``{"error": "..."}`` with the right status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from router.api.bodies import read_json_object
+from router.api.intake import intake, require_bool, traced
+from router.api.responses import json_response
+from router.api.streaming import RoutedStream
+from router.context import RouterContext
+from router.dispatch import InferenceRequest, Pipeline
+from router.errors import BadRequest, NotFound, UpstreamFailure
+from router.model_names import normalize
+from router.traces import RequestKind
+from router.upstream import error_message
+
+NDJSON = "application/x-ndjson"
+
+
+def _validate(kind: RequestKind, body: dict[str, Any]) -> None:
+    if kind == "chat":
+        messages = body.get("messages", [])
+        if messages is not None and not isinstance(messages, list):
+            raise BadRequest("messages must be a list of {role, content} objects")
+        for i, message in enumerate(messages or []):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise BadRequest(f"messages[{i}] must be an object with a string role")
+    if kind == "generate" and not isinstance(body.get("prompt", ""), str):
+        raise BadRequest("prompt must be a string")
+    if kind == "embed":
+        value = body.get("input")
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
+            raise BadRequest("input must be a string or a list of strings")
+    if kind == "embeddings" and not isinstance(body.get("prompt", ""), str):
+        raise BadRequest("prompt must be a string")
+    options = body.get("options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequest("options must be an object")
+
+
+def routes(ctx: RouterContext) -> list[Route]:
+    def pipeline() -> Pipeline:
+        assert ctx.pipeline is not None
+        return ctx.pipeline
+
+    def inference(kind: RequestKind, streams_by_default: bool) -> Any:
+        async def handle(request: Request, state: dict[str, Any]) -> Response:
+            got = await intake(request, ctx, state)
+            _validate(kind, got.body)
+            stream = require_bool(got.body, "stream", streams_by_default)
+            routed = await pipeline().open(
+                InferenceRequest(
+                    kind=kind,
+                    model=got.model,
+                    body=got.body,
+                    stream=stream,
+                    api="ollama",
+                    tags=got.tags,
+                    fallback_models=got.fallback_models,
+                    client_ip=got.client_ip,
+                    request_id=got.request_id,
+                )
+            )
+            if routed.complete:
+                return Response(
+                    routed.first, media_type="application/json", headers=routed.headers()
+                )
+            return RoutedStream(routed.lines(), routed.close, NDJSON, routed.headers())  # type: ignore[return-value]
+
+        return traced(ctx, kind, "ollama", handle)
+
+    async def show(request: Request) -> Response:
+        body = await read_json_object(request, ctx.settings.max_body_bytes)
+        model = body.get("model") or body.get("name")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("model is required")
+        wanted = normalize(model)
+        holders = [
+            r for r, _ in ctx.registry.routable() if wanted in r.available_models
+        ]
+        if not holders:
+            raise NotFound(f"model '{model}' not found")
+        holders.sort(key=lambda r: wanted not in r.loaded_models)
+        upstream = pipeline().upstream
+        last = "no node answered"
+        for record in holders:
+            try:
+                response = await upstream.request_json(
+                    "POST", record.ollama_url, "/api/show", {**body, "model": model}, timeout=10.0
+                )
+            except httpx.HTTPError as exc:
+                last = str(exc)
+                continue
+            if response.status_code == 200:
+                return Response(
+                    response.content,
+                    media_type="application/json",
+                    headers={"X-Fleet-Node": record.node_id},
+                )
+            last = error_message(response.content) or f"HTTP {response.status_code}"
+        raise UpstreamFailure(last)
+
+    async def pull(request: Request) -> Response:
+        body = await read_json_object(request, ctx.settings.max_body_bytes)
+        model = body.get("model") or body.get("name")
+        if not isinstance(model, str) or not model.strip():
+            raise BadRequest("model is required")
+        node_id = body.get("node_id")
+        if node_id is not None and not isinstance(node_id, str):
+            raise BadRequest("node_id must be a string")
+        stream = require_bool(body, "stream", True)
+        coordinator = pipeline().pulls
+        record = coordinator.resolve_node(normalize(model), node_id)
+        lines = coordinator.stream(record, model.strip())
+        headers = {"X-Fleet-Node": record.node_id}
+        if stream:
+
+            async def tagged() -> Any:
+                async for line in lines:
+                    yield line
+
+            return StreamingResponse(tagged(), media_type=NDJSON, headers=headers)
+        last: dict[str, Any] = {}
+        async for line in lines:
+            try:
+                last = json.loads(line)
+            except ValueError:
+                continue
+            if "error" in last:
+                return json_response(last, status=500, headers=headers)
+        if last.get("status") != "success":
+            return json_response(
+                {"error": f"pull of {model} ended without success"}, 502, headers
+            )
+        return json_response({"status": "success", "node_id": record.node_id}, headers=headers)
+
+    async def delete(request: Request) -> Response:
+        body = await read_json_object(request, ctx.settings.max_body_bytes)
+        model = body.get("model") or body.get("name")
+        if not isinstance(model, str) or not model.strip():
+            raise BadRequest("model is required")
+        node_id = body.get("node_id")
+        if node_id is not None and not isinstance(node_id, str):
+            raise BadRequest("node_id must be a string")
+        wanted = normalize(model)
+        if node_id:
+            record = ctx.registry.get(node_id)
+            if record is None:
+                raise NotFound(f"unknown node {node_id!r}")
+            targets = [record]
+        else:
+            targets = [r for r, _ in ctx.registry.routable() if wanted in r.available_models]
+        targets = [r for r in targets if wanted in r.available_models]
+        if not targets:
+            raise NotFound(f"model '{model}' not found")
+        deleted: list[str] = []
+        errors: dict[str, str] = {}
+        for record in targets:
+            ok, problem = await pipeline().pulls.delete(record, model.strip())
+            if ok:
+                deleted.append(record.node_id)
+            else:
+                errors[record.node_id] = problem or "failed"
+        status = 200 if deleted else 502
+        result: dict[str, Any] = {"model": model, "deleted": deleted}
+        if errors:
+            result["errors"] = errors
+            if not deleted:
+                result["error"] = "; ".join(f"{n}: {e}" for n, e in errors.items())
+        return json_response(result, status=status)
+
+    return [
+        Route("/api/chat", inference("chat", True), methods=["POST"]),
+        Route("/api/generate", inference("generate", True), methods=["POST"]),
+        Route("/api/embed", inference("embed", False), methods=["POST"]),
+        Route("/api/embeddings", inference("embeddings", False), methods=["POST"]),
+        Route("/api/show", show, methods=["POST"]),
+        Route("/api/pull", pull, methods=["POST"]),
+        Route("/api/delete", delete, methods=["DELETE"]),
+    ]

@@ -1,0 +1,266 @@
+"""From the registry to the scorer and back: the candidates for one request.
+
+Keeps one ``scoring.NodeSnapshot`` per node, rebuilt only when a heartbeat changed it, and per
+request combines the snapshots with the live queue depths, latency history and session map to ask
+the pure scorer for a ranking. Also owns the session memory (conversation -> node) and the choice
+of a VRAM-fallback substitute. Never forwards anything, never records traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from router import model_size, scoring
+from router.latency import LatencyHistory
+from router.model_names import normalize
+
+if TYPE_CHECKING:
+    from router.context import RouterContext
+    from router.dispatch import InferenceRequest
+
+SESSION_MEMORY = 10_000
+"""Conversations remembered for affinity (least recently used forgotten first)."""
+VRAM_FALLBACK_MIN_SIZE_RATIO = 0.5
+"""A substitute must be at least half the requested model's size: never a much smaller model."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    node_id: str
+    ollama_url: str
+    score: float
+    breakdown: dict[str, float]
+    hot: bool
+    concurrency: int
+    loaded_context: int
+    session_key: str | None = None
+
+
+@dataclass(slots=True)
+class Ranking:
+    choices: list[Choice]
+    rejected: dict[str, str] = field(default_factory=dict)
+    any_hot: bool = False
+    known_anywhere: bool = False
+    """Some node, in any state, has the model on disk or loaded."""
+
+
+class Ranker:
+    def __init__(self, ctx: RouterContext, latency: LatencyHistory | None = None) -> None:
+        self.ctx = ctx
+        self.latency = latency or LatencyHistory()
+        self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
+        self._sessions: OrderedDict[str, str] = OrderedDict()
+        self._latency_version = -1
+        self._latency_map: dict[tuple[str, str], scoring.LatencyStats] = {}
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def _nodes(self, now: float) -> list[tuple[scoring.NodeSnapshot, str]]:
+        """A snapshot per routable node (rebuilt only after a new heartbeat), with its URL."""
+        out: list[tuple[scoring.NodeSnapshot, str]] = []
+        for record, status in self.ctx.registry.routable(now):
+            cached = self._snapshots.get(record.node_id)
+            if cached is None or cached[0] != record.generation or cached[1] != status:
+                snap = scoring.snapshot_from_heartbeat(
+                    record.heartbeat,
+                    state=status,
+                    cpu_history=record.cpu_history,
+                    recently_unloaded=record.recently_unloaded,
+                )
+                cached = (record.generation, status, snap)
+                self._snapshots[record.node_id] = cached
+            out.append((cached[2], record.ollama_url))
+        return out
+
+    def _latency_stats(self) -> dict[tuple[str, str], scoring.LatencyStats]:
+        version = self.latency.version
+        if version != self._latency_version:
+            self._latency_map = {
+                key: scoring.LatencyStats(
+                    p75_ms=stats.p75_ms, tokens_per_s=stats.tokens_per_s, samples=stats.samples
+                )
+                for key, stats in self.latency.snapshot().items()
+            }
+            self._latency_version = version
+        return self._latency_map
+
+    def _route_request(
+        self, model: str, request: InferenceRequest, excluded: set[str]
+    ) -> scoring.RouteRequest:
+        body = request.body
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        num_ctx = options.get("num_ctx") if isinstance(options.get("num_ctx"), int) else None
+        num_predict = options.get("num_predict")
+        size, category = self._model_facts(model)
+        return scoring.RouteRequest(
+            model=model,
+            size_bytes=size,
+            category=category,
+            prompt_tokens=estimate_prompt_tokens(body),
+            output_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else 512,
+            num_ctx=num_ctx,
+            session_key=session_key(model, body) if self.ctx.settings.toggles.session_affinity
+            else None,
+            excluded=frozenset(excluded),
+            context_protection=self.ctx.settings.toggles.context_protection,
+        )
+
+    def _model_facts(self, model: str) -> tuple[int, model_size.Category]:
+        """Pessimistic size and category from what any node says about the model."""
+        for record in self.ctx.registry.records():
+            for entry in record.heartbeat.ollama.models_available:
+                if normalize(entry.name) == model:
+                    details = entry.details
+                    size = model_size.estimate(
+                        model,
+                        parameter_size=details.parameter_size,
+                        quantization_level=details.quantization_level,
+                        file_bytes=entry.size,
+                    )
+                    return size, model_size.category_of(model, details.family)
+        return model_size.estimate(model), model_size.category_of(model)
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def rank(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
+        now = self.ctx.clock()
+        nodes = self._nodes(now)
+        route = self._route_request(model, request, excluded)
+        decision = scoring.rank(
+            [snap for snap, _ in nodes],
+            route,
+            now=now,
+            queues=self.ctx.queues.depths(),
+            latency=self._latency_stats(),
+            sessions=self._sessions,
+        )
+        urls = {snap.node_id: url for snap, url in nodes}
+        loaded_ctx = {
+            snap.node_id: snap.loaded[model].context_length
+            for snap, _ in nodes
+            if model in snap.loaded
+        }
+        choices = [
+            Choice(
+                node_id=c.node_id,
+                ollama_url=urls[c.node_id],
+                score=c.score,
+                breakdown=c.breakdown,
+                hot=c.hot,
+                concurrency=c.parallel,
+                loaded_context=loaded_ctx.get(c.node_id, 0),
+                session_key=route.session_key,
+            )
+            for c in decision.ranked
+        ]
+        return Ranking(
+            choices=choices,
+            rejected=decision.rejected,
+            any_hot=any(c.hot for c in choices),
+            known_anywhere=self.known_anywhere(model),
+        )
+
+    def known_anywhere(self, model: str) -> bool:
+        for record in self.ctx.registry.records():
+            if model in record.available_models or model in record.loaded_models:
+                return True
+        return False
+
+    def vram_substitute(
+        self, model: str, request: InferenceRequest, ranking: Ranking
+    ) -> tuple[str, Ranking] | None:
+        """A loaded model of the same category to serve instead of a costly cold load.
+
+        Only when no node could take the requested model without evicting others (or at all),
+        never across categories, and never a model much smaller than the one asked for.
+        """
+        if ranking.choices and not all(c.breakdown.get("memory_fit", 0) < 0 for c in ranking.choices):
+            return None
+        wanted_size, wanted_category = self._model_facts(model)
+        best: tuple[float, str, Ranking] | None = None
+        seen: set[str] = set()
+        for record, _status in self.ctx.registry.routable():
+            for name in record.loaded_models:
+                if name == model or name in seen:
+                    continue
+                seen.add(name)
+                size, category = self._model_facts(name)
+                if category != wanted_category or size < wanted_size * VRAM_FALLBACK_MIN_SIZE_RATIO:
+                    continue
+                candidate = self.rank(name, request, set())
+                hot = [c for c in candidate.choices if c.hot]
+                if not hot:
+                    continue
+                candidate.choices = hot
+                if best is None or hot[0].score > best[0]:
+                    best = (hot[0].score, name, candidate)
+        return (best[1], best[2]) if best else None
+
+    def explain_rejections(self, model: str, request: InferenceRequest) -> str:
+        ranking = self.rank(model, request, set())
+        if not ranking.rejected:
+            return "no node is online"
+        return "; ".join(f"{node}: {why}" for node, why in sorted(ranking.rejected.items()))
+
+    # --- feedback -----------------------------------------------------------------------------
+
+    def observe(
+        self,
+        node_id: str,
+        model: str,
+        latency_ms: float | None,
+        ttft_ms: float | None,
+        tokens_per_s: float | None,
+    ) -> None:
+        if latency_ms is not None:
+            self.latency.observe(node_id, model, latency_ms, ttft_ms, tokens_per_s)
+
+    def remember_session(self, key: str | None, node_id: str) -> None:
+        if key is None:
+            return
+        self._sessions[key] = node_id
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > SESSION_MEMORY:
+            self._sessions.popitem(last=False)
+
+
+def session_key(model: str, body: dict[str, Any]) -> str | None:
+    """A key shared by every turn of one conversation: the model and its opening messages.
+
+    The opening (system prompt and first user message) stays the same as a conversation grows, and
+    it is what the node's prompt cache holds.
+    """
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages:
+        opening: list[Any] = []
+        for message in messages[:3]:
+            if not isinstance(message, dict):
+                break
+            opening.append([message.get("role"), message.get("content")])
+            if message.get("role") == "user":
+                break
+        seed = json.dumps(opening, sort_keys=True, default=str)
+    elif isinstance(body.get("prompt"), str) and body.get("prompt"):
+        seed = (body.get("system") or "") + body["prompt"][:512]
+    else:
+        return None
+    return hashlib.blake2b(f"{model}\0{seed}".encode(), digest_size=12).hexdigest()
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """About four characters a token: enough to tell whether a context window will hold it."""
+    chars = 0
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                chars += len(message["content"])
+    for key in ("prompt", "system", "suffix"):
+        if isinstance(body.get(key), str):
+            chars += len(body[key])
+    return chars // 4

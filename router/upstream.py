@@ -1,0 +1,186 @@
+"""Talking to the nodes' Ollama: one pooled HTTP client, and failures sorted into what to do next.
+
+Sends a request body to a node as-is and reads the answer line by line (NDJSON) without decoding
+it. Classifies every failure before the first byte reached the client as retryable or not. A pooled
+connection the node had already closed is retried once on a fresh connection, because that is the
+pool's fault, not the node's (a known trap: clients got truncated 200s). Never decides where to
+route, never records traces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+_JSON_HEADERS = {"content-type": "application/json", "accept": "application/x-ndjson"}
+
+
+class AttemptFailed(Exception):
+    """A node did not serve the request; ``retryable`` says whether another node may.
+
+    ``kind`` is one of ``connect``, ``timeout``, ``http``, ``stream_error``, ``dropped``.
+    """
+
+    def __init__(
+        self, message: str, retryable: bool, status: int | None = None, kind: str = "error"
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.kind = kind
+
+
+class Upstream:
+    def __init__(
+        self,
+        connect_timeout_s: float = 5.0,
+        first_byte_timeout_s: float = 600.0,
+        max_connections: int = 1024,
+    ) -> None:
+        self._timeout = httpx.Timeout(
+            connect=connect_timeout_s, read=first_byte_timeout_s, write=30.0, pool=30.0
+        )
+        self.client = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=256,
+                keepalive_expiry=20.0,
+            ),
+            headers={"user-agent": "herd-router"},
+        )
+        self._fresh: httpx.AsyncClient | None = None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self._fresh is not None:
+            await self._fresh.aclose()
+
+    def _fresh_client(self) -> httpx.AsyncClient:
+        """A client that never reuses a connection, for the retry after a stale pooled one."""
+        if self._fresh is None:
+            self._fresh = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                headers={"user-agent": "herd-router"},
+            )
+        return self._fresh
+
+    async def open(self, base_url: str, path: str, body: bytes) -> httpx.Response:
+        """POST ``body`` and return the response with its body not yet read.
+
+        Raises ``AttemptFailed`` for connection failures, timeouts and error statuses (the error
+        body read and summarised).
+        """
+        url = base_url + path
+        try:
+            response = await self._send(self.client, url, body)
+        except httpx.RemoteProtocolError:
+            # The node closed a pooled keep-alive connection before answering: try a new one.
+            try:
+                response = await self._send(self._fresh_client(), url, body)
+            except httpx.HTTPError as exc:
+                raise _classify(exc) from None
+        except httpx.HTTPError as exc:
+            raise _classify(exc) from None
+        if response.status_code >= 400:
+            raw = await _read_capped(response, 65_536)
+            await response.aclose()
+            message = error_message(raw) or f"HTTP {response.status_code} from node"
+            retryable = response.status_code >= 500 or response.status_code in (404, 408, 429)
+            raise AttemptFailed(message, retryable=retryable, status=response.status_code,
+                                kind="http")
+        return response
+
+    async def _send(self, client: httpx.AsyncClient, url: str, body: bytes) -> httpx.Response:
+        request = client.build_request("POST", url, content=body, headers=_JSON_HEADERS)
+        return await client.send(request, stream=True)
+
+    async def get_json(self, base_url: str, path: str, timeout: float = 5.0) -> Any:
+        response = await self.client.get(base_url + path, timeout=timeout)
+        response.raise_for_status()
+        return response.json()
+
+    async def request_json(
+        self, method: str, base_url: str, path: str, payload: dict[str, Any], timeout: float
+    ) -> httpx.Response:
+        return await self.client.request(method, base_url + path, json=payload, timeout=timeout)
+
+
+def _classify(exc: httpx.HTTPError) -> AttemptFailed:
+    if isinstance(exc, httpx.TimeoutException):
+        return AttemptFailed(f"node timed out: {type(exc).__name__}", retryable=True,
+                             kind="timeout")
+    if isinstance(exc, httpx.ConnectError):
+        return AttemptFailed(f"cannot connect to node: {exc}", retryable=True, kind="connect")
+    return AttemptFailed(f"node connection failed: {exc or type(exc).__name__}", retryable=True,
+                         kind="dropped")
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= cap:
+                break
+    except httpx.HTTPError:
+        pass
+    return b"".join(chunks)[:cap]
+
+
+def error_message(raw: bytes) -> str | None:
+    """The ``error`` of an Ollama error body, or the text itself."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:500]
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return str(data["error"].get("message", data["error"]))
+    return text[:500]
+
+
+async def iter_lines(response: httpx.Response) -> AsyncIterator[bytes]:
+    """Complete NDJSON lines (each ending in ``\\n``) as they arrive, undecoded."""
+    carry = b""
+    async for chunk in response.aiter_raw():
+        if carry:
+            chunk = carry + chunk
+        if b"\n" not in chunk:
+            carry = chunk
+            continue
+        end = chunk.rfind(b"\n") + 1
+        carry = chunk[end:]
+        body = chunk[:end]
+        if body.count(b"\n") == 1:
+            yield body
+        else:
+            for line in body.splitlines(keepends=True):
+                if line.strip():
+                    yield line
+    if carry.strip():
+        yield carry + b"\n"
+
+
+def is_error_line(line: bytes) -> bool:
+    return line.lstrip().startswith(b'{"error"')
+
+
+def is_done_line(line: bytes) -> bool:
+    """Whether an Ollama stream line is the final one (``"done": true``), without parsing it."""
+    at = line.rfind(b'"done"')
+    if at < 0:
+        return False
+    rest = line[at + 6 :].lstrip()
+    return rest.startswith(b":") and rest[1:].lstrip().startswith(b"true")
