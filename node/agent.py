@@ -249,7 +249,9 @@ class NodeAgent:
                     continue
                 if heartbeat is None:
                     break
-                outcome = await self.send(heartbeat)
+                outcome = await _unless_stopped(asyncio.create_task(self.send(heartbeat)), stop)
+                if outcome is None:
+                    break  # stopped mid-request: the draining heartbeat follows at once
                 if outcome is Outcome.ACCEPTED:
                     self.failures.success()
                 elif (

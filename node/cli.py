@@ -184,6 +184,17 @@ def _sim_app(profile: str, time_scale: float | None) -> Any | None:
     return None
 
 
+def _die_with_parent() -> None:
+    """In the simulator child, before exec: on Linux, get SIGTERM if the agent dies (even by
+    SIGKILL), so a killed agent never leaves an orphaned simulator behind. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Simulator:
     """The Ollama simulator behind ``--simulate``: in-process if possible, else a child process."""
 
@@ -226,7 +237,7 @@ class Simulator:
             if settings.sim_time_scale is not None:
                 cmd += ["--time-scale", str(settings.sim_time_scale)]
             self._child = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL
+                *cmd, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent
             )
             mode = "child process"
         log.info(
