@@ -724,7 +724,13 @@ def _removable(
     notes: list[str] = []
     for model in facts.node.ollama.models_available:
         full = normalize(model.name)
-        if full in keep or full in loaded:
+        if full in keep:
+            continue
+        if full in loaded:
+            notes.append(
+                f"{model.name} is loaded but not in the recommended mix: it is never listed as "
+                "removable while loaded."
+            )
             continue
         requests = demand.model_requests.get(_model_key(model.name, catalogue), 0)
         if requests:

@@ -385,6 +385,8 @@ def test_removable_lists_unused_models_with_the_disk_they_free() -> None:
     recommended = {r.model for r in rec.recommended}
     assert not recommended & set(removable)
     assert any("llama3.1:latest" in n and "5 times" in n for n in rec.notes)
+    assert "phi4:14b" not in recommended  # loaded, unused, yet not removable: it is in memory
+    assert any(n.startswith("phi4:14b is loaded") for n in rec.notes)
 
 
 def test_empty_usage_marks_nothing_removable() -> None:
