@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
 import sys
@@ -161,27 +160,23 @@ class _QuietServer(uvicorn.Server):
 
 
 def _sim_app(profile: str, time_scale: float | None) -> Any | None:
-    """The simulator's ASGI app from ``node.sim``'s factory, or None when it has none (yet)."""
+    """The simulator's ASGI app from ``node.sim``'s factory, or None when it is not importable."""
     try:
-        import node.sim as sim
+        from node.sim import SimConfig, create_app  # type: ignore[attr-defined]
     except ImportError:
-        return None
-    for name in ("create_app", "build_app", "make_app"):
-        factory = getattr(sim, name, None)
-        if not callable(factory):
-            continue
-        params = inspect.signature(factory).parameters
-        kwargs: dict[str, Any] = {}
-        if "profile" in params:
-            kwargs["profile"] = profile
-        if "time_scale" in params and time_scale is not None:
-            kwargs["time_scale"] = time_scale
         try:
-            return factory(**kwargs) if "profile" in params else None
-        except (TypeError, ValueError, KeyError) as exc:
-            log.warning("simulator factory refused its arguments", extra={"error": repr(exc)})
+            from node.sim.engine import SimConfig
+            from node.sim.server import create_app
+        except ImportError:
             return None
-    return None
+    options: dict[str, Any] = {"profile": profile}
+    if time_scale is not None:
+        options["time_scale"] = time_scale
+    try:
+        return create_app(SimConfig(**options))
+    except (TypeError, ValueError, KeyError) as exc:
+        log.warning("simulator factory refused its settings", extra={"error": repr(exc)})
+        return None
 
 
 def _die_with_parent() -> None:

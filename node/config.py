@@ -124,7 +124,7 @@ class NodeSettings(BaseModel):
     simulate: str | None = Field(default=None, description="Run the simulator with this profile.")
     sim_port: int = Field(default=DEFAULT_OLLAMA_PORT, ge=0, le=65535)
     sim_host: str = Field(default="127.0.0.1", description="Where the simulator listens.")
-    sim_time_scale: float | None = Field(default=None, gt=0)
+    sim_time_scale: float | None = Field(default=None, ge=0, description="0: never sleep.")
     log_level: str = Field(default="info")
 
     @field_validator("ollama_host")

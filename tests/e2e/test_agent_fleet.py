@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from router.discovery import default_service_name
@@ -234,3 +235,51 @@ def test_only_the_right_fleet_token_registers(
     wait_until(lambda: bad.output().count("refused the fleet token") >= 2, timeout=15, what="401s")
     assert "intruder" not in router.nodes()
     assert bad.alive()  # it keeps trying rather than giving up
+
+
+def test_simulate_mode_reports_the_simulators_own_settings(
+    tmp_path: Path, procs: list[Proc]
+) -> None:
+    router = Router(tmp_path, "--no-mdns")
+    procs.append(router.proc)
+    router.wait_ready()
+    sim_port = free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    node = Proc(
+        python_module(
+            "node",
+            "--node-id",
+            "simulated",
+            "--simulate",
+            "mini",
+            "--sim-port",
+            str(sim_port),
+            "--time-scale",
+            "0",
+            "--router-url",
+            router.url,
+            "--interval",
+            "0.2",
+        ),
+        env=CLEAN_ENV,
+        name="agent-simulated",
+    )
+    procs.append(node)
+
+    def reported() -> dict[str, Any] | None:
+        if not node.alive():
+            raise RuntimeError(f"agent exited:\n{node.output()}")
+        view = router.nodes().get("simulated")
+        return view if view and view["ollama"]["models_available"] else None
+
+    view = wait_until(reported, timeout=20, what="simulated node online")
+    state = get_json(f"{sim_url}/_sim/state")
+    assert view["ollama"]["url"] == sim_url
+    assert view["ollama"]["num_parallel"] == state["num_parallel"]
+    assert view["ollama"]["max_loaded_models"] == state["max_loaded_models"]
+    assert view["memory"]["total_gb"] == state["memory_total_gb"]
+    assert {m["name"] for m in view["ollama"]["models_available"]} == set(state["available"])
+    node.signal(signal.SIGTERM)
+    assert node.wait_exit(timeout=5) == 0
+    with pytest.raises(httpx.HTTPError):  # the agent stopped the simulator it started
+        httpx.get(f"{sim_url}/api/version", timeout=1.0)
