@@ -18,6 +18,8 @@ import logging
 import os
 import platform
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -226,6 +228,18 @@ class SystemSnapshot:
 
 
 def _cpu_model() -> str:
+    """The CPU's marketing name (blocking: reads /proc or asks sysctl; called in a thread)."""
+    if sys.platform == "darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+                check=False,
+            )
+            if done.returncode == 0 and done.stdout.strip():
+                return done.stdout.strip()[:255]
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:

@@ -132,7 +132,8 @@ class RouterAdvertiser:
                 ip_version=_ip_version(self.interfaces),
             )
             self._info = self._build_info()
-            await self._zc.async_register_service(self._info, allow_name_change=True)
+            # Probing happens here; the returned task then announces the record a few times.
+            announcing = await self._zc.async_register_service(self._info, allow_name_change=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -142,6 +143,8 @@ class RouterAdvertiser:
             )
             return
         self.registered.set()
+        with contextlib.suppress(Exception):
+            await announcing
         log.info(
             "advertising router over mDNS",
             extra={
@@ -163,8 +166,9 @@ class RouterAdvertiser:
             return
         try:
             if self.registered.is_set() and self._info is not None:
-                await asyncio.wait_for(zc.async_unregister_service(self._info), timeout=3.0)
-        except (TimeoutError, Exception) as exc:
+                goodbye = await zc.async_unregister_service(self._info)
+                await asyncio.wait_for(goodbye, timeout=3.0)  # goodbye packets actually sent
+        except Exception as exc:
             log.debug("mDNS unregister failed", extra={"error": repr(exc)})
         finally:
             self.registered.clear()
