@@ -439,8 +439,12 @@ class Engine:
         idle = [m for m in self.loaded.values() if m.state == "ready" and m.in_flight == 0]
         return sorted(idle, key=lambda m: m.last_used)
 
-    def _make_room(self, need: int) -> bool:
-        """Evict least recently used idle models until ``need`` fits; False when it cannot."""
+    def _make_room(self, need: int, *, evict_even_if_short: bool) -> bool:
+        """Evict least recently used idle models until ``need`` fits; False when it cannot.
+
+        With ``evict_even_if_short`` the idle models are evicted even when busy ones still block
+        the load (Ollama unloads idle runners first, then waits for the busy ones).
+        """
         free = self.memory_total - self.memory_used
         count = len(self.loaded)
         victims: list[LoadedModel] = []
@@ -450,12 +454,12 @@ class Engine:
             victims.append(candidate)
             free += candidate.size
             count -= 1
-        if free < need or count >= self.max_loaded_models:
-            return False
-        for victim in victims:
-            self.counters.evictions += 1
-            self._unload(victim.spec.name, "evicted")
-        return True
+        fits = free >= need and count < self.max_loaded_models
+        if fits or evict_even_if_short:
+            for victim in victims:
+                self.counters.evictions += 1
+                self._unload(victim.spec.name, "evicted")
+        return fits
 
     def _start_load(self, waiter: _Waiter, spec: ModelSpec, is_reload: bool) -> None:
         now = self.clock()
@@ -528,11 +532,12 @@ class Engine:
         self, head: _Waiter, spec: ModelSpec, *, is_reload: bool, queue: deque[_Waiter]
     ) -> bool:
         need = spec.loaded_size(head.context_length, self.num_parallel)
-        if self._make_room(need):
+        busy = any(m.in_flight > 0 or m.state == "loading" for m in self.loaded.values())
+        wait = busy and self.config.memory_wait
+        if self._make_room(need, evict_even_if_short=wait):
             self._start_load(head, spec, is_reload)
             return True
-        busy = any(m.in_flight > 0 or m.state == "loading" for m in self.loaded.values())
-        if busy and self.config.memory_wait:
+        if wait:
             return False
         queue.popleft()
         if not head.future.done():
