@@ -281,7 +281,7 @@ class NodeAgent:
                 heartbeat = self._build(*self._last, status="draining")
             else:
                 heartbeat = await asyncio.wait_for(self.collect("draining"), DRAIN_TIMEOUT_S / 2)
-        except (TimeoutError, Exception) as exc:
+        except Exception as exc:  # TimeoutError included
             log.warning("could not build the draining heartbeat", extra={"error": repr(exc)})
             return None
         outcome = await self.send(heartbeat, timeout_s=max(0.1, deadline - loop.time()))
