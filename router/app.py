@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router import __version__
-from router.api import fleet, ollama, openai
+from router.api import dashboard, fleet, ollama, openai
 from router.api.responses import error_response
 from router.auth import authorize
+from router.candidates import Ranker
 from router.config import RouterSettings
 from router.context import RouterContext, build_context
-from router.candidates import Ranker
 from router.dispatch import Pipeline
 from router.errors import HerdError
 from router.latency import LatencyHistory
@@ -85,7 +85,12 @@ def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> St
             yield
 
     app = Starlette(
-        routes=[*fleet.routes(ctx), *ollama.routes(ctx), *openai.routes(ctx)],
+        routes=[
+            *fleet.routes(ctx),
+            *ollama.routes(ctx),
+            *openai.routes(ctx),
+            *dashboard.routes(ctx),
+        ],
         exception_handlers={HerdError: _herd_error},
         lifespan=lifespan,
     )
@@ -116,6 +121,9 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
 
     reaper = asyncio.create_task(_reap_forever(ctx))
     stack.callback(reaper.cancel)
+    benchmarks = ctx.extras.get("benchmarks")
+    if benchmarks is not None:
+        stack.push_async_callback(benchmarks.aclose)
     if settings.mdns:
         try:
             from router.discovery import RouterAdvertiser

@@ -55,8 +55,6 @@ class Ranker:
         self.latency = latency or LatencyHistory()
         self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
         self._sessions: OrderedDict[str, str] = OrderedDict()
-        self._latency_version = -1
-        self._latency_map: dict[tuple[str, str], scoring.LatencyStats] = {}
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -77,18 +75,6 @@ class Ranker:
             out.append((cached[2], record.ollama_url))
         return out
 
-    def _latency_stats(self) -> dict[tuple[str, str], scoring.LatencyStats]:
-        version = self.latency.version
-        if version != self._latency_version:
-            self._latency_map = {
-                key: scoring.LatencyStats(
-                    p75_ms=stats.p75_ms, tokens_per_s=stats.tokens_per_s, samples=stats.samples
-                )
-                for key, stats in self.latency.snapshot().items()
-            }
-            self._latency_version = version
-        return self._latency_map
-
     def _route_request(
         self, model: str, request: InferenceRequest, excluded: set[str]
     ) -> scoring.RouteRequest:
@@ -104,7 +90,8 @@ class Ranker:
             prompt_tokens=estimate_prompt_tokens(body),
             output_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else 512,
             num_ctx=num_ctx,
-            session_key=session_key(model, body) if self.ctx.settings.toggles.session_affinity
+            session_key=session_key(model, body)
+            if self.ctx.settings.toggles.session_affinity
             else None,
             excluded=frozenset(excluded),
             context_protection=self.ctx.settings.toggles.context_protection,
@@ -136,7 +123,7 @@ class Ranker:
             route,
             now=now,
             queues=self.ctx.queues.depths(),
-            latency=self._latency_stats(),
+            latency=self.latency.snapshot(),  # type: ignore[arg-type]  # same fields as scoring's
             sessions=self._sessions,
         )
         urls = {snap.node_id: url for snap, url in nodes}
@@ -179,8 +166,10 @@ class Ranker:
         Only when no node could take the requested model without evicting others (or at all),
         never across categories, and never a model much smaller than the one asked for.
         """
-        if ranking.choices and not all(c.breakdown.get("memory_fit", 0) < 0 for c in ranking.choices):
-            return None
+        if not ranking.known_anywhere:
+            return None  # an unknown model is pulled or refused, never silently replaced
+        if any(c.breakdown.get("memory_fit", 0) >= 0 for c in ranking.choices):
+            return None  # some node can load it without evicting anything: just load it
         wanted_size, wanted_category = self._model_facts(model)
         best: tuple[float, str, Ranking] | None = None
         seen: set[str] = set()

@@ -209,8 +209,13 @@ class Pipeline:
         except HerdError as exc:
             if not exc.traced:
                 self.record_rejection(
-                    request.request_id, request.model, request.kind, request.api, exc,
-                    request.client_ip, request.tags,
+                    request.request_id,
+                    request.model,
+                    request.kind,
+                    request.api,
+                    exc,
+                    request.client_ip,
+                    request.tags,
                 )
             raise
 
@@ -332,8 +337,10 @@ class Pipeline:
         self, request: InferenceRequest, attempt: Attempt, trace: TraceRecord
     ) -> Routed:
         body = dict(request.body)
-        body["model"] = attempt.model if attempt.model != normalize(request.model) else body.get(
-            "model", attempt.model
+        body["model"] = (
+            attempt.model
+            if attempt.model != normalize(request.model)
+            else body.get("model", attempt.model)
         )
         if self.toggles.context_protection and self._protect_context(body, attempt.choice):
             trace.context_protected = True
@@ -348,8 +355,9 @@ class Pipeline:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise AttemptFailed(f"node failed while answering: {exc}", True,
-                                    kind="dropped") from None
+                raise AttemptFailed(
+                    f"node failed while answering: {exc}", True, kind="dropped"
+                ) from None
             finally:
                 await response.aclose()
             attempt.response = None
@@ -367,11 +375,13 @@ class Pipeline:
         try:
             first = await anext(lines)
         except StopAsyncIteration:
-            raise AttemptFailed("the node closed the stream without answering", True,
-                                kind="dropped") from None
+            raise AttemptFailed(
+                "the node closed the stream without answering", True, kind="dropped"
+            ) from None
         except httpx.HTTPError as exc:
-            raise AttemptFailed(f"node failed before answering: {exc}", True,
-                                kind="dropped") from None
+            raise AttemptFailed(
+                f"node failed before answering: {exc}", True, kind="dropped"
+            ) from None
         if is_error_line(first):
             raise AttemptFailed(_error_text(first), retryable=True, status=502, kind="stream_error")
         trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
@@ -431,6 +441,8 @@ class Pipeline:
             self.ctx.store.record(trace)
         for listener in self.on_trace:
             listener(trace)
+        if self.ctx.events is not None:
+            self.ctx.events.changed()
 
     def record_rejection(
         self,

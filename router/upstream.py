@@ -92,8 +92,9 @@ class Upstream:
             await response.aclose()
             message = error_message(raw) or f"HTTP {response.status_code} from node"
             retryable = response.status_code >= 500 or response.status_code in (404, 408, 429)
-            raise AttemptFailed(message, retryable=retryable, status=response.status_code,
-                                kind="http")
+            raise AttemptFailed(
+                message, retryable=retryable, status=response.status_code, kind="http"
+            )
         return response
 
     async def _send(self, client: httpx.AsyncClient, url: str, body: bytes) -> httpx.Response:
@@ -113,12 +114,14 @@ class Upstream:
 
 def _classify(exc: httpx.HTTPError) -> AttemptFailed:
     if isinstance(exc, httpx.TimeoutException):
-        return AttemptFailed(f"node timed out: {type(exc).__name__}", retryable=True,
-                             kind="timeout")
+        return AttemptFailed(
+            f"node timed out: {type(exc).__name__}", retryable=True, kind="timeout"
+        )
     if isinstance(exc, httpx.ConnectError):
         return AttemptFailed(f"cannot connect to node: {exc}", retryable=True, kind="connect")
-    return AttemptFailed(f"node connection failed: {exc or type(exc).__name__}", retryable=True,
-                         kind="dropped")
+    return AttemptFailed(
+        f"node connection failed: {exc or type(exc).__name__}", retryable=True, kind="dropped"
+    )
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:

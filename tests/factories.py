@@ -44,8 +44,13 @@ def heartbeat(
             "version": "0.12.3",
             "num_parallel": num_parallel,
             "models_loaded": [
-                {"name": n, "model": n, "size": int(s * GB), "size_vram": int(s * GB),
-                 "context_length": 4096}
+                {
+                    "name": n,
+                    "model": n,
+                    "size": int(s * GB),
+                    "size_vram": int(s * GB),
+                    "context_length": 4096,
+                }
                 for n, s in loaded
             ],
             "models_available": [

@@ -78,7 +78,12 @@ def traced(
         except HerdError as exc:
             if not exc.traced and ctx.pipeline is not None:
                 ctx.pipeline.record_rejection(
-                    state["request_id"], state["model"], kind, api, exc, state["client_ip"],
+                    state["request_id"],
+                    state["model"],
+                    kind,
+                    api,
+                    exc,
+                    state["client_ip"],
                     state["tags"],
                 )
             return error_response(request.url.path, exc)

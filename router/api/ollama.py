@@ -91,9 +91,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         if not isinstance(model, str) or not model:
             raise BadRequest("model is required")
         wanted = normalize(model)
-        holders = [
-            r for r, _ in ctx.registry.routable() if wanted in r.available_models
-        ]
+        holders = [r for r, _ in ctx.registry.routable() if wanted in r.available_models]
         if not holders:
             raise NotFound(f"model '{model}' not found")
         holders.sort(key=lambda r: wanted not in r.loaded_models)
@@ -145,9 +143,7 @@ def routes(ctx: RouterContext) -> list[Route]:
             if "error" in last:
                 return json_response(last, status=500, headers=headers)
         if last.get("status") != "success":
-            return json_response(
-                {"error": f"pull of {model} ended without success"}, 502, headers
-            )
+            return json_response({"error": f"pull of {model} ended without success"}, 502, headers)
         return json_response({"status": "success", "node_id": record.node_id}, headers=headers)
 
     async def delete(request: Request) -> Response:

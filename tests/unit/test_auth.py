@@ -1,4 +1,4 @@
-"""Access rules: fleet token for heartbeats, admin key (or loopback) for changes, API key for use."""
+"""Access rules: fleet token for heartbeats, admin key (or loopback) for changes, API key."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ def test_classification(method: str, path: str, access: str) -> None:
 
 
 def test_everything_is_open_without_keys_from_loopback() -> None:
-    for method, path in [("POST", "/api/chat"), ("POST", "/api/pull"), ("POST", "/fleet/heartbeat")]:
+    for method, path in [
+        ("POST", "/api/chat"),
+        ("POST", "/api/pull"),
+        ("POST", "/fleet/heartbeat"),
+    ]:
         assert authorize(method, path, Keys(), None, "127.0.0.1") is None
 
 

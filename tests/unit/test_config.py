@@ -16,8 +16,12 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_environment_beats_defaults_and_flags_beat_environment(tmp_path: Path) -> None:
-    env = {"HERD_PORT": "9000", "HERD_OFFLINE_AFTER_S": "7", "HERD_AUTO_PULL": "false",
-           "HERD_MDNS_INTERFACES": "127.0.0.1, 10.0.0.2"}
+    env = {
+        "HERD_PORT": "9000",
+        "HERD_OFFLINE_AFTER_S": "7",
+        "HERD_AUTO_PULL": "false",
+        "HERD_MDNS_INTERFACES": "127.0.0.1, 10.0.0.2",
+    }
     settings = load_settings({"data_dir": tmp_path, "port": 9100}, environ=env)
     assert settings.port == 9100
     assert settings.offline_after_s == 7
@@ -34,7 +38,9 @@ def test_persisted_toggles_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_settings_file_is_ignored(tmp_path: Path) -> None:
-    (tmp_path / "settings.json").write_text('{"auto_pull": "yes please", "bogus": 1, "max_retries": 1')
+    (tmp_path / "settings.json").write_text(
+        '{"auto_pull": "yes please", "bogus": 1, "max_retries": 1'
+    )
     settings = load_settings({"data_dir": tmp_path}, environ={})
     assert settings.toggles.auto_pull is True and settings.toggles.max_retries == 2
     (tmp_path / "settings.json").write_text('{"auto_pull": "maybe", "bogus": 1, "max_retries": 1}')

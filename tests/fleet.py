@@ -1,0 +1,168 @@
+"""A real fleet on loopback for end-to-end tests: a router process and simulated nodes.
+
+Each node is ``herd-node --simulate PROFILE``: the agent and its Ollama simulator in one process,
+heartbeating every 0.2 s. ``Fleet.sim(node_id)`` talks to a node's simulator directly (its
+``/_sim`` hooks prove what reached it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
+
+
+@dataclass
+class SimNode:
+    node_id: str
+    profile: str
+    port: int
+    proc: Proc
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def state(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/_sim/state", timeout=5).json()
+
+    def records(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_sim/records", timeout=5).json()["requests"]
+
+    def fault(self, **spec: Any) -> str:
+        response = httpx.post(f"{self.url}/_sim/faults", json=spec, timeout=5)
+        response.raise_for_status()
+        return response.json()["fault_id"]
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
+        httpx.delete(f"{self.url}/_sim/faults", timeout=5).raise_for_status()
+
+    def configure(self, **changes: Any) -> None:
+        httpx.post(f"{self.url}/_sim/config", json=changes, timeout=5).raise_for_status()
+
+
+@dataclass
+class Fleet:
+    router_url: str
+    router: Proc
+    data_dir: Path
+    nodes: dict[str, SimNode] = field(default_factory=dict)
+
+    def sim(self, node_id: str) -> SimNode:
+        return self.nodes[node_id]
+
+    def status(self) -> dict[str, Any]:
+        return httpx.get(f"{self.router_url}/fleet/status", timeout=5).json()
+
+    def node_status(self, node_id: str) -> dict[str, Any] | None:
+        return next((n for n in self.status()["nodes"] if n["node_id"] == node_id), None)
+
+    def wait_loaded(self, node_id: str, model: str, timeout: float = 10.0) -> None:
+        """Wait until the router's registry shows ``model`` loaded on ``node_id``."""
+
+        def loaded() -> bool:
+            node = self.node_status(node_id)
+            return bool(node) and any(m["name"] == model for m in node["ollama"]["models_loaded"])
+
+        wait_until(loaded, timeout=timeout, what=f"{model} loaded on {node_id}")
+
+    def wait_unloaded_everywhere(self, model: str, timeout: float = 10.0) -> None:
+        def gone() -> bool:
+            return all(
+                all(m["name"] != model for m in n["ollama"]["models_loaded"])
+                for n in self.status()["nodes"]
+            )
+
+        wait_until(gone, timeout=timeout, what=f"{model} unloaded everywhere")
+
+    def reset(self) -> None:
+        for node in self.nodes.values():
+            node.reset()
+
+    def add_node(
+        self, node_id: str, profile: str, time_scale: float = 0.02, extra: list[str] | None = None
+    ) -> SimNode:
+        port = free_port()
+        proc = Proc(
+            python_module(
+                "node",
+                "--simulate",
+                profile,
+                "--sim-port",
+                str(port),
+                "--time-scale",
+                str(time_scale),
+                "--node-id",
+                node_id,
+                "--router-url",
+                self.router_url,
+                "--interval",
+                "0.2",
+                *(extra or []),
+            ),
+            name=f"node-{node_id}",
+        )
+        node = SimNode(node_id=node_id, profile=profile, port=port, proc=proc)
+        self.nodes[node_id] = node
+        wait_http_ok(f"{node.url}/api/version", proc)
+        wait_until(
+            lambda: (self.node_status(node_id) or {}).get("status") == "online",
+            timeout=20,
+            what=f"{node_id} online",
+        )
+        return node
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.proc.stop()
+        self.router.stop()
+
+
+def start_router(
+    data_dir: Path, *flags: str, env: dict[str, str] | None = None
+) -> tuple[str, Proc]:
+    port = free_port()
+    proc = Proc(
+        python_module(
+            "router",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--no-mdns",
+            *flags,
+        ),
+        env=env,
+        name="router",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http_ok(f"{url}/fleet/status", proc)
+    return url, proc
+
+
+@contextlib.contextmanager
+def running_fleet(
+    data_dir: Path,
+    nodes: list[tuple[str, str]],
+    router_flags: list[str] | None = None,
+    node_flags: list[str] | None = None,
+    time_scale: float = 0.02,
+    env: dict[str, str] | None = None,
+) -> Iterator[Fleet]:
+    url, router = start_router(data_dir, *(router_flags or []), env=env)
+    fleet = Fleet(router_url=url, router=router, data_dir=data_dir)
+    try:
+        for node_id, profile in nodes:
+            fleet.add_node(node_id, profile, time_scale=time_scale, extra=node_flags)
+        yield fleet
+    finally:
+        fleet.stop()
