@@ -20,6 +20,8 @@ Rules (after Ollama's scheduler):
   token ``1 / decode_tps`` stretched by ``batch_penalty`` per other request generating at once;
 - after a request, the model expires ``keep_alive`` later (default 5m; negative = never; 0 = unload
   as soon as it is idle). Expiry is applied lazily, whenever the engine is consulted.
+- a loaded model remembers the conversations it evaluated: a chat that extends one only evaluates
+  (and reports in ``prompt_eval_count``) its new tokens; a reload or unload forgets them;
 - every modelled delay is multiplied by ``time_scale`` before sleeping (0 = never sleep). Reported
   durations are the modelled ones, so tokens/s stays meaningful at any time scale. ``keep_alive``
   is a wall-clock promise to the client and is not scaled.
@@ -32,7 +34,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,7 @@ Sleeper = Callable[[float], Awaitable[None]]
 
 DEFAULT_CONTEXT = 4096
 UNLOAD_HISTORY = 100
+PROMPT_CACHE_ENTRIES = 64
 
 
 # --- errors: typed inside, translated once by the server --------------------------------------
@@ -162,6 +165,23 @@ class LoadedModel:
     """True while the load that just finished hands out its first slots (cold starts)."""
     is_reload: bool = False
     unload_when_idle: bool = False
+    prompt_cache: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    """Conversation prefixes this runner has evaluated (key -> tokens); lost on unload."""
+
+    def cached_tokens(self, prefixes: list[tuple[str, int]]) -> int:
+        """Tokens of the longest prefix already evaluated (Ollama's prompt cache)."""
+        best = 0
+        for key, tokens in prefixes:
+            if key in self.prompt_cache:
+                self.prompt_cache.move_to_end(key)
+                best = max(best, tokens)
+        return best
+
+    def remember(self, key: str, tokens: int) -> None:
+        self.prompt_cache[key] = tokens
+        self.prompt_cache.move_to_end(key)
+        while len(self.prompt_cache) > PROMPT_CACHE_ENTRIES:
+            self.prompt_cache.popitem(last=False)
 
 
 @dataclass

@@ -38,6 +38,7 @@ class Recorder:
             "concurrent_at_start": 0,
             "chunks_sent": 0,
             "cold_load": False,
+            "cached_tokens": 0,
             "client_gone": False,
         }
         self._records.append(record)

@@ -564,15 +564,23 @@ class Simulator:
         prompt_tokens: int,
         options: dict[str, Any],
         keep_alive: Any,
+        prefixes: list[tuple[str, int]] | None = None,
     ) -> AsyncIterator[tuple[str, Any]]:
         """Hold a slot, spend the modelled time, and yield ("thinking"|"content"|"tool_calls"|
-        "done", value) events. The slot is released before "done" is yielded."""
+        "done", value) events. The slot is released before "done" is yielded.
+
+        ``prefixes`` are the conversation's cumulative (key, tokens) prefixes: the longest one the
+        loaded model has seen is not evaluated again, and the finished exchange is remembered."""
         record = call.record
         async with self.engine.slot(
             name, num_ctx=options.get("num_ctx"), keep_alive=keep_alive
         ) as slot:
             record["cold_load"] = slot.cold_load
             record["concurrent_at_start"] = slot.concurrent_at_start
+            cached = slot.model.cached_tokens(prefixes) if prefixes else 0
+            cached = min(cached, prompt_tokens - 1)
+            record["cached_tokens"] = cached
+            prompt_tokens -= cached
             prompt_s = await slot.prompt_eval(prompt_tokens)
             eval_s = 0.0
             for token in plan.thinking:
@@ -585,6 +593,12 @@ class Simulator:
                 for _ in range(replies.count_tokens(json.dumps(plan.tool_calls))):
                     eval_s += await slot.decode()
                 yield "tool_calls", plan.tool_calls
+            if prefixes:
+                key, tokens = prefixes[-1]
+                slot.model.remember(key, tokens)
+                reply_text = "".join(plan.content)
+                reply = _message_key(key, "assistant", reply_text)
+                slot.model.remember(reply, tokens + replies.count_tokens(reply_text) + 4)
             load_s = slot.load_seconds if slot.cold_load else WARM_LOAD_S
         yield "done", Stats(load_s, prompt_s, eval_s, prompt_tokens, plan.eval_count)
 
@@ -623,7 +637,10 @@ class Simulator:
             fmt=fmt,
             tool_calls=calls,
         )
-        events = self._generate_events(call, name, plan, prompt_tokens, options, keep_alive)
+        prefixes = _prefixes(spec.name, messages, prompt_tokens - _message_tokens(messages))
+        events = self._generate_events(
+            call, name, plan, prompt_tokens, options, keep_alive, prefixes
+        )
         clock = self.engine.clock
         if stream:
             sent_head = False
@@ -916,7 +933,10 @@ class Simulator:
             tool_calls=calls,
         )
         keep_alive = self.engine.default_keep_alive
-        events = self._generate_events(call, name, plan, prompt_tokens, options, keep_alive)
+        prefixes = _prefixes(spec.name, messages, 0)
+        events = self._generate_events(
+            call, name, plan, prompt_tokens, options, keep_alive, prefixes
+        )
         ident = f"chatcmpl-{replies.seed_of(call.record['id']) % 1000}"
         created = int(self.engine.clock())
         finish = "tool_calls" if plan.tool_calls else plan.done_reason
@@ -1125,6 +1145,28 @@ class Simulator:
 # --- request helpers ----------------------------------------------------------------------------
 
 _CAPABILITY_VERB = {"completion": "generate", "embedding": "embeddings"}
+
+
+def _message_key(previous: str, role: str, text: str) -> str:
+    return str(replies.seed_of(previous, role, text))
+
+
+def _message_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(replies.count_tokens(replies.text_of(m.get("content"))) + 4 for m in messages)
+
+
+def _prefixes(model: str, messages: list[dict[str, Any]], extra: int) -> list[tuple[str, int]]:
+    """Cumulative (key, tokens) for each prefix of a conversation; ``extra`` tokens (tool
+    schemas) come before the messages."""
+    key = str(replies.seed_of("conversation", model))
+    tokens = extra
+    out = []
+    for message in messages:
+        text = replies.text_of(message.get("content"))
+        key = _message_key(key, str(message.get("role", "")), text)
+        tokens += replies.count_tokens(text) + 4
+        out.append((key, tokens))
+    return out
 
 
 def _model_field(body: dict[str, Any]) -> str:

@@ -112,6 +112,23 @@ def test_chat_streaming_chunks_and_final_stats(sim: str, client: ollama.Client) 
     assert lines[-1]["done"] is True and "created_at" in lines[0]
 
 
+def test_a_continued_conversation_reuses_the_prompt_cache(sim: str, client: ollama.Client) -> None:
+    history = [{"role": "user", "content": "a fairly long opening question " * 20}]
+    first = client.chat(model="mistral:7b", messages=history)
+    assert first.prompt_eval_count and first.prompt_eval_count > 100
+    history += [
+        {"role": "assistant", "content": first.message.content or ""},
+        {"role": "user", "content": "and then?"},
+    ]
+    second = client.chat(model="mistral:7b", messages=history)
+    assert second.prompt_eval_count is not None and second.prompt_eval_count < 20
+    client.chat(model="mistral:7b", messages=[], options={"num_ctx": 8192})  # reload
+    third = client.chat(model="mistral:7b", messages=history, options={"num_ctx": 8192})
+    assert third.prompt_eval_count and third.prompt_eval_count > 100  # a reload drops the cache
+    record = get_json(sim + "/_sim/records", params={"path": "/api/chat"})["requests"][1]
+    assert record["cached_tokens"] > 100
+
+
 def test_num_predict_gives_length(client: ollama.Client) -> None:
     reply = client.chat(
         model=CHAT, messages=[{"role": "user", "content": "x"}], options={"num_predict": 3}
@@ -163,10 +180,10 @@ def test_generate_returns_context_and_load_unload(sim: str, client: ollama.Clien
     loaded = client.generate(model=CHAT, prompt="")
     assert loaded.done_reason == "load"
     assert CHAT in [m.model for m in client.ps().models]
-    chat_load = client.chat(model="mistral:7b", messages=[])
+    chat_load = client.chat(model="gemma3:4b", messages=[])
     assert chat_load.done_reason == "load"
     state = get_json(sim + "/_sim/state")
-    assert state["loads"]["mistral:7b"] == 1
+    assert state["loads"]["gemma3:4b"] == 1
     assert any(u["name"] == CHAT for u in state["recently_unloaded"])
 
 

@@ -354,3 +354,19 @@ def test_every_profile_lists_catalogue_models_and_derives_sane_speeds() -> None:
         CATALOGUE[MID]
     )
     assert big.loaded_size(4096, 1) < PROFILES["workstation"].memory_gb * 1024**3
+
+
+async def test_prompt_cache_finds_the_longest_known_prefix_and_is_bounded() -> None:
+    vt = VirtualTime()
+    engine = make(vt)
+    slot = await engine.load(SMALL)
+    model = slot.model
+    model.remember("a", 10)
+    model.remember("ab", 25)
+    assert model.cached_tokens([("a", 10), ("ab", 25), ("abc", 40)]) == 25
+    assert model.cached_tokens([("x", 5)]) == 0
+    for i in range(500):
+        model.remember(f"k{i}", i)
+    assert len(model.prompt_cache) <= 64
+    await generate(engine, SMALL, num_ctx=8192)  # a reload starts with an empty cache
+    assert engine.loaded[SMALL].prompt_cache == {}
