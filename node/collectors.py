@@ -514,7 +514,20 @@ def apply_simulated_device(system: SystemSnapshot, device: Mapping[str, Any]) ->
     bandwidth = _device_float(device, "memory_bandwidth_gbps")
     if bandwidth is not None:
         hardware = hardware.model_copy(update={"memory_bandwidth_gbps": bandwidth})
-    return SystemSnapshot(hardware=hardware, cpu=system.cpu, memory=memory, disk=system.disk)
+    # The host's CPU is shared by every simulated node on it and says nothing about the simulated
+    # device: report how busy the simulated device's inference slots are instead.
+    cpu = system.cpu.model_copy(update={"utilization_pct": simulated_cpu_pct(device)})
+    return SystemSnapshot(hardware=hardware, cpu=cpu, memory=memory, disk=system.disk)
+
+
+def simulated_cpu_pct(device: Mapping[str, Any]) -> float:
+    """Share of the simulated device's generation slots in use, as a CPU percentage."""
+    loaded = device.get("loaded")
+    parallel = device.get("num_parallel")
+    if not isinstance(loaded, list) or not loaded or not isinstance(parallel, int) or parallel < 1:
+        return 0.0
+    busy = sum(m.get("in_flight", 0) for m in loaded if isinstance(m, dict))
+    return round(min(100.0, 100.0 * busy / (parallel * len(loaded))), 1)
 
 
 def build_heartbeat(

@@ -276,22 +276,54 @@ class Pipeline:
         try:
             return await self._forward(request, attempt, trace)
         except AttemptFailed as failure:
-            attempt.slot.release(ok=False)
-            trace.status = "retried" if failure.retryable else "failed"
-            trace.error_message = failure.message
-            trace.http_status = failure.status
-            trace.latency_ms = (time.perf_counter() - request.started) * 1000
-            self._record(trace)
-            log.info(
-                "attempt on %s failed: %s",
-                attempt.choice.node_id,
-                failure.message,
-                extra={"request_id": request.request_id, "node_id": attempt.choice.node_id},
+            return self._attempt_failed(request, attempt, trace, failure)
+        except asyncio.CancelledError:
+            if not attempt.slot.reaped:
+                await self._abandon(attempt)
+                raise
+            # The zombie reaper stopped an attempt that made no progress before its first byte:
+            # nothing reached the client yet, so it is a failure like a timeout, and retryable.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self._abandon(attempt)
+            trace.reaped = True
+            stalled = AttemptFailed(
+                f"no answer from the node for {self.toggles.reaper_timeout_s:g}s (reaped)",
+                retryable=True,
+                kind="timeout",
             )
-            return attempt.choice.node_id, failure
+            return self._attempt_failed(request, attempt, trace, stalled)
         except BaseException:
-            attempt.slot.release(ok=False)
+            await self._abandon(attempt)
             raise
+
+    async def _abandon(self, attempt: Attempt) -> None:
+        attempt.slot.release(ok=False)
+        if attempt.response is not None:
+            await attempt.response.aclose()
+            attempt.response = None
+
+    def _attempt_failed(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        failure: AttemptFailed,
+    ) -> tuple[str, AttemptFailed]:
+        attempt.slot.release(ok=False)
+        trace.status = "retried" if failure.retryable else "failed"
+        trace.error_message = failure.message
+        trace.http_status = failure.status
+        trace.latency_ms = round((time.perf_counter() - request.started) * 1000, 3)
+        self._record(trace)
+        log.info(
+            "attempt on %s failed: %s",
+            attempt.choice.node_id,
+            failure.message,
+            extra={"request_id": request.request_id, "node_id": attempt.choice.node_id},
+        )
+        return attempt.choice.node_id, failure
 
     async def _take_slot(self, choices: list[Choice], model: str, started: float) -> Attempt:
         """A slot on the best candidate whose queue has room; 503 when every queue is full."""
@@ -462,7 +494,7 @@ class Pipeline:
                 model=normalize(model) if model else "",
                 original_model=normalize(model) if model else "",
                 node_id=None,
-                status="rejected",
+                status="failed" if isinstance(error, UpstreamFailure) else "rejected",
                 kind=kind,
                 api=api,
                 http_status=error.status,

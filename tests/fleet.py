@@ -86,6 +86,22 @@ class Fleet:
         for node in self.nodes.values():
             node.reset()
 
+    def unload_all(self) -> None:
+        """Unload every model on every node (through each simulator), and wait until the router's
+        registry agrees, so the next test starts from a cold fleet."""
+        for node in self.nodes.values():
+            for model in node.state()["loaded"]:
+                httpx.post(
+                    f"{node.url}/api/generate",
+                    json={"model": model["name"], "keep_alive": 0},
+                    timeout=10,
+                ).raise_for_status()
+
+        def all_cold() -> bool:
+            return all(not n["ollama"]["models_loaded"] for n in self.status()["nodes"])
+
+        wait_until(all_cold, timeout=10, what="every model unloaded")
+
     def add_node(
         self, node_id: str, profile: str, time_scale: float = 0.02, extra: list[str] | None = None
     ) -> SimNode:

@@ -264,6 +264,19 @@ def test_simulated_device_memory_replaces_the_hosts() -> None:
     assert untouched.memory.total_gb == 16
 
 
+def test_simulated_device_cpu_is_its_slot_usage_not_the_hosts() -> None:
+    device = {
+        "memory_total_gb": 32,
+        "memory_used_gb": 8,
+        "num_parallel": 2,
+        "loaded": [{"name": "a", "in_flight": 2}, {"name": "b", "in_flight": 1}],
+    }
+    system = apply_simulated_device(fake_system(), device)
+    assert system.cpu.utilization_pct == 75.0
+    idle = apply_simulated_device(fake_system(), {**device, "loaded": []})
+    assert idle.cpu.utilization_pct == 0.0
+
+
 def test_system_collector_reads_this_machine(tmp_path) -> None:
     snapshot = SystemCollector(tmp_path / "does" / "not" / "exist").collect()
     assert snapshot.cpu.cores >= 1
