@@ -24,7 +24,7 @@ def unreachable(url: str, detail: str) -> str:
     )
 
 
-def api_error(method: str, path: str, status: int, body: str) -> str:
+def api_error(method: str, path: str, status: int, body: str, log_path: str | None = None) -> str:
     hint = ""
     if status == 401:
         hint = " The router wants a key: set HERD_API_KEY (reads) or HERD_ADMIN_KEY (changes)."
@@ -32,8 +32,12 @@ def api_error(method: str, path: str, status: int, body: str) -> str:
         hint = " The key was refused: changes need HERD_ADMIN_KEY (or a call from the router host)."
     return (
         f"The router answered HTTP {status} to {method} {path}. Full error response: {body}.{hint} "
-        f"The router's JSONL log has the details: {LOG_PATH} (or <data-dir>/logs/herd.jsonl when "
-        "the router runs with --data-dir / HERD_DATA_DIR)."
+        + (
+            f"The router's JSONL log has the details: {log_path}."
+            if log_path
+            else f"The router's JSONL log has the details: {LOG_PATH} (or "
+            "<data-dir>/logs/herd.jsonl when the router runs with --data-dir / HERD_DATA_DIR)."
+        )
     )
 
 

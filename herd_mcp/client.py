@@ -203,6 +203,15 @@ class RouterClient:
     async def settings(self) -> dict[str, Any]:
         return await self._json("GET", "/dashboard/api/settings")
 
+    async def log_path(self) -> str | None:
+        """The router's JSONL log as its settings name it (``<data_dir>/logs/herd.jsonl``)."""
+        try:
+            response = await self._request("GET", "/dashboard/api/settings", timeout=3.0)
+            data_dir = (response.json().get("config") or {}).get("data_dir")
+        except (RouterUnreachable, RouterApiError, ValueError, AttributeError):
+            return None
+        return f"{str(data_dir).rstrip('/')}/logs/herd.jsonl" if data_dir else None
+
     # --- changes (admin key) ---------------------------------------------------------------------
 
     async def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ the SDK reads the ``Resolve(...)`` markers, which name local resolver functions.
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import (
@@ -106,8 +106,8 @@ class _NoQuestion:
 NO_QUESTION = _NoQuestion()
 
 
-@contextlib.contextmanager
-def _router_errors() -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def _router_errors(client: RouterClient) -> AsyncIterator[None]:
     """The one edge where router failures become the helpful text a tool error carries."""
     try:
         yield
@@ -115,10 +115,16 @@ def _router_errors() -> Iterator[None]:
         detail = str(exc.cause) or type(exc.cause).__name__
         raise ToolError(advice.unreachable(exc.url, detail)) from exc
     except RouterApiError as exc:
-        text = advice.api_error(exc.method, exc.path, exc.status, exc.body_text)
-        if "no node" in exc.message.lower() or "no online node" in exc.message.lower():
-            text += " " + advice.NO_NODE
-        raise ToolError(text) from exc
+        raise ToolError(await _api_error_text(client, exc)) from exc
+
+
+async def _api_error_text(client: RouterClient, exc: RouterApiError) -> str:
+    log_path = await client.log_path()
+    text = advice.api_error(exc.method, exc.path, exc.status, exc.body_text, log_path)
+    lowered = exc.message.lower()
+    if "no node" in lowered or "no online node" in lowered:
+        text += " " + advice.NO_NODE
+    return text
 
 
 def can_elicit(ctx: Context[Any, Any]) -> bool:
@@ -183,7 +189,7 @@ def build_server(
         """The whole fleet: every node (online, degraded or offline) with its hardware, memory,
         disk and models; the router's queues; and, for any node that needs attention, what a
         person should check. Offline nodes are reported, never restarted."""
-        with _router_errors():
+        async with _router_errors(client):
             status = await client.fleet_status()
         problems, notes = _fleet_advice(status)
         return FleetStatusResult(**status.model_dump(), problems=problems, advice=notes)
@@ -192,7 +198,7 @@ def build_server(
     async def model_list() -> ModelListResult:
         """Every model on the fleet's reachable nodes, which nodes hold it, and whether it is hot
         (loaded in memory somewhere) or cold (on disk only; the first request loads it)."""
-        with _router_errors():
+        async with _router_errors(client):
             status = await client.fleet_status()
         models = model_entries(status)
         _, notes = _fleet_advice(status)
@@ -202,7 +208,7 @@ def build_server(
     async def loaded_models() -> LoadedModelsResult:
         """The models loaded in memory right now, one entry per node, with memory used, context
         length and when Ollama will unload them (from the router's merged /api/ps)."""
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.ps()
         entries = []
         for item in data.get("models", []):
@@ -227,7 +233,7 @@ def build_server(
     ) -> FindModelResult:
         """Which nodes have a model: loaded (hot), on disk (cold), or last reported by a node that
         is unreachable now; suggests other tags of the same model when it is missing."""
-        with _router_errors():
+        async with _router_errors(client):
             status = await client.fleet_status()
         return find(status, model)
 
@@ -246,7 +252,7 @@ def build_server(
         """Recent routing decisions from the router's trace store: model, node, status, latency,
         score, retries, fallbacks, tags and errors of each request."""
         filters = {"model": model, "node_id": node_id, "status": status, "tag": tag, "since": since}
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.traces(limit, **filters)
         rows = [TraceRow.model_validate(row) for row in data.get("traces", [])]
         kept = {k: v for k, v in filters.items() if v is not None}
@@ -257,14 +263,14 @@ def build_server(
         """The router's health checks: a score, an overall status and each finding with the
         numbers behind it and a concrete fix (offline nodes, memory pressure, error and retry
         rates, model thrashing, KV-cache bloat, version mismatches...)."""
-        with _router_errors():
+        async with _router_errors(client):
             return await client.health()
 
     @tool("recommendations", READ, "Model recommendations")
     async def recommendations() -> RecommendationsReport:
         """Which models each node should hold, from its memory, disk, the fleet's role split and
         recent usage, with models that could be removed to free disk."""
-        with _router_errors():
+        async with _router_errors(client):
             return await client.recommendations()
 
     @tool("usage", READ, "Usage")
@@ -272,7 +278,7 @@ def build_server(
         days: Annotated[int, Field(ge=1, le=365, description="Window in days")] = 7,
     ) -> UsageResult:
         """Requests and tokens over the last days, by model and node, from the trace store."""
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.usage(days)
         return UsageResult(days=days, usage=data)
 
@@ -282,7 +288,7 @@ def build_server(
     ) -> ModelInsightsResult:
         """Per-model performance over the last days: request counts, latency percentiles,
         time to first token, tokens per second and error rates."""
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.model_insights(days)
         models = data.get("models", [])
         extra = {k: v for k, v in data.items() if k != "models"}
@@ -294,7 +300,7 @@ def build_server(
     ) -> AppAnalyticsResult:
         """Traffic per application tag (metadata.tags, X-Herd-Tags, OpenAI user) over the last
         days: requests, tokens, latency and errors of each."""
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.apps(days)
         apps = data.get("apps", [])
         extra = {k: v for k, v in data.items() if k != "apps"}
@@ -305,7 +311,7 @@ def build_server(
         """The router's configuration, its runtime toggles (auto_pull, vram_fallback,
         context_protection, session_affinity, zombie_reaper, reaper_timeout_s, max_retries,
         trace_retention_days) and the agent and Ollama version of every node."""
-        with _router_errors():
+        async with _router_errors(client):
             data = await client.settings()
         return SettingsResult(
             toggles=Toggles.model_validate(data.get("toggles", {})),
@@ -317,7 +323,7 @@ def build_server(
     # --- pull ------------------------------------------------------------------------------------
 
     async def pull_plan(model: str, node: str | None) -> PullPlan:
-        with _router_errors():
+        async with _router_errors(client):
             status = await client.fleet_status()
         plan = plan_pull(status, model, node)
         if plan.problem == "no node is online":
@@ -424,7 +430,7 @@ def build_server(
         except RouterApiError as exc:
             return PullResult(
                 status="failed",
-                message=advice.api_error(exc.method, exc.path, exc.status, exc.body_text),
+                message=await _api_error_text(client, exc),
                 progress_updates=updates,
                 final_status=last,
                 **facts,
@@ -449,7 +455,7 @@ def build_server(
     # --- delete ----------------------------------------------------------------------------------
 
     async def delete_plan(model: str, node: str) -> DeletePlan:
-        with _router_errors():
+        async with _router_errors(client):
             status = await client.fleet_status()
         return plan_delete(status, model, node)
 
@@ -528,7 +534,7 @@ def build_server(
         except RouterApiError as exc:
             return DeleteResult(
                 status="failed",
-                message=advice.api_error(exc.method, exc.path, exc.status, exc.body_text),
+                message=await _api_error_text(client, exc),
                 **facts,
             )
         deleted = [str(n) for n in data.get("deleted", [])]
@@ -554,8 +560,17 @@ def build_server(
         max_retries: int | None,
         trace_retention_days: int | None,
     ) -> SettingsPlan:
-        changes = _changes(locals())
-        with _router_errors():
+        changes = _changes(
+            auto_pull=auto_pull,
+            vram_fallback=vram_fallback,
+            context_protection=context_protection,
+            session_affinity=session_affinity,
+            zombie_reaper=zombie_reaper,
+            reaper_timeout_s=reaper_timeout_s,
+            max_retries=max_retries,
+            trace_retention_days=trace_retention_days,
+        )
+        async with _router_errors(client):
             current = (await client.settings()).get("toggles", {}) or {}
         return plan_settings(current, changes)
 
@@ -650,7 +665,7 @@ def build_server(
         except RouterApiError as exc:
             return SettingsUpdateResult(
                 status="failed",
-                message=advice.api_error(exc.method, exc.path, exc.status, exc.body_text),
+                message=await _api_error_text(client, exc),
                 **facts,
             )
         return SettingsUpdateResult(
@@ -683,7 +698,7 @@ def build_server(
         answered, the latency, time to first chunk, tokens and tokens/s, the routing score,
         retries and any fallback (from the X-Fleet-* headers and the final chunk). It may load
         the model on a node and is recorded as a trace tagged herd-mcp:test_inference."""
-        with _router_errors():
+        async with _router_errors(client):
             if model is None:
                 status = await client.fleet_status()
                 if not status.fleet.nodes_online:
@@ -733,9 +748,7 @@ def build_server(
         except RouterUnreachable as exc:
             raise ResourceError(advice.unreachable(exc.url, str(exc.cause))) from exc
         except RouterApiError as exc:
-            raise ResourceError(
-                advice.api_error(exc.method, exc.path, exc.status, exc.body_text)
-            ) from exc
+            raise ResourceError(await _api_error_text(client, exc)) from exc
         problems, notes = _fleet_advice(status)
         result = FleetStatusResult(**status.model_dump(), problems=problems, advice=notes)
         return result.model_dump_json(indent=2)
@@ -753,9 +766,7 @@ def build_server(
         except RouterUnreachable as exc:
             raise ResourceError(advice.unreachable(exc.url, str(exc.cause))) from exc
         except RouterApiError as exc:
-            raise ResourceError(
-                advice.api_error(exc.method, exc.path, exc.status, exc.body_text)
-            ) from exc
+            raise ResourceError(await _api_error_text(client, exc)) from exc
         node = next((n for n in status.nodes if n.node_id == node_id), None)
         if node is None:
             known = ", ".join(sorted(n.node_id for n in status.nodes)) or "none"
@@ -837,8 +848,8 @@ def _delete_facts(plan: DeletePlan) -> dict[str, Any]:
     }
 
 
-def _changes(values: dict[str, Any]) -> dict[str, SettingValue]:
-    return {k: v for k, v in values.items() if v is not None and k != "changes"}
+def _changes(**values: SettingValue | None) -> dict[str, SettingValue]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _float(value: str | None) -> float | None:

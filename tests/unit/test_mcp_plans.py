@@ -1,0 +1,126 @@
+"""herd_mcp.plans: what a pull, delete or settings change would do, and the read-side views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herd_mcp.plans import (
+    find,
+    model_entries,
+    pick_test_model,
+    plan_delete,
+    plan_pull,
+    plan_settings,
+)
+from router.wire import FleetStatus, FleetSummary, NodeView
+from tests.factories import heartbeat
+
+
+def node(node_id: str, status: str = "online", **kwargs: Any) -> NodeView:
+    hb = heartbeat(node_id, **kwargs)
+    return NodeView(
+        node_id=node_id,
+        status=status,  # type: ignore[arg-type]
+        last_seen=1000.0,
+        seconds_since_heartbeat=2.0 if status == "online" else 45.0,
+        ollama_url=hb.ollama.url,
+        hardware=hb.hardware,
+        cpu=hb.cpu,
+        memory=hb.memory,
+        disk=hb.disk,
+        ollama=hb.ollama,
+    )
+
+
+def fleet(*nodes: NodeView) -> FleetStatus:
+    online = sum(1 for n in nodes if n.status == "online")
+    summary = FleetSummary(
+        nodes_total=len(nodes), nodes_online=online, models_loaded=0, requests_active=0
+    )
+    return FleetStatus(fleet=summary, nodes=list(nodes))
+
+
+BIG = node("big", memory_gb=128, available=[("llama3.1:8b", 4.9), ("qwen3:8b", 5.2)])
+SMALL = node("small", memory_gb=16, available_gb=8, loaded=[("llama3.2:3b", 2.0)])
+GONE = node("gone", status="offline", available=[("mistral:7b", 4.1)])
+
+
+def test_pull_onto_a_named_node_states_size_and_disk() -> None:
+    plan = plan_pull(fleet(BIG, SMALL), "qwen3:8b", "small")
+    assert plan.problem is None and plan.node_id == "small" and plan.chosen_by == "caller"
+    assert plan.download_gb == 5.2  # the size a holder reports
+    assert plan.disk_free_gb == 400 and plan.disk_free_after_gb == 394.8
+    assert "qwen3:8b" in plan.question and "small" in plan.question
+    assert "5.2 GB" in plan.question and "400.0 GB free" in plan.question
+
+
+def test_pull_without_node_picks_the_roomiest_fit_and_names_it() -> None:
+    plan = plan_pull(fleet(SMALL, BIG), "llama3.3:70b", None)
+    assert plan.node_id == "big" and plan.chosen_by != "caller"
+    assert plan.download_gb is not None and plan.download_gb > 30  # from the catalogue
+    assert "best fit" in plan.question
+
+
+def test_pull_problems_unknown_offline_no_fit_no_node() -> None:
+    assert "unknown node" in (plan_pull(fleet(BIG), "qwen3:8b", "nope").problem or "")
+    assert "offline" in (plan_pull(fleet(BIG, GONE), "qwen3:8b", "gone").problem or "")
+    assert "no online node" in (plan_pull(fleet(SMALL), "llama3.3:70b", None).problem or "")
+    assert plan_pull(fleet(GONE), "qwen3:8b", None).problem == "no node is online"
+
+
+def test_pull_of_a_model_already_there_says_so() -> None:
+    plan = plan_pull(fleet(BIG), "llama3.1:8b", "big")
+    assert plan.already_there and plan.disk_free_after_gb == plan.disk_free_gb
+    assert "already has it" in plan.question
+
+
+def test_delete_states_freed_space_and_other_copies() -> None:
+    both = node("both", available=[("qwen3:8b", 5.2)])
+    plan = plan_delete(fleet(BIG, both), "qwen3:8b", "big")
+    assert plan.problem is None and plan.freed_gb == 5.2 and plan.disk_free_after_gb == 405.2
+    assert "still on both" in plan.question
+    lonely = plan_delete(fleet(SMALL), "llama3.2:3b", "small")
+    assert lonely.loaded and "new download" in lonely.question and "loaded" in lonely.question
+
+
+def test_delete_problems_name_where_the_model_is() -> None:
+    plan = plan_delete(fleet(BIG, SMALL), "qwen3:8b", "small")
+    assert plan.problem is not None and "big" in plan.problem
+    assert "unknown node" in (plan_delete(fleet(BIG), "qwen3:8b", "x").problem or "")
+
+
+def test_settings_plan_shows_old_and_new_values_and_refuses_unknown_keys() -> None:
+    current = {"auto_pull": True, "max_retries": 2}
+    plan = plan_settings(current, {"auto_pull": False})
+    assert plan.problem is None and plan.previous == {"auto_pull": True}
+    assert "auto_pull: on -> off" in plan.question
+    assert "bogus" in (plan_settings(current, {"bogus": True}).problem or "")
+    assert plan_settings(current, {}).problem
+
+
+def test_model_entries_merge_holders_and_hot_state_skipping_offline_nodes() -> None:
+    twin = node("twin", loaded=[("llama3.1:8b", 4.9)])
+    entries = {e.name: e for e in model_entries(fleet(BIG, twin, GONE))}
+    assert entries["llama3.1:8b"].nodes == ["big", "twin"]
+    assert entries["llama3.1:8b"].loaded_on == ["twin"] and entries["llama3.1:8b"].hot
+    assert not entries["qwen3:8b"].hot
+    assert "mistral:7b" not in entries
+
+
+def test_find_reports_hot_cold_unreachable_and_similar_tags() -> None:
+    status = fleet(BIG, SMALL, GONE)
+    hot = find(status, "llama3.2:3b")
+    assert hot.found and hot.loaded_on == ["small"] and "hot" in hot.summary
+    cold = find(status, "qwen3:8b")
+    assert cold.on_disk == ["big"] and not cold.loaded_on
+    away = find(status, "mistral:7b")
+    assert not away.found and away.unreachable_holders == ["gone"]
+    missing = find(status, "llama3.1")
+    assert not missing.found and missing.similar == ["llama3.1:8b"]
+    assert any("pull_model" in a for a in missing.advice)
+
+
+def test_pick_test_model_prefers_loaded_then_smallest() -> None:
+    assert pick_test_model(fleet(BIG, SMALL)) == "llama3.2:3b"
+    assert pick_test_model(fleet(BIG)) == "llama3.1:8b"
+    assert pick_test_model(fleet(GONE)) is None
