@@ -89,26 +89,33 @@ def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
     return {"models": [merged[k] for k in sorted(merged)]}
 
 
-def merged_ps(records: Iterable[NodeRecord]) -> dict[str, Any]:
-    """``/api/ps`` over the given nodes: one entry per node and loaded model, with ``node_id``.
+def heartbeat_ps(record: NodeRecord) -> list[dict[str, Any]]:
+    """A node's loaded models as its last heartbeat reported them, in ``/api/ps`` form."""
+    return [
+        {
+            **m.model_dump(exclude={"size_gb"}, exclude_none=True),
+            "model": m.model or m.name,
+        }
+        for m in record.heartbeat.ollama.models_loaded
+    ]
 
-    A model loaded on two nodes appears twice, because its ``expires_at``, ``size_vram`` and
-    ``context_length`` differ per node; each entry also lists every node holding it hot.
+
+def merged_ps(per_node: Iterable[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """``/api/ps`` over nodes: one entry per node and loaded model, with ``node_id``.
+
+    ``per_node`` holds each node's own ``/api/ps`` entries, kept untouched (digest, details,
+    expires_at, size_vram, context_length). A model loaded on two nodes appears twice, because
+    those fields differ per node; each entry also lists every node holding it hot.
     """
-    entries: list[dict[str, Any]] = []
+    pairs = [(node_id, entry) for node_id, entries in per_node for entry in entries]
     hot_on: dict[str, list[str]] = {}
-    for record in records:
-        for model in record.heartbeat.ollama.models_loaded:
-            hot_on.setdefault(normalize(model.name), []).append(record.node_id)
-    for record in records:
-        for model in record.heartbeat.ollama.models_loaded:
-            entry = model.model_dump(exclude={"size_gb"}, exclude_none=True)
-            entry["name"] = model.name
-            entry["model"] = model.model or model.name
-            entry["node_id"] = record.node_id
-            entry["nodes"] = hot_on[normalize(model.name)]
-            entries.append(entry)
-    return {"models": entries}
+    for node_id, entry in pairs:
+        hot_on.setdefault(normalize(str(entry.get("name", ""))), []).append(node_id)
+    models = [
+        {**entry, "node_id": node_id, "nodes": hot_on[normalize(str(entry.get("name", "")))]}
+        for node_id, entry in pairs
+    ]
+    return {"models": models}
 
 
 def openai_models(records: Iterable[NodeRecord], created: int) -> dict[str, Any]:

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
+import httpx
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -20,13 +23,16 @@ from router.context import RouterContext
 from router.fleet_view import (
     fleet_ollama_version,
     fleet_status,
+    heartbeat_ps,
     merged_ps,
     merged_tags,
     openai_models,
 )
+from router.registry import NodeRecord
 from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 
 log = logging.getLogger("herd.fleet")
+LIVE_PS_TIMEOUT_S = 1.5
 
 
 def routes(ctx: RouterContext) -> list[Route]:
@@ -78,7 +84,24 @@ def routes(ctx: RouterContext) -> list[Route]:
         return json_response(merged_tags(r for r, _ in ctx.registry.routable()))
 
     async def ps(request: Request) -> Response:
-        return json_response(merged_ps(r for r, _ in ctx.registry.routable()))
+        # Asked live: what is loaded changes by the second, and a heartbeat can be seconds old.
+        records = [r for r, _ in ctx.registry.routable()]
+        live = await asyncio.gather(*(_live_ps(r) for r in records))
+        return json_response(merged_ps(zip((r.node_id for r in records), live, strict=True)))
+
+    async def _live_ps(record: NodeRecord) -> list[dict[str, Any]]:
+        if ctx.pipeline is not None:
+            try:
+                answer = await ctx.pipeline.upstream.get_json(
+                    record.ollama_url, "/api/ps", timeout=LIVE_PS_TIMEOUT_S
+                )
+            except (httpx.HTTPError, ValueError):
+                pass
+            else:
+                models = answer.get("models") if isinstance(answer, dict) else None
+                if isinstance(models, list):
+                    return [m for m in models if isinstance(m, dict) and m.get("name")]
+        return heartbeat_ps(record)
 
     async def version(request: Request) -> Response:
         records = [r for r, _ in ctx.registry.routable()]
