@@ -1,0 +1,192 @@
+"""Every command in skills/ollama-herd/SKILL.md, run against a demo fleet on loopback.
+
+The fleet is a real router and one simulated node (``herd-node --simulate``), so the pull and the
+delete only ever touch the simulator. Each ``bash`` block is followed in the document by a ``json``
+block showing the answer's shape; the test runs the command (router URL, data dir and NODE_ID
+substituted) and checks that the answer is JSON with at least the documented keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.procs import ROOT, Proc, free_port, get_json, python_module, wait_http_ok, wait_until
+
+pytestmark = pytest.mark.e2e
+
+SKILL = ROOT / "skills" / "ollama-herd" / "SKILL.md"
+BLOCK = re.compile(r"```bash\n(.*?)```\s*```json\n(.*?)```", re.S)
+NODE = "skill-ws"
+
+
+def documented() -> list[tuple[str, Any]]:
+    text = SKILL.read_text()
+    return [(cmd.strip(), json.loads(shape)) for cmd, shape in BLOCK.findall(text)]
+
+
+class Fleet:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.sim_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        self.data_dir = data_dir
+        env = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": ""}
+        self.router = Proc(
+            python_module(
+                "router",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--no-mdns",
+            ),
+            env=env,
+            name="skill-router",
+        )
+        self.node: Proc | None = None
+        wait_http_ok(f"{self.url}/fleet/status", self.router)
+        self.node = Proc(
+            python_module(
+                "node",
+                "--simulate",
+                "workstation",
+                "--sim-port",
+                str(self.sim_port),
+                "--router-url",
+                self.url,
+                "--node-id",
+                NODE,
+                "--interval",
+                "0.5",
+                "--time-scale",
+                "0.01",
+            ),
+            env={**env, "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""},
+            name="skill-node",
+        )
+        wait_until(
+            lambda: get_json(f"{self.url}/fleet/status")["fleet"]["nodes_online"] == 1,
+            timeout=30,
+            what="the simulated node online",
+        )
+
+    def stop(self) -> None:
+        if self.node is not None:
+            self.node.stop()
+        self.router.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    with tempfile.TemporaryDirectory(prefix="herd-skill-") as tmp:
+        demo = Fleet(Path(tmp))
+        try:
+            # One request first, so traces and the trace database have a row to show.
+            body = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]}
+            httpx.post(f"{demo.url}/api/chat", json={**body, "stream": False}, timeout=60)
+            wait_until(
+                lambda: get_json(f"{demo.url}/dashboard/api/traces?limit=1")["traces"],
+                timeout=20,
+                what="a trace",
+            )
+            yield demo
+        finally:
+            demo.stop()
+
+
+def run(command: str, fleet: Fleet) -> subprocess.CompletedProcess[str]:
+    command = (
+        command.replace("http://localhost:11435", fleet.url)
+        .replace("~/.fleet-manager", str(fleet.data_dir))
+        .replace("NODE_ID", NODE)
+    )
+    return subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def body_of(output: str) -> tuple[dict[str, str], str]:
+    """Split ``curl -i`` output into lower-cased headers and the body."""
+    if not output.startswith("HTTP/"):
+        return {}, output
+    head, _, body = output.replace("\r\n", "\n").partition("\n\n")
+    headers = {}
+    for line in head.splitlines()[1:]:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return headers, body
+
+
+def assert_shape(actual: Any, shape: Any, where: str) -> None:
+    if isinstance(shape, dict):
+        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r:.200}"
+        missing = set(shape) - set(actual)
+        assert not missing, f"{where}: missing keys {sorted(missing)} in {sorted(actual)}"
+        for key, sub in shape.items():
+            if isinstance(sub, dict | list):
+                assert_shape(actual[key], sub, f"{where}.{key}")
+    elif isinstance(shape, list):
+        assert isinstance(actual, list), f"{where}: expected a list, got {actual!r:.200}"
+        if shape and actual and isinstance(shape[0], dict):
+            assert_shape(actual[0], shape[0], f"{where}[0]")
+
+
+COMMANDS = documented()
+
+
+def test_the_skill_documents_every_operation() -> None:
+    text = SKILL.read_text()
+    assert text.startswith("---\nname: ollama-herd\ndescription: ")
+    joined = "\n".join(cmd for cmd, _ in COMMANDS)
+    for needed in (
+        "/fleet/status",
+        "/dashboard/api/health",
+        "/api/tags",
+        "/api/ps",
+        "/api/pull",
+        "/api/delete",
+        "/dashboard/api/traces",
+        "sqlite3",
+        "/api/chat",
+        "/v1/chat/completions",
+    ):
+        assert needed in joined, needed
+    assert "herd-node --router-url http://ROUTER:11435" in text
+    assert "logs/herd.jsonl" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "shape"), COMMANDS, ids=[c.split("\n")[0][:70] for c, _ in COMMANDS]
+)
+def test_command_answers_the_documented_json(command: str, shape: Any, fleet: Fleet) -> None:
+    done = run(command, fleet)
+    assert done.returncode == 0, f"{command}\nexit {done.returncode}: {done.stderr}"
+    headers, body = body_of(done.stdout)
+    if "-si" in command:
+        assert headers.get("x-fleet-node") == NODE, headers
+    if command.startswith("sqlite3"):
+        lines = body.strip()
+        assert lines, f"sqlite3 printed nothing for: {command}"
+    try:
+        actual = json.loads(body)
+    except ValueError:
+        pytest.fail(f"not JSON from {command}:\n{body[:500]}")
+    assert_shape(actual, shape, command.split("\n")[0])
+    if "/api/pull" in command:
+        names = {m["name"] for m in get_json(f"{fleet.sim_url}/api/tags")["models"]}
+        assert "qwen3:0.6b" in names
+    if "/api/delete" in command:
+        names = {m["name"] for m in get_json(f"{fleet.sim_url}/api/tags")["models"]}
+        assert "qwen3:0.6b" not in names
