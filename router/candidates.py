@@ -55,6 +55,9 @@ class Ranker:
         self.latency = latency or LatencyHistory()
         self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
         self._sessions: OrderedDict[str, str] = OrderedDict()
+        self._facts_version = -1
+        self._facts: dict[str, tuple[int, model_size.Category]] = {}
+        self._known: set[str] = set()
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -97,8 +100,28 @@ class Ranker:
             context_protection=self.ctx.settings.toggles.context_protection,
         )
 
+    def _refresh_fleet_facts(self) -> None:
+        """Drop what was derived from heartbeats once the registry changed."""
+        version = self.ctx.registry.version
+        if version != self._facts_version:
+            self._facts_version = version
+            self._facts.clear()
+            known: set[str] = set()
+            for record in self.ctx.registry.records():
+                known |= record.available_models
+                known |= record.loaded_models
+            self._known = known
+
     def _model_facts(self, model: str) -> tuple[int, model_size.Category]:
-        """Pessimistic size and category from what any node says about the model."""
+        """Pessimistic size and category from what any node says about the model (memoised
+        until the next heartbeat changes the registry)."""
+        self._refresh_fleet_facts()
+        found = self._facts.get(model)
+        if found is None:
+            found = self._facts[model] = self._compute_facts(model)
+        return found
+
+    def _compute_facts(self, model: str) -> tuple[int, model_size.Category]:
         for record in self.ctx.registry.records():
             for entry in record.heartbeat.ollama.models_available:
                 if normalize(entry.name) == model:
@@ -153,10 +176,8 @@ class Ranker:
         )
 
     def known_anywhere(self, model: str) -> bool:
-        for record in self.ctx.registry.records():
-            if model in record.available_models or model in record.loaded_models:
-                return True
-        return False
+        self._refresh_fleet_facts()
+        return model in self._known
 
     def vram_substitute(
         self, model: str, request: InferenceRequest, ranking: Ranking

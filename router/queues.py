@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from router.wire import QueueStats
 
@@ -126,6 +127,29 @@ class SlotQueue:
         )
 
 
+class DepthView(Mapping[tuple[str, str], tuple[int, int]]):
+    """(pending, in_flight) per node:model, read from the live queues on each lookup."""
+
+    __slots__ = ("_queues",)
+
+    def __init__(self, queues: dict[tuple[str, str], SlotQueue]) -> None:
+        self._queues = queues
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int]:
+        queue = self._queues[key]
+        return (len(queue._waiters), queue.in_flight)
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        queue = self._queues.get(key)
+        return default if queue is None else (len(queue._waiters), queue.in_flight)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._queues)
+
+    def __len__(self) -> int:
+        return len(self._queues)
+
+
 class QueueBoard:
     """Every node:model queue of the router."""
 
@@ -154,8 +178,9 @@ class QueueBoard:
         found = self._queues.get((node_id, model))
         return (found.pending, found.in_flight) if found else (0, 0)
 
-    def depths(self) -> dict[tuple[str, str], tuple[int, int]]:
-        return {k: (q.pending, q.in_flight) for k, q in self._queues.items()}
+    def depths(self) -> DepthView:
+        """A live read-only mapping (node_id, model) -> (pending, in_flight), built in O(1)."""
+        return DepthView(self._queues)
 
     def in_flight_on(self, node_id: str) -> int:
         return sum(q.in_flight for (n, _), q in self._queues.items() if n == node_id)
