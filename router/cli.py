@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,8 @@ def _serve(overrides: dict[str, Any]) -> int:
     server = uvicorn.Server(config)
     try:
         asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly
     finally:
         stop_logging()
     return 0 if server.started else 1
@@ -123,6 +126,9 @@ def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     overrides["port"] = port
     overrides["host"] = overrides.get("host") or "127.0.0.1"
     router_url = f"http://127.0.0.1:{port}"
+    if not _port_free(overrides["host"], port):
+        print(f"herd demo: port {port} is already in use; pick another with --port", flush=True)
+        return 1
     children: list[subprocess.Popen[bytes]] = []
     base_sim_port = port + 100
     for index, (node_id, profile) in enumerate(DEMO_NODES):
@@ -145,6 +151,8 @@ def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                     router_url,
                     "--interval",
                     "2",
+                    "--log-level",
+                    "warning",
                 ],
                 cwd=Path.cwd(),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -180,3 +188,12 @@ Press Ctrl-C to stop everything.
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(timeout=5)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
