@@ -1,0 +1,309 @@
+"""herd-mcp end to end: the official MCP client, the real ``herd-mcp`` process, a real router and a
+simulated node, all on 127.0.0.1.
+
+One router + simulated node serve the whole module. ``herd-mcp`` is launched over stdio for most
+tests (as Claude Desktop does) and once over streamable HTTP. Changes are checked where they land:
+the simulator's own ``/api/tags``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import jsonschema
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from herd_mcp.server import CHANGING_TOOLS
+from tests.procs import ROOT, Proc, free_port, get_json, python_module, wait_http_ok, wait_until
+
+pytestmark = pytest.mark.e2e
+
+NODE = "mcp-ws"
+ALL_TOOLS = {
+    "fleet_status",
+    "model_list",
+    "loaded_models",
+    "find_model",
+    "pull_model",
+    "delete_model",
+    "traces",
+    "health",
+    "recommendations",
+    "usage",
+    "model_insights",
+    "app_analytics",
+    "get_settings",
+    "update_settings",
+    "test_inference",
+}
+CLEAN = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": "", "HERD_ROUTER_URL": ""}
+
+
+class Fleet:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.sim_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        self.router = Proc(
+            python_module(
+                "router",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--no-mdns",
+            ),
+            env=CLEAN,
+            name="mcp-router",
+        )
+        self.node: Proc | None = None
+        wait_http_ok(f"{self.url}/fleet/status", self.router)
+        self.node = Proc(
+            python_module(
+                "node",
+                "--simulate",
+                "workstation",
+                "--sim-port",
+                str(self.sim_port),
+                "--router-url",
+                self.url,
+                "--node-id",
+                NODE,
+                "--interval",
+                "0.5",
+                "--time-scale",
+                "0.01",
+            ),
+            env={**CLEAN, "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""},
+            name="mcp-node",
+        )
+        wait_until(
+            lambda: get_json(f"{self.url}/fleet/status")["fleet"]["nodes_online"] == 1,
+            timeout=30,
+            what="the simulated node online",
+        )
+
+    def sim_models(self) -> set[str]:
+        return {m["name"] for m in get_json(f"{self.sim_url}/api/tags")["models"]}
+
+    def stop(self) -> None:
+        if self.node is not None:
+            self.node.stop()
+        self.router.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    with tempfile.TemporaryDirectory(prefix="herd-mcp-") as tmp:
+        demo = Fleet(Path(tmp))
+        try:
+            yield demo
+        finally:
+            demo.stop()
+
+
+def stdio(router_url: str, *flags: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "herd_mcp", "--router-url", router_url, *flags],
+        cwd=str(ROOT),
+        env={"PATH": "/usr/bin:/bin", **CLEAN},
+    )
+
+
+def answering(action: str) -> Any:
+    async def callback(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        callback.messages.append(params.message)  # type: ignore[attr-defined]
+        content = {"confirm": True} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    callback.messages = []  # type: ignore[attr-defined]
+    return callback
+
+
+async def test_tools_list_every_tool_with_annotations_and_output_schema(fleet: Fleet) -> None:
+    async with Client(stdio(fleet.url), mode="legacy") as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+    assert set(tools) == ALL_TOOLS
+    for tool in tools.values():
+        assert tool.description and tool.output_schema and tool.output_schema["type"] == "object"
+        a = tool.annotations
+        assert a is not None and a.title
+        assert a.read_only_hint is (tool.name not in CHANGING_TOOLS), tool.name
+        assert a.open_world_hint is (tool.name == "pull_model"), tool.name
+        assert a.idempotent_hint is not None and a.destructive_hint is not None
+    assert tools["delete_model"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert not tools["pull_model"].annotations.destructive_hint  # type: ignore[union-attr]
+
+
+READ_CALLS = [
+    ("fleet_status", {}),
+    ("model_list", {}),
+    ("loaded_models", {}),
+    ("find_model", {"model": "llama3.2:3b"}),
+    ("test_inference", {"model": "llama3.2:3b", "max_tokens": 8}),
+    ("traces", {"limit": 5}),
+    ("health", {}),
+    ("recommendations", {}),
+    ("usage", {"days": 7}),
+    ("model_insights", {"days": 7}),
+    ("app_analytics", {"days": 7}),
+    ("get_settings", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), READ_CALLS, ids=[n for n, _ in READ_CALLS])
+async def test_each_tool_returns_structured_content_valid_for_its_schema(
+    fleet: Fleet, name: str, args: dict[str, Any]
+) -> None:
+    async with Client(stdio(fleet.url), mode="legacy") as session:
+        schema = {t.name: t.output_schema for t in (await session.list_tools()).tools}[name]
+        result = await session.call_tool(name, args)
+    text = result.content[0].text if result.content else ""
+    assert not result.is_error, text
+    assert result.structured_content is not None
+    jsonschema.validate(result.structured_content, schema)
+    if name == "test_inference":
+        assert result.structured_content["node_id"] == NODE
+        assert result.structured_content["completion_tokens"]
+    if name == "find_model":
+        assert NODE in result.structured_content["on_disk"] + result.structured_content["loaded_on"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_accepted_pull_lands_on_the_simulator_with_progress(fleet: Fleet, mode: str) -> None:
+    model = "qwen3:0.6b" if mode == "legacy" else "all-minilm:latest"
+    assert model not in fleet.sim_models()
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    callback = answering("accept")
+    async with Client(stdio(fleet.url), mode=mode, elicitation_callback=callback) as client:
+        result = await client.call_tool(
+            "pull_model", {"model": model, "node": NODE}, progress_callback=on_progress
+        )
+    content = result.structured_content
+    assert content is not None and content["status"] == "done", result.content
+    assert model in fleet.sim_models()
+    assert len(progress) >= 2 and progress == sorted(progress)
+    assert content["progress_updates"] == len(progress)
+    assert model.split(":")[0] in callback.messages[0] and NODE in callback.messages[0]
+    assert "GB" in callback.messages[0] and "free" in callback.messages[0]
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+async def test_declined_or_cancelled_pull_changes_nothing(fleet: Fleet, action: str) -> None:
+    model = "llama3.2:1b"
+    callback = answering(action)
+    async with Client(stdio(fleet.url), mode="legacy", elicitation_callback=callback) as client:
+        result = await client.call_tool("pull_model", {"model": model, "node": NODE})
+    content = result.structured_content
+    assert content is not None and content["status"] in {"declined", "cancelled"}
+    assert "nothing was pulled" in content["message"]
+    assert model not in fleet.sim_models()
+
+
+async def test_token_flow_pulls_once_and_refuses_reuse_and_mismatch(fleet: Fleet) -> None:
+    model = "mistral:7b"
+    async with Client(stdio(fleet.url), mode="legacy") as client:  # no elicitation
+        args = {"model": model, "node": NODE}
+        preview = (await client.call_tool("pull_model", args)).structured_content
+        assert preview is not None and preview["status"] == "needs_confirmation"
+        assert preview["confirm_token"] and model not in fleet.sim_models()
+        token = preview["confirm_token"]
+        other = {"model": "llama3.2:1b", "node": NODE, "confirm_token": token}
+        mismatch = (await client.call_tool("pull_model", other)).structured_content
+        assert mismatch is not None and mismatch["status"] == "refused"
+        assert "llama3.2:1b" not in fleet.sim_models()
+
+        token = (await client.call_tool("pull_model", args)).structured_content["confirm_token"]
+        done = await client.call_tool("pull_model", {**args, "confirm_token": token})
+        assert done.structured_content["status"] == "done" and model in fleet.sim_models()
+        reused = await client.call_tool("pull_model", {**args, "confirm_token": token})
+        assert reused.structured_content["status"] == "refused"
+
+        delete = {"model": model, "node": NODE}
+        token = (await client.call_tool("delete_model", delete)).structured_content["confirm_token"]
+        gone = await client.call_tool("delete_model", {**delete, "confirm_token": token})
+        assert gone.structured_content["status"] == "done" and model not in fleet.sim_models()
+
+
+async def test_read_only_lists_no_changing_tool(fleet: Fleet) -> None:
+    async with Client(stdio(fleet.url, "--read-only"), mode="legacy") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert names == ALL_TOOLS - CHANGING_TOOLS
+
+
+async def test_router_down_gives_the_helpful_message() -> None:
+    async with Client(stdio(f"http://127.0.0.1:{free_port()}"), mode="legacy") as client:
+        result = await client.call_tool("fleet_status", {})
+    text = result.content[0].text
+    assert result.is_error and "may not be running" in text and "`herd`" in text
+
+
+async def test_streamable_http_with_bearer_token_and_origin_check(fleet: Fleet) -> None:
+    port = free_port()
+    server = Proc(
+        python_module(
+            "herd_mcp",
+            "--http",
+            "--port",
+            str(port),
+            "--router-url",
+            fleet.url,
+            "--token",
+            "s3cret",
+        ),
+        env=CLEAN,
+        name="herd-mcp-http",
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_until(
+            lambda: httpx.get(url, timeout=2).status_code == 401, timeout=20, what="herd-mcp http"
+        )
+        headers = {"origin": "https://evil.example", "authorization": "Bearer s3cret"}
+        async with httpx.AsyncClient(timeout=10) as plain:
+            foreign = await plain.post(url, json={}, headers=headers)
+        assert foreign.status_code == 403
+        http = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=30)
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            result = await client.call_tool("find_model", {"model": "llama3.2:3b"})
+        assert result.structured_content is not None and result.structured_content["found"]
+    finally:
+        server.stop()
+
+
+def test_http_off_loopback_without_token_is_refused() -> None:
+    proc = Proc(python_module("herd_mcp", "--http", "--host", "0.0.0.0"), env=CLEAN, name="mcp")
+    try:
+        assert proc.wait_exit(timeout=20) == 2
+        assert "bearer token" in proc.output()
+    finally:
+        proc.stop()
+
+
+async def test_resources_and_prompts_over_stdio(fleet: Fleet) -> None:
+    async with Client(stdio(fleet.url), mode="legacy") as session:
+        fleet_doc = await session.read_resource("herd://fleet/status")
+        node_doc = await session.read_resource(f"herd://nodes/{NODE}")
+        prompt = await session.get_prompt("find_model_location", {"model": "qwen3:8b"})
+    assert json.loads(fleet_doc.contents[0].text)["fleet"]["nodes_online"] == 1
+    assert json.loads(node_doc.contents[0].text)["node_id"] == NODE
+    assert "find_model" in prompt.messages[0].content.text
