@@ -19,11 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import httpx
-
 from router.candidates import Choice, Ranker
 from router.context import RouterContext
 from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
+from router.http_client import HTTPError, Response
 from router.model_names import normalize
 from router.pulls import PullCoordinator
 from router.queues import QueueFull, Slot
@@ -63,7 +62,7 @@ class Attempt:
     slot: Slot
     started: float
     """``perf_counter`` when the request arrived at the router."""
-    response: httpx.Response | None = None
+    response: Response | None = None
 
 
 class Routed:
@@ -150,7 +149,7 @@ class Routed:
             )
             self.trace.reaped = True
             yield _error_line(self.error)
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             self.error = f"the node failed mid-stream: {exc or type(exc).__name__}"
             yield _error_line(self.error)
 
@@ -386,7 +385,7 @@ class Pipeline:
         if not streaming:
             try:
                 raw = await response.aread()
-            except httpx.HTTPError as exc:
+            except HTTPError as exc:
                 raise AttemptFailed(
                     f"node failed while answering: {exc}", True, kind="dropped"
                 ) from None
@@ -410,7 +409,7 @@ class Pipeline:
             raise AttemptFailed(
                 "the node closed the stream without answering", True, kind="dropped"
             ) from None
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             raise AttemptFailed(
                 f"node failed before answering: {exc}", True, kind="dropped"
             ) from None

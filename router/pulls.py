@@ -14,10 +14,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from router import model_size
 from router.errors import BadRequest, NotFound, UpstreamFailure
+from router.http_client import HTTPError
 from router.model_names import normalize
 from router.registry import NodeRecord
 from router.upstream import AttemptFailed, Upstream, error_message, is_error_line, iter_lines
@@ -118,7 +117,7 @@ class PullCoordinator:
                 if b'"success"' in line:
                     ok = True
                 yield line
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             yield json.dumps({"error": f"pull interrupted: {exc}"}).encode() + b"\n"
         finally:
             await response.aclose()
@@ -131,7 +130,7 @@ class PullCoordinator:
             response = await self.upstream.request_json(
                 "DELETE", record.ollama_url, "/api/delete", {"model": model}, timeout=30.0
             )
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             return False, f"cannot reach {record.node_id}: {exc}"
         if response.status_code >= 400:
             return False, error_message(response.content) or f"HTTP {response.status_code}"
@@ -142,7 +141,7 @@ class PullCoordinator:
         """Read the node's ``/api/tags`` back into the registry."""
         try:
             tags: Any = await self.upstream.get_json(record.ollama_url, "/api/tags")
-        except (httpx.HTTPError, ValueError) as exc:
+        except (HTTPError, ValueError) as exc:
             log.warning("could not refresh models of %s: %s", record.node_id, exc)
             return
         models = [

@@ -13,9 +13,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+from router.http_client import (
+    Client,
+    ConnectError,
+    HTTPError,
+    Response,
+    TimeoutException,
+)
 
-_JSON_HEADERS = {"content-type": "application/json", "accept": "application/x-ndjson"}
+_JSON_HEADERS = b"Content-Type: application/json\r\nAccept: application/x-ndjson\r\n"
+_JSON_BODY = b"Content-Type: application/json\r\n"
 
 
 class AttemptFailed(Exception):
@@ -35,57 +42,39 @@ class AttemptFailed(Exception):
 
 
 class Upstream:
+    """The router's client to the nodes. Errors other than ``AttemptFailed`` are
+    ``router.http_client.HTTPError`` subclasses."""
+
     def __init__(
         self,
         connect_timeout_s: float = 5.0,
         first_byte_timeout_s: float = 600.0,
         max_connections: int = 1024,
+        read_timeout_s: float | None = None,
     ) -> None:
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout_s, read=first_byte_timeout_s, write=30.0, pool=30.0
+        self.client = Client(
+            connect_timeout=connect_timeout_s,
+            first_byte_timeout=first_byte_timeout_s,
+            read_timeout=read_timeout_s,
+            pool_timeout=30.0,
+            max_connections=max_connections,
+            keepalive_expiry=20.0,
+            user_agent="herd-router",
         )
-        self.client = httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=256,
-                keepalive_expiry=20.0,
-            ),
-            headers={"user-agent": "herd-router"},
-        )
-        self._fresh: httpx.AsyncClient | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
-        if self._fresh is not None:
-            await self._fresh.aclose()
 
-    def _fresh_client(self) -> httpx.AsyncClient:
-        """A client that never reuses a connection, for the retry after a stale pooled one."""
-        if self._fresh is None:
-            self._fresh = httpx.AsyncClient(
-                timeout=self._timeout,
-                limits=httpx.Limits(max_keepalive_connections=0),
-                headers={"user-agent": "herd-router"},
-            )
-        return self._fresh
-
-    async def open(self, base_url: str, path: str, body: bytes) -> httpx.Response:
+    async def open(self, base_url: str, path: str, body: bytes) -> Response:
         """POST ``body`` and return the response with its body not yet read.
 
         Raises ``AttemptFailed`` for connection failures, timeouts and error statuses (the error
-        body read and summarised).
+        body read and summarised). A pooled connection the node had already closed is retried
+        once on a fresh connection by the client, before any response byte.
         """
-        url = base_url + path
         try:
-            response = await self._send(self.client, url, body)
-        except httpx.RemoteProtocolError:
-            # The node closed a pooled keep-alive connection before answering: try a new one.
-            try:
-                response = await self._send(self._fresh_client(), url, body)
-            except httpx.HTTPError as exc:
-                raise _classify(exc) from None
-        except httpx.HTTPError as exc:
+            response = await self.client.stream("POST", base_url, path, body, _JSON_HEADERS)
+        except HTTPError as exc:
             raise _classify(exc) from None
         if response.status_code >= 400:
             raw = await _read_capped(response, 65_536)
@@ -97,34 +86,30 @@ class Upstream:
             )
         return response
 
-    async def _send(self, client: httpx.AsyncClient, url: str, body: bytes) -> httpx.Response:
-        request = client.build_request("POST", url, content=body, headers=_JSON_HEADERS)
-        return await client.send(request, stream=True)
-
     async def get_json(self, base_url: str, path: str, timeout: float = 5.0) -> Any:
-        response = await self.client.get(base_url + path, timeout=timeout)
+        response = await self.client.request("GET", base_url, path, timeout=timeout)
         response.raise_for_status()
         return response.json()
 
     async def request_json(
         self, method: str, base_url: str, path: str, payload: dict[str, Any], timeout: float
-    ) -> httpx.Response:
-        return await self.client.request(method, base_url + path, json=payload, timeout=timeout)
+    ) -> Response:
+        """A small JSON request with its answer read (``content``, ``status_code``, ``json()``)."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        return await self.client.request(method, base_url, path, body, _JSON_BODY, timeout)
 
 
-def _classify(exc: httpx.HTTPError) -> AttemptFailed:
-    if isinstance(exc, httpx.TimeoutException):
-        return AttemptFailed(
-            f"node timed out: {type(exc).__name__}", retryable=True, kind="timeout"
-        )
-    if isinstance(exc, httpx.ConnectError):
+def _classify(exc: HTTPError) -> AttemptFailed:
+    if isinstance(exc, TimeoutException):
+        return AttemptFailed(f"node timed out: {exc}", retryable=True, kind="timeout")
+    if isinstance(exc, ConnectError):
         return AttemptFailed(f"cannot connect to node: {exc}", retryable=True, kind="connect")
     return AttemptFailed(
         f"node connection failed: {exc or type(exc).__name__}", retryable=True, kind="dropped"
     )
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+async def _read_capped(response: Response, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -133,7 +118,7 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
             size += len(chunk)
             if size >= cap:
                 break
-    except httpx.HTTPError:
+    except HTTPError:
         pass
     return b"".join(chunks)[:cap]
 
@@ -154,7 +139,7 @@ def error_message(raw: bytes) -> str | None:
     return text[:500]
 
 
-async def iter_lines(response: httpx.Response) -> AsyncIterator[bytes]:
+async def iter_lines(response: Response) -> AsyncIterator[bytes]:
     """Complete NDJSON lines (each ending in ``\\n``) as they arrive, undecoded."""
     carry = b""
     async for chunk in response.aiter_raw():

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -28,6 +27,7 @@ from router.fleet_view import (
     merged_tags,
     openai_models,
 )
+from router.http_client import HTTPError
 from router.registry import NodeRecord
 from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 
@@ -95,7 +95,7 @@ def routes(ctx: RouterContext) -> list[Route]:
                 answer = await ctx.pipeline.upstream.get_json(
                     record.ollama_url, "/api/ps", timeout=LIVE_PS_TIMEOUT_S
                 )
-            except (httpx.HTTPError, ValueError):
+            except (HTTPError, ValueError):
                 pass
             else:
                 models = answer.get("models") if isinstance(answer, dict) else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -23,6 +22,7 @@ from router.api.streaming import RoutedStream
 from router.context import RouterContext
 from router.dispatch import InferenceRequest, Pipeline
 from router.errors import BadRequest, NotFound, UpstreamFailure
+from router.http_client import HTTPError
 from router.model_names import normalize
 from router.traces import RequestKind
 from router.upstream import error_message
@@ -102,7 +102,7 @@ def routes(ctx: RouterContext) -> list[Route]:
                 response = await upstream.request_json(
                     "POST", record.ollama_url, "/api/show", {**body, "model": model}, timeout=10.0
                 )
-            except httpx.HTTPError as exc:
+            except HTTPError as exc:
                 last = str(exc)
                 continue
             if response.status_code == 200:
