@@ -128,12 +128,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         lines = coordinator.stream(record, model.strip())
         headers = {"X-Fleet-Node": record.node_id}
         if stream:
-
-            async def tagged() -> Any:
-                async for line in lines:
-                    yield line
-
-            return StreamingResponse(tagged(), media_type=NDJSON, headers=headers)
+            return StreamingResponse(lines, media_type=NDJSON, headers=headers)
         last: dict[str, Any] = {}
         async for line in lines:
             try:
