@@ -381,6 +381,12 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ---
 
+    def on_message_begin(self) -> None:
+        if self._response is None:  # a second answer to one request: stop parsing
+            raise ProtocolError("a response nobody asked for")
+        self._raw_headers = []
+        self._framed = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._raw_headers.append((name, value))
         lowered = name.lower()
@@ -395,8 +401,6 @@ class _Connection(asyncio.Protocol):
             return
         status = self._parser.get_status_code()
         if status < 200:  # an interim 1xx response: its headers are not the final ones
-            self._raw_headers = []
-            self._framed = False
             return
         response.status_code = status
         response.headers = Headers(self._raw_headers)
@@ -453,9 +457,7 @@ class _Connection(asyncio.Protocol):
             raise response._error  # type: ignore[misc]
         self._response = response
         response._conn = self
-        self._raw_headers = []
         self._got_bytes = False
-        self._framed = False
         self._body_started = False
         self._first_byte_timeout = first_byte_timeout
         self._read_timeout = read_timeout

@@ -415,6 +415,14 @@ async def test_an_interim_100_continue_is_skipped() -> None:
         assert seen["connections"] == 1
 
 
+async def test_an_answer_nobody_asked_for_retires_the_connection() -> None:
+    async with scripted(lambda _c, _r: OK_HEAD + OK_HEAD) as seen, Client() as c:
+        for _ in range(2):
+            response = await c.request("GET", seen["url"], "/a")
+            assert response.content == b"ok"
+        assert seen["connections"] == 2
+
+
 # --- closing early --------------------------------------------------------------------------------
 
 
