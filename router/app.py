@@ -115,6 +115,7 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
     upstream = Upstream(
         connect_timeout_s=settings.connect_timeout_s,
         first_byte_timeout_s=settings.first_byte_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
     )
     stack.push_async_callback(upstream.aclose)
     ctx.pipeline = Pipeline(ctx, upstream, Ranker(ctx, latency))
