@@ -153,6 +153,10 @@ async def _measure(
         "hourly_trends(168h)": lambda: store.hourly_trends(now, 168),
         "health_counts(1h)": lambda: store.health_counts(now - 3600, now),
         "health_counts(24h)": lambda: store.health_counts(day, now),
+        "node_model_usage(30d)": lambda: store.node_model_usage(month, now),
+        "fallback_reasons(24h)": lambda: store.fallback_reasons(day, now),
+        "ttft_p50(24h)": lambda: store.ttft_p50(day, now),
+        "ttft_p50(7d)": lambda: store.ttft_p50(week, now),
         "recent_latencies(24h)": lambda: store.recent_latencies(day),
         "prune(nothing to do)": lambda: store.prune(now),
     }
