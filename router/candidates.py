@@ -26,6 +26,8 @@ SESSION_MEMORY = 10_000
 """Conversations remembered for affinity (least recently used forgotten first)."""
 VRAM_FALLBACK_MIN_SIZE_RATIO = 0.5
 """A substitute must be at least half the requested model's size: never a much smaller model."""
+VRAM_FALLBACK_MAX_SIZE_RATIO = 2.0
+"""Nor more than twice its size: a much bigger model answers far slower than the one asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +184,17 @@ class Ranker:
     def vram_substitute(
         self, model: str, request: InferenceRequest, ranking: Ranking
     ) -> tuple[str, Ranking] | None:
-        """A loaded model of the same category to serve instead of a costly cold load.
+        """A loaded model of the same category to serve when the requested one cannot be loaded.
 
-        Only when no node could take the requested model without evicting others (or at all),
-        never across categories, and never a model much smaller than the one asked for.
+        Only when no node can take the requested model now (every node holding it is blocked by
+        busy models, too small, or offline), never across categories, and only a model of about
+        the same size (half to twice). Evicting idle models for a cold load is Ollama's normal
+        work and never triggers a substitution.
         """
         if not ranking.known_anywhere:
             return None  # an unknown model is pulled or refused, never silently replaced
-        if any(c.breakdown.get("memory_fit", 0) >= 0 for c in ranking.choices):
-            return None  # some node can load it without evicting anything: just load it
+        if ranking.choices:
+            return None  # some node can load it now (evicting idle models is cheap): load it
         wanted_size, wanted_category = self._model_facts(model)
         best: tuple[float, str, Ranking] | None = None
         seen: set[str] = set()
@@ -200,7 +204,11 @@ class Ranker:
                     continue
                 seen.add(name)
                 size, category = self._model_facts(name)
-                if category != wanted_category or size < wanted_size * VRAM_FALLBACK_MIN_SIZE_RATIO:
+                if category != wanted_category or not (
+                    wanted_size * VRAM_FALLBACK_MIN_SIZE_RATIO
+                    <= size
+                    <= wanted_size * VRAM_FALLBACK_MAX_SIZE_RATIO
+                ):
                     continue
                 candidate = self.rank(name, request, set())
                 hot = [c for c in candidate.choices if c.hot]

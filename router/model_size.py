@@ -268,6 +268,12 @@ _VISION_HINTS = (
     "bakllava",
     "granite3.2-vision",
     "ocr",
+    "gemma3:4b",
+    "gemma3:12b",
+    "gemma3:27b",
+    "gemma3:latest",
+    "llama4",
+    "mistral-small3.1",
 )
 _REASONING_HINTS = (
     "deepseek-r1",
@@ -281,6 +287,8 @@ _REASONING_HINTS = (
     "exaone-deep",
     "phi4-mini-reasoning",
     "thinking",
+    "qwen3:",
+    "qwen3-",
 )
 _CODE_HINTS = ("code", "coder", "starcoder", "codestral", "devstral", "sqlcoder", "wizardcoder")
 

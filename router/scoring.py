@@ -435,6 +435,11 @@ def rank(
             latency_raw = max(-3.0, -expected_s / w.latency_scale_s)
             known_latency_sum += latency_raw
             known_latency_n += 1
+        elif node.bandwidth_gbps and need_gb > 0:
+            # No history yet: decoding is bound by memory bandwidth, so a model of ``need_gb``
+            # makes about bandwidth / need_gb tokens per second on this node.
+            expected_s = request.output_tokens * need_gb / node.bandwidth_gbps * (1.0 + turns)
+            latency_raw = max(-3.0, -expected_s / w.latency_scale_s)
         else:
             latency_raw = None
 

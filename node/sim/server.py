@@ -1116,6 +1116,7 @@ class Simulator:
             "profile": engine.profile.name,
             "memory_total_gb": round(engine.memory_total / GIB, 3),
             "memory_used_gb": round(engine.memory_used / GIB, 3),
+            "memory_bandwidth_gbps": engine.profile.bandwidth_gbps,
             "num_parallel": engine.num_parallel,
             "max_loaded_models": engine.max_loaded_models,
             "max_queue": engine.config.max_queue,

@@ -351,12 +351,25 @@ def test_big_model_goes_to_the_big_machine() -> None:
 
 
 def test_small_model_goes_to_the_small_machine_when_both_are_idle() -> None:
-    # Keep the big machine free for the work only it can do.
+    # Keep the big machine free for the work only it can do, when nothing says it is faster.
+    fleet = [
+        node("big", total=128, available=100, loaded=hot(), num_parallel=1),
+        node("small", total=16, available=8, loaded=hot(), num_parallel=1),
+    ]
+    assert order(rank(fleet, request(), now=NOW)) == ["small", "big"]
+
+
+def test_without_history_decode_speed_comes_from_memory_bandwidth() -> None:
+    # A 5 GB model decodes at ~160 tokens/s on 800 GB/s and ~20 tokens/s on 100 GB/s: eight times
+    # slower is worth more than keeping the big machine free while it is idle (a known trap sent
+    # small-model traffic to slow devices while the fast one had free slots).
     fleet = [
         node("big", total=128, available=100, bandwidth_gbps=800.0, loaded=hot(), num_parallel=1),
         node("small", total=16, available=8, bandwidth_gbps=100.0, loaded=hot(), num_parallel=1),
     ]
-    assert order(rank(fleet, request(), now=NOW)) == ["small", "big"]
+    ranked = by_id(rank(fleet, request(), now=NOW))
+    assert order(rank(fleet, request(), now=NOW)) == ["big", "small"]
+    assert ranked["small"].breakdown["latency"] < ranked["big"].breakdown["latency"] < 0
 
 
 def test_small_model_goes_to_the_fast_machine_when_the_small_one_is_saturated() -> None:
