@@ -7,6 +7,7 @@ responses. Only for benchmarks against servers this project runs on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -33,10 +34,8 @@ class Connection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await self.writer.wait_closed()
-            except OSError:
-                pass
 
     async def post(self, path: str, body: bytes) -> Result:
         if self.writer is None:

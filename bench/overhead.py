@@ -52,7 +52,9 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
-async def _phase(port: int, body: bytes, concurrency: int, count: int) -> tuple[list[Result], float]:
+async def _phase(
+    port: int, body: bytes, concurrency: int, count: int
+) -> tuple[list[Result], float]:
     results, wall = await run_closed_loop("127.0.0.1", port, "/api/chat", body, concurrency, count)
     bad = [r.status for r in results if r.status != 200]
     if bad:
@@ -103,9 +105,7 @@ async def measure(sim_port: int, router_port: int, router_pid: int) -> dict[str,
             "direct_chunks_per_s": round(direct_chunks, 1),
             "router_chunks_per_s": round(routed_chunks, 1),
             "ratio": round(routed_chunks / direct_chunks, 3),
-            "chunks_per_request_router": round(
-                sum(r.chunks for r in routed_s) / len(routed_s), 1
-            ),
+            "chunks_per_request_router": round(sum(r.chunks for r in routed_s) / len(routed_s), 1),
         },
     }
 

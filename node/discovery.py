@@ -136,7 +136,7 @@ def _ip_version(interfaces: list[str]) -> IPVersion:
 
 
 async def browse_router(
-    timeout: float = 5.0,  # noqa: ASYNC109 - a browse window, not a cancellation deadline
+    timeout: float = 5.0,
     interfaces: list[str] | None = None,
     name: str | None = None,
 ) -> RouterService | None:
@@ -189,7 +189,7 @@ async def browse_router(
 
 
 async def discover_router(
-    timeout: float = 5.0,  # noqa: ASYNC109 - a browse window, not a cancellation deadline
+    timeout: float = 5.0,
     interfaces: list[str] | None = None,
     name: str | None = None,
 ) -> str | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 def normalize(name: str) -> str:
     """Return ``name`` with an explicit tag: ``llama3`` -> ``llama3:latest``.
 
-    Surrounding blanks are dropped; the name is lower-cased as Ollama treats names case-insensitively.
-    A registry host with a port (``host:5000/ns/model``) keeps its colon: only the last path segment
-    is inspected for a tag.
+    Surrounding blanks are dropped; the name is lower-cased, as Ollama treats names
+    case-insensitively. A registry host with a port (``host:5000/ns/model``) keeps its colon: only
+    the last path segment is inspected for a tag.
     """
     cleaned = name.strip().lower()
     if not cleaned:
