@@ -92,7 +92,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         days = int_param(request, "days", 7, 1, 365)
         now = ctx.clock()
         data = await store().usage(since=now - days * DAY, until=now)
-        return json_response({"days": days, **data})
+        return json_response({"window_days": days, **data})
 
     async def traces(request: Request) -> Response:
         limit = int_param(request, "limit", 100, 1, 1000)

@@ -136,7 +136,8 @@ def test_a_big_model_goes_to_the_big_machine(fleet: Fleet) -> None:
         response = chat(fleet, "gemma3:27b")
         assert response.status_code == 200
         assert response.headers["X-Fleet-Node"] == "ws"
-        breakdown = latest_trace(fleet, model="gemma3:27b")["scores_breakdown"]
+        trace = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
+        breakdown = trace["scores_breakdown"]
         assert breakdown["role"] > 0
     finally:
         httpx.request("DELETE", f"{laptop.url}/api/delete", json={"model": "gemma3:27b"})
@@ -164,7 +165,8 @@ def test_a_conversation_returns_to_the_node_that_holds_its_cache(fleet: Fleet) -
             timeout=30,
         )
         assert response.headers["X-Fleet-Node"] == node
-    assert latest_trace(fleet, model="llama3.1:8b")["scores_breakdown"]["session"] > 0
+    last = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
+    assert last["scores_breakdown"]["session"] > 0
 
 
 # --- queues ---------------------------------------------------------------------------------
@@ -328,7 +330,8 @@ def test_context_protection_drops_a_needless_num_ctx(fleet: Fleet) -> None:
     [record] = inference_records(fleet, "ws", "llama3.2:3b")
     assert record["body"]["options"] == {"temperature": 0.1}
     assert fleet.sim("ws").state()["reloads"].get("llama3.2:3b", 0) == 0
-    assert latest_trace(fleet, model="llama3.2:3b")["context_protected"] is True
+    trace = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
+    assert trace["context_protected"] is True
 
 
 def test_router_only_fields_and_tags_are_never_forwarded(fleet: Fleet) -> None:
