@@ -170,7 +170,7 @@ herd demo: a router and three simulated Ollama nodes ({", ".join(p for _, p in D
   Chat (OpenAI)     curl {router_url}/v1/chat/completions -H 'content-type: application/json' \\
                       -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
   Health            curl {router_url}/dashboard/api/health
-  Dashboard         {router_url}/dashboard
+  Traces            curl {router_url}/dashboard/api/traces?limit=5
 
 Press Ctrl-C to stop everything.
 """,

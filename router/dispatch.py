@@ -30,6 +30,8 @@ from router.traces import RequestKind, TraceRecord, TraceStatus
 from router.upstream import AttemptFailed, Upstream, is_done_line, is_error_line, iter_lines
 
 log = logging.getLogger("herd.dispatch")
+request_log = logging.getLogger("herd.requests")
+"""One JSON line per attempt in herd.jsonl (never on the console: it is the hot path)."""
 
 UPSTREAM_PATHS: dict[str, str] = {
     "chat": "/api/chat",
@@ -470,6 +472,24 @@ class Pipeline:
     def _record(self, trace: TraceRecord) -> None:
         if self.ctx.store is not None:
             self.ctx.store.record(trace)
+        if request_log.isEnabledFor(logging.INFO):
+            request_log.info(
+                "%s %s %s",
+                trace.status,
+                trace.model,
+                trace.node_id or "-",
+                extra={
+                    "request_id": trace.request_id,
+                    "model": trace.model,
+                    "node_id": trace.node_id,
+                    "status": trace.status,
+                    "latency_ms": trace.latency_ms,
+                    "ttft_ms": trace.time_to_first_token_ms,
+                    "retries": trace.retry_count,
+                    "tokens": trace.completion_tokens,
+                    "error": trace.error_message,
+                },
+            )
         for listener in self.on_trace:
             listener(trace)
         if self.ctx.events is not None:

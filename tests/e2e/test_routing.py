@@ -6,6 +6,7 @@ a real ``herd-node --simulate`` process. Each test resets the simulators' faults
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -432,3 +433,21 @@ def test_streaming_many_clients_at_once(fleet: Fleet) -> None:
         thread.join(timeout=60)
     assert errors == []
     assert fleet.status()["fleet"]["requests_active"] == 0
+
+
+def test_every_request_is_a_json_line_in_herd_jsonl(fleet: Fleet) -> None:
+    response = chat(fleet, "llama3.2:1b", "log me")
+    request_id = response.headers["X-Request-Id"]
+    log_path = fleet.data_dir / "logs" / "herd.jsonl"
+
+    def logged() -> dict | None:
+        for line in log_path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("request_id") == request_id and entry["logger"] == "herd.requests":
+                return entry
+        return None
+
+    entry = wait_until(logged, what="the request's log line")
+    assert entry["status"] == "completed" and entry["node_id"] == "mini"
+    assert entry["latency_ms"] > 0 and entry["model"] == "llama3.2:1b"
+    assert request_id not in fleet.router.output()  # the console stays concise

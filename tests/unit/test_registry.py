@@ -126,3 +126,20 @@ def test_loopback_urls_from_other_machines_use_the_source_address(
     reported: str, source: str | None, expected: str
 ) -> None:
     assert reachable_ollama_url(reported, source) == expected
+
+
+def test_the_heartbeat_model_refuses_what_it_does_not_know() -> None:
+    from pydantic import ValidationError
+
+    from router.wire import Heartbeat
+
+    good = heartbeat("a").model_dump()
+    with pytest.raises(ValidationError, match="extra"):
+        Heartbeat.model_validate({**good, "surprise": 1})
+    with pytest.raises(ValidationError, match="node_id"):
+        Heartbeat.model_validate({**good, "node_id": "has spaces"})
+    with pytest.raises(ValidationError, match="utilization_pct"):
+        Heartbeat.model_validate({**good, "cpu": {"cores": 2, "utilization_pct": 140}})
+    with pytest.raises(ValidationError, match="status"):
+        Heartbeat.model_validate({**good, "status": "sleeping"})
+    assert Heartbeat.model_validate(good) == heartbeat("a")
