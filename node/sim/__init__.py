@@ -9,8 +9,10 @@ Public API::
     with start_in_thread(SimConfig(profile="mini")) as server:        # a real server, port 0
         httpx.get(server.url + "/api/tags")
 
-or ``python -m node.sim --port 11434 --profile workstation``. See ``server`` for the endpoints and
-``/_sim`` hooks, ``engine`` for the physics, ``faults`` for the injectable failures.
+or ``python -m node.sim --port 11434 --profile workstation``. See ``server`` for the app wiring,
+``ollama_api`` / ``openai_api`` for the endpoints, ``control`` for the ``/_sim`` hooks, ``exchange``
+for disconnects and fault execution, ``engine`` for the physics, ``faults`` for the injectable
+failures.
 """
 
 from .catalogue import CATALOGUE, PROFILES, ModelSpec, Profile
