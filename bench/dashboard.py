@@ -22,7 +22,7 @@ import httpx
 from bench.store import NODES, seeded_traces
 from router.store import TraceStore
 from tests.factories import heartbeat
-from tests.procs import Proc, free_port, python_module, wait_http_ok
+from tests.fleet import start_router
 
 ROWS = 100_000
 RUNS = 15
@@ -60,30 +60,11 @@ def main() -> int:
     started = time.perf_counter()
     asyncio.run(seed(data_dir))
     print(f"seeded {ROWS} traces in {time.perf_counter() - started:.1f}s")
-    port = free_port()
-    router = Proc(
-        python_module(
-            "router",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-mdns",
-            "--degraded-after",
-            "3600",
-            "--offline-after",
-            "7200",
-            "--log-level",
-            "warning",
-        ),
-        name="bench-router",
+    url, router = start_router(
+        data_dir, "--degraded-after", "3600", "--offline-after", "7200", "--log-level", "warning"
     )
     rows: list[dict[str, Any]] = []
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http_ok(f"{url}/fleet/status", router, timeout=60)
         with httpx.Client(base_url=url, timeout=30) as client:
             for index, node_id in enumerate(NODES):
                 beat = heartbeat(

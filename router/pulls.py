@@ -150,3 +150,16 @@ class PullCoordinator:
             if isinstance(m, dict) and m.get("name")
         ]
         self.ctx.registry.replace_available(record.node_id, models)
+
+
+async def final_status(lines: AsyncIterator[bytes]) -> dict[str, Any]:
+    """Consume pull progress lines; the last one, or the first error line."""
+    last: dict[str, Any] = {}
+    async for line in lines:
+        try:
+            last = json.loads(line)
+        except ValueError:
+            continue
+        if "error" in last:
+            break
+    return last

@@ -44,6 +44,10 @@ class SimNode:
         httpx.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
         httpx.delete(f"{self.url}/_sim/faults", timeout=5).raise_for_status()
 
+    def models(self) -> set[str]:
+        """The models on this node's disk, as its own ``/api/tags`` says."""
+        return {m["name"] for m in httpx.get(f"{self.url}/api/tags", timeout=5).json()["models"]}
+
     def configure(self, **changes: Any) -> None:
         httpx.post(f"{self.url}/_sim/config", json=changes, timeout=5).raise_for_status()
 
@@ -103,7 +107,12 @@ class Fleet:
         wait_until(all_cold, timeout=10, what="every model unloaded")
 
     def add_node(
-        self, node_id: str, profile: str, time_scale: float = 0.02, extra: list[str] | None = None
+        self,
+        node_id: str,
+        profile: str,
+        time_scale: float = 0.02,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> SimNode:
         port = free_port()
         proc = Proc(
@@ -123,6 +132,8 @@ class Fleet:
                 "0.2",
                 *(extra or []),
             ),
+            # Settings from the caller's environment must not redirect the agent.
+            env={**(env or {}), "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""},
             name=f"node-{node_id}",
         )
         node = SimNode(node_id=node_id, profile=profile, port=port, proc=proc)
@@ -178,7 +189,7 @@ def running_fleet(
     fleet = Fleet(router_url=url, router=router, data_dir=data_dir)
     try:
         for node_id, profile in nodes:
-            fleet.add_node(node_id, profile, time_scale=time_scale, extra=node_flags)
+            fleet.add_node(node_id, profile, time_scale=time_scale, extra=node_flags, env=env)
         yield fleet
     finally:
         fleet.stop()

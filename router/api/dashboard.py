@@ -8,7 +8,6 @@ parameters are validated and a bad one is a 400 that names it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +17,7 @@ from starlette.routing import Route
 
 from router import __version__, health, management, recommendations
 from router.api.bodies import read_json_object
+from router.api.intake import model_and_node
 from router.api.responses import json_response
 from router.benchmarks import BenchmarkParams, BenchmarkRunner
 from router.config import write_persisted_toggles
@@ -26,6 +26,7 @@ from router.errors import BadRequest, HerdError, NotFound
 from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.model_names import normalize
+from router.pulls import final_status
 from router.store import TraceStore
 from router.traces import TraceStatus
 from router.wire import NodeView
@@ -188,18 +189,11 @@ def routes(ctx: RouterContext) -> list[Route]:
 
     async def pull(request: Request) -> Response:
         body = await read_json_object(request, 65_536)
-        model, node_id = _model_and_node(body, node_required=False)
+        model, node_id = model_and_node(body)
         assert ctx.pipeline is not None
         coordinator = ctx.pipeline.pulls
         record = coordinator.resolve_node(normalize(model), node_id)
-        last: dict[str, Any] = {}
-        async for line in coordinator.stream(record, model):
-            try:
-                last = json.loads(line)
-            except ValueError:
-                continue
-            if "error" in last:
-                break
+        last = await final_status(coordinator.stream(record, model))
         ok = last.get("status") == "success"
         result = {
             "ok": ok,
@@ -213,7 +207,7 @@ def routes(ctx: RouterContext) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         body = await read_json_object(request, 65_536)
-        model, node_id = _model_and_node(body, node_required=True)
+        model, node_id = model_and_node(body, node_required=True)
         assert ctx.pipeline is not None and node_id is not None
         record = ctx.registry.get(node_id)
         if record is None:
@@ -300,18 +294,6 @@ def routes(ctx: RouterContext) -> list[Route]:
         Route("/dashboard/api/benchmarks/{run_id}/cancel", benchmark_cancel, methods=["POST"]),
         Route("/dashboard/events", events, methods=["GET"]),
     ]
-
-
-def _model_and_node(body: dict[str, Any], node_required: bool) -> tuple[str, str | None]:
-    model = body.get("model") or body.get("name")
-    if not isinstance(model, str) or not model.strip():
-        raise BadRequest("model is required (a string)")
-    node_id = body.get("node_id")
-    if node_id is None and node_required:
-        raise BadRequest("node_id is required")
-    if node_id is not None and (not isinstance(node_id, str) or not node_id):
-        raise BadRequest("node_id must be a non-empty string")
-    return model.strip(), node_id
 
 
 def _run_id(request: Request) -> int:

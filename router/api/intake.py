@@ -98,3 +98,16 @@ def require_bool(body: dict[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise BadRequest(f"{key} must be true or false")
     return value
+
+
+def model_and_node(body: dict[str, Any], node_required: bool = False) -> tuple[str, str | None]:
+    """``model`` (or Ollama's older ``name``) and an optional ``node_id`` from a pull or delete."""
+    model = body.get("model") or body.get("name")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("model is required (a string)")
+    node_id = body.get("node_id")
+    if node_id is None and node_required:
+        raise BadRequest("node_id is required")
+    if node_id is not None and (not isinstance(node_id, str) or not node_id):
+        raise BadRequest("node_id must be a non-empty string")
+    return model.strip(), node_id

@@ -8,7 +8,6 @@ through the pull coordinator. Errors are ``{"error": "..."}`` with the right sta
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router.api.bodies import read_json_object
-from router.api.intake import intake, require_bool, traced
+from router.api.intake import intake, model_and_node, require_bool, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
 from router.context import RouterContext
@@ -24,6 +23,7 @@ from router.dispatch import InferenceRequest, Pipeline
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
+from router.pulls import final_status
 from router.traces import RequestKind
 from router.upstream import error_message
 
@@ -116,39 +116,24 @@ def routes(ctx: RouterContext) -> list[Route]:
 
     async def pull(request: Request) -> Response:
         body = await read_json_object(request, ctx.settings.max_body_bytes)
-        model = body.get("model") or body.get("name")
-        if not isinstance(model, str) or not model.strip():
-            raise BadRequest("model is required")
-        node_id = body.get("node_id")
-        if node_id is not None and not isinstance(node_id, str):
-            raise BadRequest("node_id must be a string")
+        model, node_id = model_and_node(body)
         stream = require_bool(body, "stream", True)
         coordinator = pipeline().pulls
         record = coordinator.resolve_node(normalize(model), node_id)
-        lines = coordinator.stream(record, model.strip())
+        lines = coordinator.stream(record, model)
         headers = {"X-Fleet-Node": record.node_id}
         if stream:
             return StreamingResponse(lines, media_type=NDJSON, headers=headers)
-        last: dict[str, Any] = {}
-        async for line in lines:
-            try:
-                last = json.loads(line)
-            except ValueError:
-                continue
-            if "error" in last:
-                return json_response(last, status=500, headers=headers)
+        last = await final_status(lines)
+        if "error" in last:
+            return json_response(last, status=500, headers=headers)
         if last.get("status") != "success":
             return json_response({"error": f"pull of {model} ended without success"}, 502, headers)
         return json_response({"status": "success", "node_id": record.node_id}, headers=headers)
 
     async def delete(request: Request) -> Response:
         body = await read_json_object(request, ctx.settings.max_body_bytes)
-        model = body.get("model") or body.get("name")
-        if not isinstance(model, str) or not model.strip():
-            raise BadRequest("model is required")
-        node_id = body.get("node_id")
-        if node_id is not None and not isinstance(node_id, str):
-            raise BadRequest("node_id must be a string")
+        model, node_id = model_and_node(body)
         wanted = normalize(model)
         if node_id:
             record = ctx.registry.get(node_id)
@@ -163,7 +148,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         deleted: list[str] = []
         errors: dict[str, str] = {}
         for record in targets:
-            ok, problem = await pipeline().pulls.delete(record, model.strip())
+            ok, problem = await pipeline().pulls.delete(record, model)
             if ok:
                 deleted.append(record.node_id)
             else:

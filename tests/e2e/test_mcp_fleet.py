@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +23,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from herd_mcp.server import CHANGING_TOOLS
-from tests.procs import ROOT, Proc, free_port, get_json, python_module, wait_http_ok, wait_until
+from tests.fleet import Fleet, running_fleet
+from tests.procs import ROOT, Proc, free_port, python_module, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,70 +49,12 @@ ALL_TOOLS = {
 CLEAN = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": "", "HERD_ROUTER_URL": ""}
 
 
-class Fleet:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.sim_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
-        self.router = Proc(
-            python_module(
-                "router",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--no-mdns",
-            ),
-            env=CLEAN,
-            name="mcp-router",
-        )
-        self.node: Proc | None = None
-        wait_http_ok(f"{self.url}/fleet/status", self.router)
-        self.node = Proc(
-            python_module(
-                "node",
-                "--simulate",
-                "workstation",
-                "--sim-port",
-                str(self.sim_port),
-                "--router-url",
-                self.url,
-                "--node-id",
-                NODE,
-                "--interval",
-                "0.5",
-                "--time-scale",
-                "0.01",
-            ),
-            env={**CLEAN, "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""},
-            name="mcp-node",
-        )
-        wait_until(
-            lambda: get_json(f"{self.url}/fleet/status")["fleet"]["nodes_online"] == 1,
-            timeout=30,
-            what="the simulated node online",
-        )
-
-    def sim_models(self) -> set[str]:
-        return {m["name"] for m in get_json(f"{self.sim_url}/api/tags")["models"]}
-
-    def stop(self) -> None:
-        if self.node is not None:
-            self.node.stop()
-        self.router.stop()
-
-
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    with tempfile.TemporaryDirectory(prefix="herd-mcp-") as tmp:
-        demo = Fleet(Path(tmp))
-        try:
-            yield demo
-        finally:
-            demo.stop()
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with running_fleet(
+        tmp_path_factory.mktemp("mcp"), [(NODE, "workstation")], time_scale=0.01, env=CLEAN
+    ) as running:
+        yield running
 
 
 def stdio(router_url: str, *flags: str) -> StdioServerParameters:
@@ -136,7 +77,7 @@ def answering(action: str) -> Any:
 
 
 async def test_tools_list_every_tool_with_annotations_and_output_schema(fleet: Fleet) -> None:
-    async with Client(stdio(fleet.url), mode="legacy") as session:
+    async with Client(stdio(fleet.router_url), mode="legacy") as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
     assert set(tools) == ALL_TOOLS
     for tool in tools.values():
@@ -170,7 +111,7 @@ READ_CALLS = [
 async def test_each_tool_returns_structured_content_valid_for_its_schema(
     fleet: Fleet, name: str, args: dict[str, Any]
 ) -> None:
-    async with Client(stdio(fleet.url), mode="legacy") as session:
+    async with Client(stdio(fleet.router_url), mode="legacy") as session:
         schema = {t.name: t.output_schema for t in (await session.list_tools()).tools}[name]
         result = await session.call_tool(name, args)
     text = result.content[0].text if result.content else ""
@@ -187,20 +128,20 @@ async def test_each_tool_returns_structured_content_valid_for_its_schema(
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_accepted_pull_lands_on_the_simulator_with_progress(fleet: Fleet, mode: str) -> None:
     model = "qwen3:0.6b" if mode == "legacy" else "all-minilm:latest"
-    assert model not in fleet.sim_models()
+    assert model not in fleet.sim(NODE).models()
     progress: list[float] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append(value)
 
     callback = answering("accept")
-    async with Client(stdio(fleet.url), mode=mode, elicitation_callback=callback) as client:
+    async with Client(stdio(fleet.router_url), mode=mode, elicitation_callback=callback) as client:
         result = await client.call_tool(
             "pull_model", {"model": model, "node": NODE}, progress_callback=on_progress
         )
     content = result.structured_content
     assert content is not None and content["status"] == "done", result.content
-    assert model in fleet.sim_models()
+    assert model in fleet.sim(NODE).models()
     assert len(progress) >= 2 and progress == sorted(progress)
     assert content["progress_updates"] == len(progress)
     assert model.split(":")[0] in callback.messages[0] and NODE in callback.messages[0]
@@ -211,41 +152,43 @@ async def test_accepted_pull_lands_on_the_simulator_with_progress(fleet: Fleet, 
 async def test_declined_or_cancelled_pull_changes_nothing(fleet: Fleet, action: str) -> None:
     model = "llama3.2:1b"
     callback = answering(action)
-    async with Client(stdio(fleet.url), mode="legacy", elicitation_callback=callback) as client:
+    async with Client(
+        stdio(fleet.router_url), mode="legacy", elicitation_callback=callback
+    ) as client:
         result = await client.call_tool("pull_model", {"model": model, "node": NODE})
     content = result.structured_content
     assert content is not None and content["status"] in {"declined", "cancelled"}
     assert "nothing was pulled" in content["message"]
-    assert model not in fleet.sim_models()
+    assert model not in fleet.sim(NODE).models()
 
 
 async def test_token_flow_pulls_once_and_refuses_reuse_and_mismatch(fleet: Fleet) -> None:
     model = "mistral:7b"
-    async with Client(stdio(fleet.url), mode="legacy") as client:  # no elicitation
+    async with Client(stdio(fleet.router_url), mode="legacy") as client:  # no elicitation
         args = {"model": model, "node": NODE}
         preview = (await client.call_tool("pull_model", args)).structured_content
         assert preview is not None and preview["status"] == "needs_confirmation"
-        assert preview["confirm_token"] and model not in fleet.sim_models()
+        assert preview["confirm_token"] and model not in fleet.sim(NODE).models()
         token = preview["confirm_token"]
         other = {"model": "llama3.2:1b", "node": NODE, "confirm_token": token}
         mismatch = (await client.call_tool("pull_model", other)).structured_content
         assert mismatch is not None and mismatch["status"] == "refused"
-        assert "llama3.2:1b" not in fleet.sim_models()
+        assert "llama3.2:1b" not in fleet.sim(NODE).models()
 
         token = (await client.call_tool("pull_model", args)).structured_content["confirm_token"]
         done = await client.call_tool("pull_model", {**args, "confirm_token": token})
-        assert done.structured_content["status"] == "done" and model in fleet.sim_models()
+        assert done.structured_content["status"] == "done" and model in fleet.sim(NODE).models()
         reused = await client.call_tool("pull_model", {**args, "confirm_token": token})
         assert reused.structured_content["status"] == "refused"
 
         delete = {"model": model, "node": NODE}
         token = (await client.call_tool("delete_model", delete)).structured_content["confirm_token"]
         gone = await client.call_tool("delete_model", {**delete, "confirm_token": token})
-        assert gone.structured_content["status"] == "done" and model not in fleet.sim_models()
+        assert gone.structured_content["status"] == "done" and model not in fleet.sim(NODE).models()
 
 
 async def test_read_only_lists_no_changing_tool(fleet: Fleet) -> None:
-    async with Client(stdio(fleet.url, "--read-only"), mode="legacy") as client:
+    async with Client(stdio(fleet.router_url, "--read-only"), mode="legacy") as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert names == ALL_TOOLS - CHANGING_TOOLS
 
@@ -266,7 +209,7 @@ async def test_streamable_http_with_bearer_token_and_origin_check(fleet: Fleet) 
             "--port",
             str(port),
             "--router-url",
-            fleet.url,
+            fleet.router_url,
             "--token",
             "s3cret",
         ),
@@ -300,7 +243,7 @@ def test_http_off_loopback_without_token_is_refused() -> None:
 
 
 async def test_resources_and_prompts_over_stdio(fleet: Fleet) -> None:
-    async with Client(stdio(fleet.url), mode="legacy") as session:
+    async with Client(stdio(fleet.router_url), mode="legacy") as session:
         fleet_doc = await session.read_resource("herd://fleet/status")
         node_doc = await session.read_resource(f"herd://nodes/{NODE}")
         prompt = await session.get_prompt("find_model_location", {"model": "qwen3:8b"})

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.procs import ROOT, Proc, free_port, get_json, python_module, wait_http_ok, wait_until
+from tests.fleet import Fleet, running_fleet
+from tests.procs import ROOT, get_json
 
 pytestmark = pytest.mark.e2e
 
@@ -33,82 +31,23 @@ def documented() -> list[tuple[str, Any]]:
     return [(cmd.strip(), json.loads(shape)) for cmd, shape in BLOCK.findall(text)]
 
 
-class Fleet:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.sim_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
-        self.data_dir = data_dir
-        env = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": ""}
-        self.router = Proc(
-            python_module(
-                "router",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--no-mdns",
-            ),
-            env=env,
-            name="skill-router",
-        )
-        self.node: Proc | None = None
-        wait_http_ok(f"{self.url}/fleet/status", self.router)
-        self.node = Proc(
-            python_module(
-                "node",
-                "--simulate",
-                "workstation",
-                "--sim-port",
-                str(self.sim_port),
-                "--router-url",
-                self.url,
-                "--node-id",
-                NODE,
-                "--interval",
-                "0.5",
-                "--time-scale",
-                "0.01",
-            ),
-            env={**env, "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""},
-            name="skill-node",
-        )
-        wait_until(
-            lambda: get_json(f"{self.url}/fleet/status")["fleet"]["nodes_online"] == 1,
-            timeout=30,
-            what="the simulated node online",
-        )
-
-    def stop(self) -> None:
-        if self.node is not None:
-            self.node.stop()
-        self.router.stop()
+CLEAN = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": ""}
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    with tempfile.TemporaryDirectory(prefix="herd-skill-") as tmp:
-        demo = Fleet(Path(tmp))
-        try:
-            # One request first, so traces and the trace database have a row to show.
-            body = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]}
-            httpx.post(f"{demo.url}/api/chat", json={**body, "stream": False}, timeout=60)
-            wait_until(
-                lambda: get_json(f"{demo.url}/dashboard/api/traces?limit=1")["traces"],
-                timeout=20,
-                what="a trace",
-            )
-            yield demo
-        finally:
-            demo.stop()
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with running_fleet(
+        tmp_path_factory.mktemp("skill"),
+        [(NODE, "workstation")],
+        time_scale=0.01,
+        env=CLEAN,
+    ) as running:
+        yield running
 
 
 def run(command: str, fleet: Fleet) -> subprocess.CompletedProcess[str]:
     command = (
-        command.replace("http://localhost:11435", fleet.url)
+        command.replace("http://localhost:11435", fleet.router_url)
         .replace("~/.fleet-manager", str(fleet.data_dir))
         .replace("NODE_ID", NODE)
     )
@@ -185,8 +124,8 @@ def test_command_answers_the_documented_json(command: str, shape: Any, fleet: Fl
         pytest.fail(f"not JSON from {command}:\n{body[:500]}")
     assert_shape(actual, shape, command.split("\n")[0])
     if "/api/pull" in command:
-        names = {m["name"] for m in get_json(f"{fleet.sim_url}/api/tags")["models"]}
+        names = {m["name"] for m in get_json(f"{fleet.sim(NODE).url}/api/tags")["models"]}
         assert "qwen3:0.6b" in names
     if "/api/delete" in command:
-        names = {m["name"] for m in get_json(f"{fleet.sim_url}/api/tags")["models"]}
+        names = {m["name"] for m in get_json(f"{fleet.sim(NODE).url}/api/tags")["models"]}
         assert "qwen3:0.6b" not in names
