@@ -1,0 +1,372 @@
+"""Traffic checks over the window's ``TrafficStats``: VRAM and model fallbacks, context
+protection, zombie reaps, model thrashing, timeouts, errors, retries, client disconnects and
+incomplete streams.
+
+Owns those checks' logic and wording. Rate checks stay silent below ``MIN_REQUESTS_FOR_RATES``.
+It must never read a clock, the network, the database or the environment.
+"""
+
+from __future__ import annotations
+
+from .findings import pct, rate_severity, window_text
+from .model import Findings, HealthCheck, HealthInputs, Severity, ratio
+from .thresholds import (
+    CONTEXT_PROTECTION_MIN_COUNT,
+    CONTEXT_PROTECTION_RATE_WARNING,
+    DISCONNECT_MIN_COUNT,
+    DISCONNECT_RATE_INFO,
+    DISCONNECT_RATE_WARNING,
+    ERROR_MIN_COUNT,
+    ERROR_RATE_CRITICAL,
+    ERROR_RATE_WARNING,
+    INCOMPLETE_MIN_COUNT,
+    INCOMPLETE_RATE_CRITICAL,
+    INCOMPLETE_RATE_WARNING,
+    MIN_REQUESTS_FOR_RATES,
+    MODEL_FALLBACK_MIN_COUNT,
+    MODEL_FALLBACK_RATE_INFO,
+    MODEL_FALLBACK_RATE_WARNING,
+    RETRY_MIN_COUNT,
+    RETRY_RATE_CRITICAL,
+    RETRY_RATE_WARNING,
+    THRASH_CRITICAL,
+    THRASH_WARNING,
+    TIMEOUT_MIN_COUNT,
+    TIMEOUT_RATE_CRITICAL,
+    TIMEOUT_RATE_WARNING,
+    VRAM_FALLBACK_MIN_COUNT,
+    VRAM_FALLBACK_RATE_INFO,
+    VRAM_FALLBACK_RATE_WARNING,
+    ZOMBIE_COUNT_WARNING,
+    ZOMBIE_MIN_COUNT,
+    ZOMBIE_RATE_CRITICAL,
+    ZOMBIE_RATE_WARNING,
+)
+
+
+def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.vram_fallbacks,
+        t.requests_total,
+        min_count=VRAM_FALLBACK_MIN_COUNT,
+        levels=[(VRAM_FALLBACK_RATE_INFO, "info"), (VRAM_FALLBACK_RATE_WARNING, "warning")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.vram_fallbacks, t.requests_total)
+    return [
+        HealthCheck(
+            check_id="vram_fallbacks",
+            severity=severity,
+            title="Loaded models often stand in for cold ones",
+            description=(
+                f"{t.vram_fallbacks} of {t.requests_total} requests ({pct(rate)}) were served "
+                "by an already-loaded model of the same kind instead of the model requested, "
+                "because loading the requested one would have been slow. Clients see the "
+                "substitute in the X-Fleet-Fallback header."
+            ),
+            fix=(
+                "Keep the requested models loaded where there is room (OLLAMA_KEEP_ALIVE=30m or "
+                "OLLAMA_MAX_LOADED_MODELS higher on the large nodes), or turn the behaviour off: "
+                'POST /dashboard/api/settings {"vram_fallback": false}.'
+            ),
+            data={"vram_fallbacks": t.vram_fallbacks, "requests": t.requests_total, "rate": rate},
+        )
+    ]
+
+
+def check_model_fallbacks(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.model_fallbacks,
+        t.requests_total,
+        min_count=MODEL_FALLBACK_MIN_COUNT,
+        levels=[(MODEL_FALLBACK_RATE_INFO, "info"), (MODEL_FALLBACK_RATE_WARNING, "warning")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.model_fallbacks, t.requests_total)
+    return [
+        HealthCheck(
+            check_id="model_fallbacks",
+            severity=severity,
+            title="Requests fall back to their second-choice model",
+            description=(
+                f"{t.model_fallbacks} of {t.requests_total} requests ({pct(rate)}) were served "
+                "by a model from the client's fallback_models list because the first choice "
+                "was missing or failing on every node."
+            ),
+            fix=(
+                "Make the primary model available: pull it onto a node with room "
+                '(`POST /api/pull {"model": "<model>"}`) and check the failing attempts in '
+                "/dashboard/api/traces."
+            ),
+            data={"model_fallbacks": t.model_fallbacks, "requests": t.requests_total, "rate": rate},
+        )
+    ]
+
+
+def check_context_protection(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    if t.context_protections < CONTEXT_PROTECTION_MIN_COUNT or t.requests_total <= 0:
+        return []
+    rate = ratio(t.context_protections, t.requests_total)
+    severity: Severity = (
+        "warning"
+        if t.requests_total >= MIN_REQUESTS_FOR_RATES and rate >= CONTEXT_PROTECTION_RATE_WARNING
+        else "info"
+    )
+    return [
+        HealthCheck(
+            check_id="context_protection",
+            severity=severity,
+            title="Clients ask for a context size the nodes are not loaded with",
+            description=(
+                f"Context protection dropped options.num_ctx from {t.context_protections} of "
+                f"{t.requests_total} requests ({pct(rate)}); honouring it would have reloaded "
+                "the model (seconds of delay and a lost prompt cache) on every such request."
+            ),
+            fix=(
+                "Set OLLAMA_CONTEXT_LENGTH on the nodes to the context your clients need, or stop "
+                "sending options.num_ctx from the clients; to honour num_ctx anyway, "
+                'POST /dashboard/api/settings {"context_protection": false}.'
+            ),
+            data={
+                "context_protections": t.context_protections,
+                "requests": t.requests_total,
+                "rate": rate,
+            },
+        )
+    ]
+
+
+def check_zombie_reaper(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    if t.zombie_reaps < ZOMBIE_MIN_COUNT:
+        return []
+    rate = ratio(t.zombie_reaps, t.requests_total)
+    severity: Severity = "info"
+    if t.zombie_reaps >= ZOMBIE_COUNT_WARNING or (
+        t.requests_total >= MIN_REQUESTS_FOR_RATES and rate >= ZOMBIE_RATE_WARNING
+    ):
+        severity = "warning"
+    if t.requests_total >= MIN_REQUESTS_FOR_RATES and rate >= ZOMBIE_RATE_CRITICAL:
+        severity = "critical"
+    return [
+        HealthCheck(
+            check_id="zombie_reaper",
+            severity=severity,
+            title="Stalled requests were reaped",
+            description=(
+                f"The zombie reaper freed {t.zombie_reaps} stalled request slot(s) out of "
+                f"{t.requests_total} requests ({pct(rate)}): requests that stopped producing "
+                "output and held a queue slot until the reaper timeout."
+            ),
+            fix=(
+                "Look at the reaped requests in /dashboard/api/traces to find the node, then check "
+                "that node's Ollama log for hangs or out-of-memory. If long generations are "
+                'legitimate, raise the timeout: POST /dashboard/api/settings {"reaper_timeout_s": '
+                "900} (or HERD_REAPER_TIMEOUT_S=900)."
+            ),
+            data={"zombie_reaps": t.zombie_reaps, "requests": t.requests_total, "rate": rate},
+        )
+    ]
+
+
+def check_model_thrashing(inputs: HealthInputs) -> Findings:
+    nodes = {n.node_id: n for n in inputs.nodes}
+    window = window_text(inputs.traffic.window_s)
+    findings = []
+    for (node_id, model), loads in sorted(inputs.traffic.cold_loads.items()):
+        if loads < THRASH_WARNING:
+            continue
+        severity: Severity = "critical" if loads >= THRASH_CRITICAL else "warning"
+        node = nodes.get(node_id)
+        settings = ""
+        url = node.ollama.url.rstrip("/") if node is not None else f"http://{node_id}:11434"
+        if node is not None:
+            keep = node.ollama.keep_alive or "5m (default)"
+            max_loaded = node.ollama.max_loaded_models or "3 (default)"
+            settings = (
+                f" The node runs OLLAMA_KEEP_ALIVE={keep}, OLLAMA_MAX_LOADED_MODELS={max_loaded}."
+            )
+        findings.append(
+            HealthCheck(
+                check_id="model_thrashing",
+                severity=severity,
+                title=f"{model} keeps reloading on {node_id}",
+                description=(
+                    f"{model} was cold-loaded {loads} times on {node_id} in the last "
+                    f"{window}: it is evicted or expires while still in demand, and every "
+                    f"load costs seconds before the first token.{settings}"
+                ),
+                fix=(
+                    f"On {node_id}, keep it loaded longer with OLLAMA_KEEP_ALIVE=30m (or -1 to "
+                    "never unload), raise OLLAMA_MAX_LOADED_MODELS if memory allows, or pin it: "
+                    f'`curl {url}/api/generate -d \'{{"model": "{model}", '
+                    '"keep_alive": -1}\'`.'
+                ),
+                node_id=node_id,
+                data={"model": model, "cold_loads": loads, "window_s": inputs.traffic.window_s},
+            )
+        )
+    return findings
+
+
+def check_request_timeouts(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.timeouts,
+        t.requests_total,
+        min_count=TIMEOUT_MIN_COUNT,
+        levels=[(TIMEOUT_RATE_WARNING, "warning"), (TIMEOUT_RATE_CRITICAL, "critical")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.timeouts, t.requests_total)
+    return [
+        HealthCheck(
+            check_id="request_timeouts",
+            severity=severity,
+            title="Upstream requests time out",
+            description=(
+                f"{t.timeouts} of {t.requests_total} requests ({pct(rate)}) hit an upstream "
+                f"timeout (connect, first byte or between chunks); {t.effective_cold_loads} cold "
+                "loads in the same window are a common cause."
+            ),
+            fix=(
+                "Find the node in /dashboard/api/traces; if cold loads of large models are slow, "
+                "raise HERD_FIRST_BYTE_TIMEOUT_S (default 600) or keep the model loaded "
+                "(OLLAMA_KEEP_ALIVE); if streams stall mid-way, raise HERD_READ_TIMEOUT_S or "
+                "check the node for memory pressure."
+            ),
+            data={"timeouts": t.timeouts, "requests": t.requests_total, "rate": rate},
+        )
+    ]
+
+
+def check_error_rate(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    rate = t.effective_error_rate
+    failed = t.failed or round(rate * t.requests_total)
+    if t.requests_total < MIN_REQUESTS_FOR_RATES or failed < ERROR_MIN_COUNT:
+        return []
+    if rate < ERROR_RATE_WARNING:
+        return []
+    severity: Severity = "critical" if rate >= ERROR_RATE_CRITICAL else "warning"
+    return [
+        HealthCheck(
+            check_id="error_rate",
+            severity=severity,
+            title="Many requests fail",
+            description=(
+                f"{failed} of {t.requests_total} requests failed in the window, an error rate "
+                f"of {pct(rate)} (warning at {pct(ERROR_RATE_WARNING)}, critical at "
+                f"{pct(ERROR_RATE_CRITICAL)})."
+            ),
+            fix=(
+                "Group the failures by error_message and node in /dashboard/api/traces "
+                "(`curl 'http://localhost:11435/dashboard/api/traces?limit=200'`); missing models "
+                "need a pull, out-of-memory errors a smaller OLLAMA_NUM_PARALLEL or model."
+            ),
+            data={"failed": failed, "requests": t.requests_total, "error_rate": rate},
+        )
+    ]
+
+
+def check_retry_rate(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.retries,
+        t.requests_total,
+        min_count=RETRY_MIN_COUNT,
+        levels=[(RETRY_RATE_WARNING, "warning"), (RETRY_RATE_CRITICAL, "critical")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.retries, t.requests_total)
+    return [
+        HealthCheck(
+            check_id="retry_rate",
+            severity=severity,
+            title="Requests often need a retry",
+            description=(
+                f"The router made {t.retries} retry attempts for {t.requests_total} requests "
+                f"({pct(rate)}); {t.retried} attempts failed before the first byte and were "
+                "sent to another node. Clients still got answers, but later."
+            ),
+            fix=(
+                "Find which node the retried attempts left in /dashboard/api/traces and fix it "
+                "(Ollama crashing, model missing, memory pressure), or drain it until fixed."
+            ),
+            data={"retries": t.retries, "retried": t.retried, "requests": t.requests_total},
+        )
+    ]
+
+
+def check_client_disconnects(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.client_disconnected,
+        t.requests_total,
+        min_count=DISCONNECT_MIN_COUNT,
+        levels=[(DISCONNECT_RATE_INFO, "info"), (DISCONNECT_RATE_WARNING, "warning")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.client_disconnected, t.requests_total)
+    ttft = f" The median time to first token is {t.ttft_p50_ms:.0f} ms." if t.ttft_p50_ms else ""
+    return [
+        HealthCheck(
+            check_id="client_disconnects",
+            severity=severity,
+            title="Clients abandon requests",
+            description=(
+                f"{t.client_disconnected} of {t.requests_total} requests ({pct(rate)}) ended "
+                f"because the client disconnected before the reply was complete.{ttft}"
+            ),
+            fix=(
+                "Raise the client's HTTP timeout (cold loads can take a minute), and cut the wait: "
+                "keep popular models loaded (OLLAMA_KEEP_ALIVE) and add capacity for busy models "
+                "(OLLAMA_NUM_PARALLEL on a node with spare memory)."
+            ),
+            data={
+                "client_disconnected": t.client_disconnected,
+                "requests": t.requests_total,
+                "rate": rate,
+                "ttft_p50_ms": t.ttft_p50_ms,
+            },
+        )
+    ]
+
+
+def check_incomplete_streams(inputs: HealthInputs) -> Findings:
+    t = inputs.traffic
+    severity = rate_severity(
+        t.incomplete,
+        t.requests_total,
+        min_count=INCOMPLETE_MIN_COUNT,
+        levels=[(INCOMPLETE_RATE_WARNING, "warning"), (INCOMPLETE_RATE_CRITICAL, "critical")],
+    )
+    if severity is None:
+        return []
+    rate = ratio(t.incomplete, t.requests_total)
+    return [
+        HealthCheck(
+            check_id="incomplete_streams",
+            severity=severity,
+            title="Streams break before the end",
+            description=(
+                f"{t.incomplete} of {t.requests_total} requests ({pct(rate)}) ended with a "
+                "truncated stream: the node stopped or sent an error after output had reached the "
+                "client, so the router could not retry."
+            ),
+            fix=(
+                "Check the nodes named on the incomplete traces in /dashboard/api/traces for "
+                "Ollama crashes or out-of-memory (lower OLLAMA_NUM_PARALLEL or "
+                "OLLAMA_CONTEXT_LENGTH there), and for network drops between router and node."
+            ),
+            data={"incomplete": t.incomplete, "requests": t.requests_total, "rate": rate},
+        )
+    ]
