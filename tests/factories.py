@@ -8,6 +8,20 @@ from router.wire import Heartbeat
 
 GB = 1_000_000_000
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+"""An OpenAI-style tool definition the simulator knows how to call."""
+
 
 def heartbeat(
     node_id: str = "node-a",

@@ -17,9 +17,12 @@ from starlette.responses import Response
 from router.api.bodies import read_json_object
 from router.api.responses import error_response
 from router.context import RouterContext
+from router.dispatch import InferenceRequest
 from router.errors import BadRequest, HerdError
 from router.traces import RequestKind
 from router.translate import TAGS_HEADER, extract_router_fields
+
+Api = Literal["ollama", "openai"]
 
 
 @dataclass(slots=True)
@@ -31,6 +34,26 @@ class Intake:
     fallback_models: list[str]
     client_ip: str | None
     request_id: str
+
+    def inference(
+        self,
+        kind: RequestKind,
+        api: Literal["ollama", "openai"],
+        body: dict[str, Any],
+        stream: bool,
+    ) -> InferenceRequest:
+        """The pipeline's request for this intake, with ``body`` in Ollama's native shape."""
+        return InferenceRequest(
+            kind=kind,
+            model=self.model,
+            body=body,
+            stream=stream,
+            api=api,
+            tags=self.tags,
+            fallback_models=self.fallback_models,
+            client_ip=self.client_ip,
+            request_id=self.request_id,
+        )
 
 
 async def intake(request: Request, ctx: RouterContext, state: dict[str, Any]) -> Intake:

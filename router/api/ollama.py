@@ -19,7 +19,7 @@ from router.api.intake import intake, model_and_node, require_bool, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
 from router.context import RouterContext
-from router.dispatch import InferenceRequest, Pipeline
+from router.dispatch import Pipeline
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
@@ -64,19 +64,7 @@ def routes(ctx: RouterContext) -> list[Route]:
             got = await intake(request, ctx, state)
             _validate(kind, got.body)
             stream = require_bool(got.body, "stream", streams_by_default)
-            routed = await pipeline().open(
-                InferenceRequest(
-                    kind=kind,
-                    model=got.model,
-                    body=got.body,
-                    stream=stream,
-                    api="ollama",
-                    tags=got.tags,
-                    fallback_models=got.fallback_models,
-                    client_ip=got.client_ip,
-                    request_id=got.request_id,
-                )
-            )
+            routed = await pipeline().open(got.inference(kind, "ollama", got.body, stream))
             if routed.complete:
                 return Response(
                     routed.first, media_type="application/json", headers=routed.headers()

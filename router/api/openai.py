@@ -20,7 +20,7 @@ from router.api.intake import intake, require_bool, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
 from router.context import RouterContext
-from router.dispatch import InferenceRequest, Routed
+from router.dispatch import Routed
 from router.traces import RequestKind
 from router.translate import (
     ChatStreamTranslator,
@@ -62,19 +62,7 @@ def routes(ctx: RouterContext) -> list[Route]:
             stream = require_bool(got.body, "stream", False)
             native["stream"] = stream
             assert ctx.pipeline is not None
-            routed = await ctx.pipeline.open(
-                InferenceRequest(
-                    kind=kind,
-                    model=got.model,
-                    body=native,
-                    stream=stream,
-                    api="openai",
-                    tags=got.tags,
-                    fallback_models=got.fallback_models,
-                    client_ip=got.client_ip,
-                    request_id=got.request_id,
-                )
-            )
+            routed = await ctx.pipeline.open(got.inference(kind, "openai", native, stream))
             response_id = f"{prefix}-{got.request_id}"
             created = int(time.time())
             model = routed.model if routed.trace.fallback_used else got.model
@@ -93,19 +81,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         native = embeddings_request_to_ollama(got.body)
         encoding = encoding_format(got.body)
         assert ctx.pipeline is not None
-        routed = await ctx.pipeline.open(
-            InferenceRequest(
-                kind="embed",
-                model=got.model,
-                body=native,
-                stream=False,
-                api="openai",
-                tags=got.tags,
-                fallback_models=got.fallback_models,
-                client_ip=got.client_ip,
-                request_id=got.request_id,
-            )
-        )
+        routed = await ctx.pipeline.open(got.inference("embed", "openai", native, False))
         model = routed.model if routed.trace.fallback_used else got.model
         body = embeddings_response_to_openai(routed.json(), model=model, encoding=encoding)
         return json_response(body, headers=routed.headers())

@@ -13,22 +13,10 @@ import ollama
 import openai
 import pytest
 
+from tests.factories import WEATHER_TOOL
 from tests.fleet import Fleet, running_fleet
 
 pytestmark = pytest.mark.e2e
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import ollama
 import openai
 import pytest
 
+from tests.factories import WEATHER_TOOL
 from tests.procs import Proc, free_port, get_json, python_module, wait_http_ok
 
 pytestmark = pytest.mark.e2e
@@ -17,18 +18,6 @@ pytestmark = pytest.mark.e2e
 CHAT = "llama3.2:3b"
 THINKER = "qwen3:8b"
 EMBEDDER = "nomic-embed-text"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")
