@@ -1,0 +1,37 @@
+"""The one edge where router failures become text: ``router_errors`` turns an unreachable router
+or an API error into a ``ToolError`` carrying the helpful text of ``herd_mcp.advice``, and
+``api_error_text`` builds that text (with the router's log path) for tools that report failures
+in their result instead.
+
+Owns that translation. It must never retry, swallow an error silently, or decide what a tool
+returns on success.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from herd_mcp import advice
+from herd_mcp.client import RouterApiError, RouterClient, RouterUnreachable
+
+
+@contextlib.asynccontextmanager
+async def router_errors(client: RouterClient) -> AsyncIterator[None]:
+    """The one edge where router failures become the helpful text a tool error carries."""
+    try:
+        yield
+    except RouterUnreachable as exc:
+        detail = str(exc.cause) or type(exc.cause).__name__
+        raise ToolError(advice.unreachable(exc.url, detail)) from exc
+    except RouterApiError as exc:
+        raise ToolError(await api_error_text(client, exc)) from exc
+
+
+async def api_error_text(client: RouterClient, exc: RouterApiError) -> str:
+    log_path = await client.log_path()
+    text = advice.api_error(exc.method, exc.path, exc.status, exc.body_text, log_path)
+    lowered = exc.message.lower()
+    if "no node" in lowered or "no online node" in lowered:
+        text += " " + advice.NO_NODE
+    return text
