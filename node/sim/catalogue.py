@@ -8,7 +8,8 @@ Pure data and small pure functions; never does I/O and never keeps state.
 Derived physics (all documented here so tests and benchmarks can predict them):
 - decode tokens/s = ``bandwidth_gbps * 1e9 * efficiency / size_bytes``, capped at ``max_tps``;
 - prompt tokens/s = decode tokens/s * ``prompt_factor``;
-- cold load seconds = ``size_bytes / (load_gbps * 1e9)``;
+- cold load seconds = ``runner_start_s + size_bytes / (load_gbps * 1e9)``: Ollama starts a runner
+  process for every load (a few tenths of a second before any weight is read);
 - loaded size = weights + KV cache, where the KV cache is
   ``num_parallel * context_length * kv_bytes_per_token`` and
   ``kv_bytes_per_token = 46_000 * sqrt(parameters in billions)`` (about 128 KiB for an 8B model,
@@ -215,6 +216,8 @@ class Profile:
     max_tps: float = 300.0
     batch_penalty: float = 0.25
     """Per-request slowdown for each other request generating on the same model at once."""
+    runner_start_s: float = 0.7
+    """Fixed cost of every cold load: starting Ollama's runner process and allocating buffers."""
     hardware: dict[str, str] = field(default_factory=dict)
 
     def decode_tps(self, spec: ModelSpec) -> float:
@@ -225,7 +228,7 @@ class Profile:
         return self.decode_tps(spec) * self.prompt_factor
 
     def load_seconds(self, spec: ModelSpec) -> float:
-        return spec.size / (self.load_gbps * 1e9)
+        return self.runner_start_s + spec.size / (self.load_gbps * 1e9)
 
     def download_seconds(self, nbytes: int) -> float:
         return nbytes / (self.download_mbps * 1e6)
@@ -238,6 +241,7 @@ PROFILES: dict[str, Profile] = {
         memory_gb=128,
         bandwidth_gbps=800,
         load_gbps=6.0,
+        runner_start_s=0.5,
         download_mbps=200,
         num_parallel=4,
         max_loaded_models=4,
@@ -265,6 +269,7 @@ PROFILES: dict[str, Profile] = {
         memory_gb=32,
         bandwidth_gbps=200,
         load_gbps=3.0,
+        runner_start_s=0.7,
         download_mbps=80,
         num_parallel=2,
         max_loaded_models=3,
@@ -287,6 +292,7 @@ PROFILES: dict[str, Profile] = {
         memory_gb=16,
         bandwidth_gbps=100,
         load_gbps=1.5,
+        runner_start_s=1.0,
         download_mbps=40,
         num_parallel=1,
         max_loaded_models=2,
