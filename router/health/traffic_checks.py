@@ -3,13 +3,17 @@ protection, zombie reaps, model thrashing, timeouts, errors, retries, client dis
 incomplete streams.
 
 Owns those checks' logic and wording. Rate checks stay silent below ``MIN_REQUESTS_FOR_RATES``.
-It must never read a clock, the network, the database or the environment.
+Checks over one counter state only their ids, thresholds and wording; ``_rate_check`` and
+``_counter_finding`` turn those into the finding. It must never read a clock, the network, the database or the environment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from .findings import pct, rate_severity, window_text
-from .model import Findings, HealthCheck, HealthInputs, Severity, ratio
+from .model import Findings, HealthCheck, HealthInputs, Severity, TrafficStats, ratio
 from .thresholds import (
     CONTEXT_PROTECTION_MIN_COUNT,
     CONTEXT_PROTECTION_RATE_WARNING,
@@ -44,67 +48,96 @@ from .thresholds import (
 )
 
 
-def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
-    t = inputs.traffic
-    severity = rate_severity(
-        t.vram_fallbacks,
-        t.requests_total,
-        min_count=VRAM_FALLBACK_MIN_COUNT,
-        levels=[(VRAM_FALLBACK_RATE_INFO, "info"), (VRAM_FALLBACK_RATE_WARNING, "warning")],
-    )
+def _counter_finding(
+    t: TrafficStats,
+    counter: str,
+    severity: Severity | None,
+    *,
+    check_id: str,
+    title: str,
+    description: str,
+    fix: str,
+    data: Mapping[str, Any] | None = None,
+    extra_data: Mapping[str, Any] | None = None,
+) -> Findings:
+    """One finding about ``t.<counter>`` as a share of all requests, or none without a severity.
+
+    ``description`` is a ``str.format`` template over ``count``, ``total``, ``rate`` (as a
+    percentage) and ``t``. The finding's data is ``data`` when given, else the count, the requests
+    and the rate, followed by ``extra_data``.
+    """
     if severity is None:
         return []
-    rate = ratio(t.vram_fallbacks, t.requests_total)
+    count: int = getattr(t, counter)
+    total = t.requests_total
+    rate = ratio(count, total)
+    if data is None:
+        data = {counter: count, "requests": total, "rate": rate, **(extra_data or {})}
     return [
         HealthCheck(
-            check_id="vram_fallbacks",
+            check_id=check_id,
             severity=severity,
-            title="Loaded models often stand in for cold ones",
-            description=(
-                f"{t.vram_fallbacks} of {t.requests_total} requests ({pct(rate)}) were served "
-                "by an already-loaded model of the same kind instead of the model requested, "
-                "because loading the requested one would have been slow. Clients see the "
-                "substitute in the X-Fleet-Fallback header."
-            ),
-            fix=(
-                "Keep the requested models loaded where there is room (OLLAMA_KEEP_ALIVE=30m or "
-                "OLLAMA_MAX_LOADED_MODELS higher on the large nodes), or turn the behaviour off: "
-                'POST /dashboard/api/settings {"vram_fallback": false}.'
-            ),
-            data={"vram_fallbacks": t.vram_fallbacks, "requests": t.requests_total, "rate": rate},
+            title=title,
+            description=description.format(count=count, total=total, rate=pct(rate), t=t),
+            fix=fix,
+            data=dict(data),
         )
     ]
+
+
+def _rate_check(
+    t: TrafficStats,
+    counter: str,
+    *,
+    min_count: int,
+    levels: Sequence[tuple[float, Severity]],
+    **finding: Any,
+) -> Findings:
+    """``_counter_finding`` at the severity ``rate_severity`` gives ``t.<counter>``."""
+    count: int = getattr(t, counter)
+    severity = rate_severity(count, t.requests_total, min_count=min_count, levels=levels)
+    return _counter_finding(t, counter, severity, **finding)
+
+
+def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
+    return _rate_check(
+        inputs.traffic,
+        "vram_fallbacks",
+        min_count=VRAM_FALLBACK_MIN_COUNT,
+        levels=[(VRAM_FALLBACK_RATE_INFO, "info"), (VRAM_FALLBACK_RATE_WARNING, "warning")],
+        check_id="vram_fallbacks",
+        title="Loaded models often stand in for cold ones",
+        description=(
+            "{count} of {total} requests ({rate}) were served by an already-loaded model of the "
+            "same kind instead of the model requested, because loading the requested one would "
+            "have been slow. Clients see the substitute in the X-Fleet-Fallback header."
+        ),
+        fix=(
+            "Keep the requested models loaded where there is room (OLLAMA_KEEP_ALIVE=30m or "
+            "OLLAMA_MAX_LOADED_MODELS higher on the large nodes), or turn the behaviour off: "
+            'POST /dashboard/api/settings {"vram_fallback": false}.'
+        ),
+    )
 
 
 def check_model_fallbacks(inputs: HealthInputs) -> Findings:
-    t = inputs.traffic
-    severity = rate_severity(
-        t.model_fallbacks,
-        t.requests_total,
+    return _rate_check(
+        inputs.traffic,
+        "model_fallbacks",
         min_count=MODEL_FALLBACK_MIN_COUNT,
         levels=[(MODEL_FALLBACK_RATE_INFO, "info"), (MODEL_FALLBACK_RATE_WARNING, "warning")],
+        check_id="model_fallbacks",
+        title="Requests fall back to their second-choice model",
+        description=(
+            "{count} of {total} requests ({rate}) were served by a model from the client's "
+            "fallback_models list because the first choice was missing or failing on every node."
+        ),
+        fix=(
+            "Make the primary model available: pull it onto a node with room "
+            '(`POST /api/pull {"model": "<model>"}`) and check the failing attempts in '
+            "/dashboard/api/traces."
+        ),
     )
-    if severity is None:
-        return []
-    rate = ratio(t.model_fallbacks, t.requests_total)
-    return [
-        HealthCheck(
-            check_id="model_fallbacks",
-            severity=severity,
-            title="Requests fall back to their second-choice model",
-            description=(
-                f"{t.model_fallbacks} of {t.requests_total} requests ({pct(rate)}) were served "
-                "by a model from the client's fallback_models list because the first choice "
-                "was missing or failing on every node."
-            ),
-            fix=(
-                "Make the primary model available: pull it onto a node with room "
-                '(`POST /api/pull {"model": "<model>"}`) and check the failing attempts in '
-                "/dashboard/api/traces."
-            ),
-            data={"model_fallbacks": t.model_fallbacks, "requests": t.requests_total, "rate": rate},
-        )
-    ]
 
 
 def check_context_protection(inputs: HealthInputs) -> Findings:
@@ -117,28 +150,23 @@ def check_context_protection(inputs: HealthInputs) -> Findings:
         if t.requests_total >= MIN_REQUESTS_FOR_RATES and rate >= CONTEXT_PROTECTION_RATE_WARNING
         else "info"
     )
-    return [
-        HealthCheck(
-            check_id="context_protection",
-            severity=severity,
-            title="Clients ask for a context size the nodes are not loaded with",
-            description=(
-                f"Context protection dropped options.num_ctx from {t.context_protections} of "
-                f"{t.requests_total} requests ({pct(rate)}); honouring it would have reloaded "
-                "the model (seconds of delay and a lost prompt cache) on every such request."
-            ),
-            fix=(
-                "Set OLLAMA_CONTEXT_LENGTH on the nodes to the context your clients need, or stop "
-                "sending options.num_ctx from the clients; to honour num_ctx anyway, "
-                'POST /dashboard/api/settings {"context_protection": false}.'
-            ),
-            data={
-                "context_protections": t.context_protections,
-                "requests": t.requests_total,
-                "rate": rate,
-            },
-        )
-    ]
+    return _counter_finding(
+        t,
+        "context_protections",
+        severity,
+        check_id="context_protection",
+        title="Clients ask for a context size the nodes are not loaded with",
+        description=(
+            "Context protection dropped options.num_ctx from {count} of {total} requests "
+            "({rate}); honouring it would have reloaded the model (seconds of delay and a lost "
+            "prompt cache) on every such request."
+        ),
+        fix=(
+            "Set OLLAMA_CONTEXT_LENGTH on the nodes to the context your clients need, or stop "
+            "sending options.num_ctx from the clients; to honour num_ctx anyway, "
+            'POST /dashboard/api/settings {"context_protection": false}.'
+        ),
+    )
 
 
 def check_zombie_reaper(inputs: HealthInputs) -> Findings:
@@ -153,25 +181,24 @@ def check_zombie_reaper(inputs: HealthInputs) -> Findings:
         severity = "warning"
     if t.requests_total >= MIN_REQUESTS_FOR_RATES and rate >= ZOMBIE_RATE_CRITICAL:
         severity = "critical"
-    return [
-        HealthCheck(
-            check_id="zombie_reaper",
-            severity=severity,
-            title="Stalled requests were reaped",
-            description=(
-                f"The zombie reaper freed {t.zombie_reaps} stalled request slot(s) out of "
-                f"{t.requests_total} requests ({pct(rate)}): requests that stopped producing "
-                "output and held a queue slot until the reaper timeout."
-            ),
-            fix=(
-                "Look at the reaped requests in /dashboard/api/traces to find the node, then check "
-                "that node's Ollama log for hangs or out-of-memory. If long generations are "
-                'legitimate, raise the timeout: POST /dashboard/api/settings {"reaper_timeout_s": '
-                "900} (or HERD_REAPER_TIMEOUT_S=900)."
-            ),
-            data={"zombie_reaps": t.zombie_reaps, "requests": t.requests_total, "rate": rate},
-        )
-    ]
+    return _counter_finding(
+        t,
+        "zombie_reaps",
+        severity,
+        check_id="zombie_reaper",
+        title="Stalled requests were reaped",
+        description=(
+            "The zombie reaper freed {count} stalled request slot(s) out of {total} requests "
+            "({rate}): requests that stopped producing output and held a queue slot until the "
+            "reaper timeout."
+        ),
+        fix=(
+            "Look at the reaped requests in /dashboard/api/traces to find the node, then check "
+            "that node's Ollama log for hangs or out-of-memory. If long generations are "
+            'legitimate, raise the timeout: POST /dashboard/api/settings {"reaper_timeout_s": '
+            "900} (or HERD_REAPER_TIMEOUT_S=900)."
+        ),
+    )
 
 
 def check_model_thrashing(inputs: HealthInputs) -> Findings:
@@ -215,35 +242,25 @@ def check_model_thrashing(inputs: HealthInputs) -> Findings:
 
 
 def check_request_timeouts(inputs: HealthInputs) -> Findings:
-    t = inputs.traffic
-    severity = rate_severity(
-        t.timeouts,
-        t.requests_total,
+    return _rate_check(
+        inputs.traffic,
+        "timeouts",
         min_count=TIMEOUT_MIN_COUNT,
         levels=[(TIMEOUT_RATE_WARNING, "warning"), (TIMEOUT_RATE_CRITICAL, "critical")],
+        check_id="request_timeouts",
+        title="Upstream requests time out",
+        description=(
+            "{count} of {total} requests ({rate}) hit an upstream timeout (connect, first byte "
+            "or between chunks); {t.effective_cold_loads} cold loads in the same window are a "
+            "common cause."
+        ),
+        fix=(
+            "Find the node in /dashboard/api/traces; if cold loads of large models are slow, "
+            "raise HERD_FIRST_BYTE_TIMEOUT_S (default 600) or keep the model loaded "
+            "(OLLAMA_KEEP_ALIVE); if streams stall mid-way, raise HERD_READ_TIMEOUT_S or "
+            "check the node for memory pressure."
+        ),
     )
-    if severity is None:
-        return []
-    rate = ratio(t.timeouts, t.requests_total)
-    return [
-        HealthCheck(
-            check_id="request_timeouts",
-            severity=severity,
-            title="Upstream requests time out",
-            description=(
-                f"{t.timeouts} of {t.requests_total} requests ({pct(rate)}) hit an upstream "
-                f"timeout (connect, first byte or between chunks); {t.effective_cold_loads} cold "
-                "loads in the same window are a common cause."
-            ),
-            fix=(
-                "Find the node in /dashboard/api/traces; if cold loads of large models are slow, "
-                "raise HERD_FIRST_BYTE_TIMEOUT_S (default 600) or keep the model loaded "
-                "(OLLAMA_KEEP_ALIVE); if streams stall mid-way, raise HERD_READ_TIMEOUT_S or "
-                "check the node for memory pressure."
-            ),
-            data={"timeouts": t.timeouts, "requests": t.requests_total, "rate": rate},
-        )
-    ]
 
 
 def check_error_rate(inputs: HealthInputs) -> Findings:
@@ -277,96 +294,64 @@ def check_error_rate(inputs: HealthInputs) -> Findings:
 
 def check_retry_rate(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
-    severity = rate_severity(
-        t.retries,
-        t.requests_total,
+    return _rate_check(
+        t,
+        "retries",
         min_count=RETRY_MIN_COUNT,
         levels=[(RETRY_RATE_WARNING, "warning"), (RETRY_RATE_CRITICAL, "critical")],
+        check_id="retry_rate",
+        title="Requests often need a retry",
+        description=(
+            "The router made {count} retry attempts for {total} requests ({rate}); {t.retried} "
+            "attempts failed before the first byte and were sent to another node. Clients still "
+            "got answers, but later."
+        ),
+        fix=(
+            "Find which node the retried attempts left in /dashboard/api/traces and fix it "
+            "(Ollama crashing, model missing, memory pressure), or drain it until fixed."
+        ),
+        data={"retries": t.retries, "retried": t.retried, "requests": t.requests_total},
     )
-    if severity is None:
-        return []
-    rate = ratio(t.retries, t.requests_total)
-    return [
-        HealthCheck(
-            check_id="retry_rate",
-            severity=severity,
-            title="Requests often need a retry",
-            description=(
-                f"The router made {t.retries} retry attempts for {t.requests_total} requests "
-                f"({pct(rate)}); {t.retried} attempts failed before the first byte and were "
-                "sent to another node. Clients still got answers, but later."
-            ),
-            fix=(
-                "Find which node the retried attempts left in /dashboard/api/traces and fix it "
-                "(Ollama crashing, model missing, memory pressure), or drain it until fixed."
-            ),
-            data={"retries": t.retries, "retried": t.retried, "requests": t.requests_total},
-        )
-    ]
 
 
 def check_client_disconnects(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
-    severity = rate_severity(
-        t.client_disconnected,
-        t.requests_total,
+    ttft = f" The median time to first token is {t.ttft_p50_ms:.0f} ms." if t.ttft_p50_ms else ""
+    return _rate_check(
+        t,
+        "client_disconnected",
         min_count=DISCONNECT_MIN_COUNT,
         levels=[(DISCONNECT_RATE_INFO, "info"), (DISCONNECT_RATE_WARNING, "warning")],
+        check_id="client_disconnects",
+        title="Clients abandon requests",
+        description=(
+            "{count} of {total} requests ({rate}) ended because the client disconnected before "
+            "the reply was complete." + ttft
+        ),
+        fix=(
+            "Raise the client's HTTP timeout (cold loads can take a minute), and cut the wait: "
+            "keep popular models loaded (OLLAMA_KEEP_ALIVE) and add capacity for busy models "
+            "(OLLAMA_NUM_PARALLEL on a node with spare memory)."
+        ),
+        extra_data={"ttft_p50_ms": t.ttft_p50_ms},
     )
-    if severity is None:
-        return []
-    rate = ratio(t.client_disconnected, t.requests_total)
-    ttft = f" The median time to first token is {t.ttft_p50_ms:.0f} ms." if t.ttft_p50_ms else ""
-    return [
-        HealthCheck(
-            check_id="client_disconnects",
-            severity=severity,
-            title="Clients abandon requests",
-            description=(
-                f"{t.client_disconnected} of {t.requests_total} requests ({pct(rate)}) ended "
-                f"because the client disconnected before the reply was complete.{ttft}"
-            ),
-            fix=(
-                "Raise the client's HTTP timeout (cold loads can take a minute), and cut the wait: "
-                "keep popular models loaded (OLLAMA_KEEP_ALIVE) and add capacity for busy models "
-                "(OLLAMA_NUM_PARALLEL on a node with spare memory)."
-            ),
-            data={
-                "client_disconnected": t.client_disconnected,
-                "requests": t.requests_total,
-                "rate": rate,
-                "ttft_p50_ms": t.ttft_p50_ms,
-            },
-        )
-    ]
 
 
 def check_incomplete_streams(inputs: HealthInputs) -> Findings:
-    t = inputs.traffic
-    severity = rate_severity(
-        t.incomplete,
-        t.requests_total,
+    return _rate_check(
+        inputs.traffic,
+        "incomplete",
         min_count=INCOMPLETE_MIN_COUNT,
         levels=[(INCOMPLETE_RATE_WARNING, "warning"), (INCOMPLETE_RATE_CRITICAL, "critical")],
+        check_id="incomplete_streams",
+        title="Streams break before the end",
+        description=(
+            "{count} of {total} requests ({rate}) ended with a truncated stream: the node stopped "
+            "or sent an error after output had reached the client, so the router could not retry."
+        ),
+        fix=(
+            "Check the nodes named on the incomplete traces in /dashboard/api/traces for "
+            "Ollama crashes or out-of-memory (lower OLLAMA_NUM_PARALLEL or "
+            "OLLAMA_CONTEXT_LENGTH there), and for network drops between router and node."
+        ),
     )
-    if severity is None:
-        return []
-    rate = ratio(t.incomplete, t.requests_total)
-    return [
-        HealthCheck(
-            check_id="incomplete_streams",
-            severity=severity,
-            title="Streams break before the end",
-            description=(
-                f"{t.incomplete} of {t.requests_total} requests ({pct(rate)}) ended with a "
-                "truncated stream: the node stopped or sent an error after output had reached the "
-                "client, so the router could not retry."
-            ),
-            fix=(
-                "Check the nodes named on the incomplete traces in /dashboard/api/traces for "
-                "Ollama crashes or out-of-memory (lower OLLAMA_NUM_PARALLEL or "
-                "OLLAMA_CONTEXT_LENGTH there), and for network drops between router and node."
-            ),
-            data={"incomplete": t.incomplete, "requests": t.requests_total, "rate": rate},
-        )
-    ]
