@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-port", type=int, help="simulator port (default 11434)")
     p.add_argument("--sim-host", help="simulator listen address (default 127.0.0.1)")
     p.add_argument("--time-scale", type=float, dest="sim_time_scale", help="simulator speed")
+    p.add_argument(
+        "--sim-memory-gb", type=float, help="simulated device memory (default: the profile's)"
+    )
     p.add_argument("--log-level", help="debug, info, warning, error (default info)")
     return p
 
@@ -88,6 +91,7 @@ _KEYS = (
     "sim_port",
     "sim_host",
     "sim_time_scale",
+    "sim_memory_gb",
     "log_level",
 )
 
@@ -159,7 +163,7 @@ class _QuietServer(uvicorn.Server):
         return
 
 
-def _sim_app(profile: str, time_scale: float | None) -> Any | None:
+def _sim_app(profile: str, time_scale: float | None, memory_gb: float | None) -> Any | None:
     """The simulator's ASGI app from ``node.sim``'s factory, or None when it is not importable."""
     try:
         from node.sim import SimConfig, create_app  # type: ignore[attr-defined]
@@ -172,6 +176,8 @@ def _sim_app(profile: str, time_scale: float | None) -> Any | None:
     options: dict[str, Any] = {"profile": profile}
     if time_scale is not None:
         options["time_scale"] = time_scale
+    if memory_gb is not None:
+        options["memory_gb"] = memory_gb
     try:
         return create_app(SimConfig(**options))
     except (TypeError, ValueError, KeyError) as exc:
@@ -204,7 +210,7 @@ class Simulator:
 
     async def start(self, stop: asyncio.Event) -> bool:
         settings = self.settings
-        app = _sim_app(self.profile, settings.sim_time_scale)
+        app = _sim_app(self.profile, settings.sim_time_scale, settings.sim_memory_gb)
         if app is not None:
             config = uvicorn.Config(
                 app,
@@ -231,6 +237,8 @@ class Simulator:
                 cmd += ["--host", settings.sim_host]
             if settings.sim_time_scale is not None:
                 cmd += ["--time-scale", str(settings.sim_time_scale)]
+            if settings.sim_memory_gb is not None:
+                cmd += ["--memory-gb", str(settings.sim_memory_gb)]
             self._child = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent
             )

@@ -125,6 +125,9 @@ class NodeSettings(BaseModel):
     sim_port: int = Field(default=DEFAULT_OLLAMA_PORT, ge=0, le=65535)
     sim_host: str = Field(default="127.0.0.1", description="Where the simulator listens.")
     sim_time_scale: float | None = Field(default=None, ge=0, description="0: never sleep.")
+    sim_memory_gb: float | None = Field(
+        default=None, gt=0, description="Simulated memory, overriding the profile's."
+    )
     log_level: str = Field(default="info")
 
     @field_validator("ollama_host")

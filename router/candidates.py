@@ -49,6 +49,9 @@ class Ranking:
     any_hot: bool = False
     known_anywhere: bool = False
     """Some node, in any state, has the model on disk or loaded."""
+    blocked: list[Choice] = field(default_factory=list)
+    """Nodes that could load the model once their busy models finish, biggest first. Ollama
+    queues such a request until memory frees; the router may send it there to wait."""
 
 
 class Ranker:
@@ -175,7 +178,32 @@ class Ranker:
             rejected=decision.rejected,
             any_hot=any(c.hot for c in choices),
             known_anywhere=self.known_anywhere(model),
+            blocked=self._blocked(nodes, decision.rejected, route) if not choices else [],
         )
+
+    def _blocked(
+        self,
+        nodes: list[tuple[scoring.NodeSnapshot, str]],
+        rejected: dict[str, str],
+        route: scoring.RouteRequest,
+    ) -> list[Choice]:
+        need_gb = route.size_bytes / scoring.GB
+        waiting = [
+            Choice(
+                node_id=snap.node_id,
+                ollama_url=url,
+                score=0.0,
+                breakdown={"waiting_for_memory": 1.0},
+                hot=False,
+                concurrency=scoring.effective_parallel(snap, need_gb),
+                loaded_context=0,
+                session_key=route.session_key,
+            )
+            for snap, url in nodes
+            if rejected.get(snap.node_id, "").startswith(scoring.BLOCKED)
+        ]
+        by_memory = {snap.node_id: snap.memory_total_gb for snap, _ in nodes}
+        return sorted(waiting, key=lambda c: (-by_memory[c.node_id], c.node_id))
 
     def known_anywhere(self, model: str) -> bool:
         self._refresh_fleet_facts()

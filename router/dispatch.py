@@ -240,6 +240,10 @@ class Pipeline:
                         )
                         if isinstance(result, Routed):
                             return result
+                if not ranking.choices and ranking.blocked:
+                    # Busy models hold the memory it needs: wait on that node as Ollama would,
+                    # rather than refusing (its queue and the reaper still bound the wait).
+                    ranking.choices = ranking.blocked[:1]
                 if not ranking.choices:
                     if not ranking.known_anywhere and self.toggles.auto_pull and not pulled:
                         pulled = True
