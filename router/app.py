@@ -63,6 +63,14 @@ class AccessControl:
         await self.app(scope, receive, send)
 
 
+async def _unexpected_error(request: Any, exc: Exception) -> Any:
+    """A bug must still answer in the client's format, and leave its traceback in the log."""
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(
+        request.url.path, HerdError("internal error in the router; see herd.jsonl for details")
+    )
+
+
 async def _herd_error(request: Any, exc: Exception) -> Any:
     assert isinstance(exc, HerdError)
     return error_response(request.url.path, exc)
@@ -91,7 +99,7 @@ def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> St
             *openai.routes(ctx),
             *dashboard.routes(ctx),
         ],
-        exception_handlers={HerdError: _herd_error},
+        exception_handlers={HerdError: _herd_error, Exception: _unexpected_error},
         lifespan=lifespan,
     )
     app.state.ctx = ctx

