@@ -1,0 +1,82 @@
+"""Trace queries: the rows themselves, newest first and filtered, and the latency seed.
+
+Owns ``TraceQueries``, the part of ``TraceStore`` behind ``count``, ``traces`` (every column,
+decoded by ``analytics.decode_trace_row``) and ``recent_latencies`` (completed attempts to seed the
+latency history). Runs on the reader connection only.
+
+Never aggregates (the counter and percentile queries do) and never writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router import analytics
+
+from .connections import Connections
+from .rows import TRACE_COLUMNS, LatencyRow
+
+
+class TraceQueries(Connections):
+    """Raw trace rows, read back."""
+
+    async def count(self) -> int:
+        rows = await self._fetch("SELECT count(*) AS n FROM request_traces")
+        return int(rows[0]["n"])
+
+    async def traces(
+        self,
+        limit: int = 100,
+        model: str | None = None,
+        node_id: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest traces first, filtered; each a dict of every column (plus ``id``), with
+        ``scores_breakdown`` a dict, ``tags`` a list and flags as booleans. Callers validate
+        ``limit`` (1..1000); it is clamped here as well."""
+        limit = max(1, min(int(limit), 1000))
+        where: list[str] = []
+        params: list[Any] = []
+        source = "request_traces t"
+        if tag is not None:
+            source = "trace_tags g JOIN request_traces t ON t.id = g.trace_id"
+            where.append("g.tag = ?")
+            params.append(tag)
+            order = "g.timestamp DESC, g.trace_id DESC"
+            if since is not None:
+                where.append("g.timestamp >= ?")
+                params.append(since)
+        else:
+            order = "t.timestamp DESC, t.id DESC"
+            if since is not None:
+                where.append("t.timestamp >= ?")
+                params.append(since)
+        for column, value in (("model", model), ("node_id", node_id), ("status", status)):
+            if value is not None:
+                where.append(f"t.{column} = ?")
+                params.append(value)
+        sql = (
+            f"SELECT t.id, {', '.join('t.' + c for c in TRACE_COLUMNS)} FROM {source}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order} LIMIT ?"
+        )
+        rows = await self._fetch(sql, [*params, limit])
+        return [analytics.decode_trace_row(row) for row in rows]
+
+    async def recent_latencies(self, since: float, limit: int = 50_000) -> list[LatencyRow]:
+        """Completed attempts since ``since``, oldest first, to seed the latency history."""
+        rows = await self._fetch_rows(
+            """
+            SELECT node_id, model, latency_ms, time_to_first_token_ms, completion_tokens,
+                eval_duration_ns
+            FROM (
+                SELECT * FROM request_traces
+                WHERE timestamp >= ? AND status = 'completed' AND node_id IS NOT NULL
+                ORDER BY timestamp DESC LIMIT ?
+            ) ORDER BY timestamp
+            """,
+            (since, limit),
+        )
+        return [LatencyRow(*tuple(row)) for row in rows]
