@@ -11,14 +11,14 @@ never restart or stop the router or an agent, and never touch ``~/.fleet-manager
 import json
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from herd_mcp import advice
 from herd_mcp.client import RouterApiError, RouterClient, RouterUnreachable
-from herd_mcp.confirmation import Confirmation, NoQuestion, ask, settle
-from herd_mcp.failures import api_error_text, router_errors
+from herd_mcp.confirmation import Confirmation, ConfirmToken, plan_facts, question, settle
+from herd_mcp.failures import failure_text, router_errors
 from herd_mcp.guard import ConfirmationGuard
 from herd_mcp.models import DeleteResult, PullResult, SettingsUpdateResult, SettingValue
 from herd_mcp.plans import DeletePlan, PullPlan, SettingsPlan, plan_delete, plan_pull, plan_settings
@@ -37,13 +37,6 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
             plan.problem = advice.NO_NODE
         return plan
 
-    async def pull_question(
-        plan: Annotated[PullPlan, Resolve(pull_plan)],
-        confirm_token: str | None,
-        ctx: Context,
-    ) -> Elicit[Confirmation] | NoQuestion:
-        return ask(plan, confirm_token, ctx)
-
     @tool(
         "pull_model",
         ToolAnnotations(
@@ -57,37 +50,30 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
     async def pull_model(
         model: Annotated[str, Field(description="Model to download, e.g. qwen3:8b")],
         plan: Annotated[PullPlan, Resolve(pull_plan)],
-        answer: Annotated[ElicitationResult[Confirmation], Resolve(pull_question)],
+        answer: Annotated[ElicitationResult[Confirmation], Resolve(question(pull_plan))],
         ctx: Context,
         node: Annotated[
             str | None, Field(description="Node id; omitted: the best-fitting online node")
         ] = None,
-        confirm_token: Annotated[
-            str | None,
-            Field(description="Only after the user said yes to a preview: the token it gave"),
-        ] = None,
+        confirm_token: ConfirmToken = None,
     ) -> PullResult:
         """Download a model from the Ollama library onto one node, with progress. Asks the user
         first (model, node, download size, free disk); without elicitation the first call only
         returns a preview and a confirm_token, and a second call with that token pulls."""
-        binding = {"model": model, "node": node}
-        facts = _pull_facts(plan)
         return await settle(
             tool_name="pull_model",
             verb="pulled",
             result=PullResult,
             guard=guard,
-            binding=binding,
+            binding={"model": model, "node": node},
             plan=plan,
             answer=answer,
             confirm_token=confirm_token,
-            facts=facts,
             act=lambda chosen: _pull(chosen, ctx),
         )
 
     async def _pull(plan: PullPlan, ctx: Context) -> PullResult:
         assert plan.node_id is not None
-        facts = _pull_facts(plan)
         totals: dict[str, int] = {}
         done: dict[str, int] = {}
         reported = 0
@@ -107,50 +93,30 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
                     reported = progress
                     updates += 1
                     await ctx.report_progress(progress, sum(totals.values()) or None, last)
-        except RouterUnreachable as exc:
-            return PullResult(
-                status="failed",
-                message=advice.unreachable(exc.url, str(exc.cause)),
-                progress_updates=updates,
-                final_status=last,
-                **facts,
-            )
-        except RouterApiError as exc:
-            return PullResult(
-                status="failed",
-                message=await api_error_text(client, exc),
-                progress_updates=updates,
-                final_status=last,
-                **facts,
-            )
-        if last != "success":
-            return PullResult(
-                status="failed",
-                message=f"The pull of {plan.model} on {plan.node_id} ended without success "
-                f"(last status: {last}). {advice.api_error('POST', '/api/pull', 200, str(last))}",
-                progress_updates=updates,
-                final_status=last,
-                **facts,
-            )
+        except (RouterUnreachable, RouterApiError) as exc:
+            status, message = "failed", await failure_text(client, exc)
+        else:
+            if last == "success":
+                status, message = "done", f"Pulled {plan.model} onto {plan.node_id}."
+            else:
+                status = "failed"
+                message = (
+                    f"The pull of {plan.model} on {plan.node_id} ended without success "
+                    f"(last status: {last}). "
+                    + advice.api_error("POST", "/api/pull", 200, str(last))
+                )
         return PullResult(
-            status="done",
-            message=f"Pulled {plan.model} onto {plan.node_id}.",
+            status=status,
+            message=message,
             progress_updates=updates,
             final_status=last,
-            **facts,
+            **plan_facts(plan, PullResult),
         )
 
     async def delete_plan(model: str, node: str) -> DeletePlan:
         async with router_errors(client):
             status = await client.fleet_status()
         return plan_delete(status, model, node)
-
-    async def delete_question(
-        plan: Annotated[DeletePlan, Resolve(delete_plan)],
-        confirm_token: str | None,
-        ctx: Context,
-    ) -> Elicit[Confirmation] | NoQuestion:
-        return ask(plan, confirm_token, ctx)
 
     @tool(
         "delete_model",
@@ -166,44 +132,30 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
         model: Annotated[str, Field(description="Model to delete, e.g. qwen3:8b")],
         node: Annotated[str, Field(description="Node id to delete it from (one node only)")],
         plan: Annotated[DeletePlan, Resolve(delete_plan)],
-        answer: Annotated[ElicitationResult[Confirmation], Resolve(delete_question)],
-        confirm_token: Annotated[
-            str | None,
-            Field(description="Only after the user said yes to a preview: the token it gave"),
-        ] = None,
+        answer: Annotated[ElicitationResult[Confirmation], Resolve(question(delete_plan))],
+        confirm_token: ConfirmToken = None,
     ) -> DeleteResult:
         """Delete a model from one node's disk. Asks the user first (model, node, GB freed, free
         disk); without elicitation the first call only returns a preview and a confirm_token, and
         a second call with that token deletes."""
-        binding = {"model": model, "node": node}
-        facts = _delete_facts(plan)
         return await settle(
             tool_name="delete_model",
             verb="deleted",
             result=DeleteResult,
             guard=guard,
-            binding=binding,
+            binding={"model": model, "node": node},
             plan=plan,
             answer=answer,
             confirm_token=confirm_token,
-            facts=facts,
             act=_delete,
         )
 
     async def _delete(plan: DeletePlan) -> DeleteResult:
-        facts = _delete_facts(plan)
+        facts = plan_facts(plan, DeleteResult)
         try:
             data = await client.delete(plan.model, plan.node_id)
-        except RouterUnreachable as exc:
-            return DeleteResult(
-                status="failed", message=advice.unreachable(exc.url, str(exc.cause)), **facts
-            )
-        except RouterApiError as exc:
-            return DeleteResult(
-                status="failed",
-                message=await api_error_text(client, exc),
-                **facts,
-            )
+        except (RouterUnreachable, RouterApiError) as exc:
+            return DeleteResult(status="failed", message=await failure_text(client, exc), **facts)
         deleted = [str(n) for n in data.get("deleted", [])]
         ok = plan.node_id in deleted
         return DeleteResult(
@@ -239,13 +191,6 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
             current = (await client.settings()).get("toggles", {}) or {}
         return plan_settings(current, changes)
 
-    async def settings_question(
-        plan: Annotated[SettingsPlan, Resolve(settings_plan)],
-        confirm_token: str | None,
-        ctx: Context,
-    ) -> Elicit[Confirmation] | NoQuestion:
-        return ask(plan, confirm_token, ctx)
-
     @tool(
         "update_settings",
         ToolAnnotations(
@@ -258,7 +203,7 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
     )
     async def update_settings(
         plan: Annotated[SettingsPlan, Resolve(settings_plan)],
-        answer: Annotated[ElicitationResult[Confirmation], Resolve(settings_question)],
+        answer: Annotated[ElicitationResult[Confirmation], Resolve(question(settings_plan))],
         auto_pull: Annotated[
             bool | None, Field(description="Pull a model missing everywhere")
         ] = None,
@@ -275,42 +220,30 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
         reaper_timeout_s: Annotated[float | None, Field(gt=0, le=86_400)] = None,
         max_retries: Annotated[int | None, Field(ge=0, le=5)] = None,
         trace_retention_days: Annotated[int | None, Field(ge=1, le=3650)] = None,
-        confirm_token: Annotated[
-            str | None,
-            Field(description="Only after the user said yes to a preview: the token it gave"),
-        ] = None,
+        confirm_token: ConfirmToken = None,
     ) -> SettingsUpdateResult:
         """Change the router's runtime toggles (only the ones given). Asks the user first, showing
         each old and new value; without elicitation the first call only returns a preview and a
         confirm_token, and a second call with that token applies the change."""
-        binding = dict(plan.changes)
-        facts = {"changes": plan.changes, "previous": plan.previous}
         return await settle(
             tool_name="update_settings",
             verb="changed",
             result=SettingsUpdateResult,
             guard=guard,
-            binding=binding,
+            binding=dict(plan.changes),
             plan=plan,
             answer=answer,
             confirm_token=confirm_token,
-            facts=facts,
             act=_apply,
         )
 
     async def _apply(plan: SettingsPlan) -> SettingsUpdateResult:
-        facts = {"changes": plan.changes, "previous": plan.previous}
+        facts = plan_facts(plan, SettingsUpdateResult)
         try:
             data = await client.update_settings(dict(plan.changes))
-        except RouterUnreachable as exc:
+        except (RouterUnreachable, RouterApiError) as exc:
             return SettingsUpdateResult(
-                status="failed", message=advice.unreachable(exc.url, str(exc.cause)), **facts
-            )
-        except RouterApiError as exc:
-            return SettingsUpdateResult(
-                status="failed",
-                message=await api_error_text(client, exc),
-                **facts,
+                status="failed", message=await failure_text(client, exc), **facts
             )
         return SettingsUpdateResult(
             status="done",
@@ -318,26 +251,6 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
             toggles=data.get("toggles", {}) or {},
             **facts,
         )
-
-
-def _pull_facts(plan: PullPlan) -> dict[str, Any]:
-    return {
-        "model": plan.model,
-        "node_id": plan.node_id,
-        "download_gb": plan.download_gb,
-        "disk_free_gb": plan.disk_free_gb,
-        "disk_free_after_gb": plan.disk_free_after_gb,
-    }
-
-
-def _delete_facts(plan: DeletePlan) -> dict[str, Any]:
-    return {
-        "model": plan.model,
-        "node_id": plan.node_id,
-        "freed_gb": plan.freed_gb,
-        "disk_free_gb": plan.disk_free_gb,
-        "disk_free_after_gb": plan.disk_free_after_gb,
-    }
 
 
 def _changes(**values: SettingValue | None) -> dict[str, SettingValue]:

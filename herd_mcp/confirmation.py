@@ -12,9 +12,9 @@ evaluates the resolvers' annotations.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, Resolve
 from pydantic import BaseModel, Field
 
 from herd_mcp.guard import ConfirmationGuard
@@ -24,6 +24,12 @@ class Confirmation(BaseModel):
     """The form shown to the user before a change."""
 
     confirm: bool = Field(title="Go ahead", description="true to make this change, false to stop")
+
+
+ConfirmToken = Annotated[
+    str | None, Field(description="Only after the user said yes to a preview: the token it gave")
+]
+"""The ``confirm_token`` argument every changing tool takes."""
 
 
 class NoQuestion:
@@ -46,7 +52,8 @@ def can_elicit(ctx: Context[Any, Any]) -> bool:
 
 
 class Plan(Protocol):
-    """What ``settle`` reads from a change plan."""
+    """What ``settle`` reads from a change plan (a pydantic model, whose fields ``plan_facts``
+    reads)."""
 
     @property
     def problem(self) -> str | None: ...
@@ -63,6 +70,26 @@ def ask(plan: Plan, confirm_token: str | None, ctx: Context) -> Elicit[Confirmat
     return Elicit(plan.question, Confirmation)
 
 
+def question(plan_resolver: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """The resolver that asks the user about the plan ``plan_resolver`` makes (see ``ask``)."""
+
+    async def resolve(
+        plan: Annotated[Any, Resolve(plan_resolver)],
+        confirm_token: str | None,
+        ctx: Context,
+    ) -> Elicit[Confirmation] | NoQuestion:
+        return ask(plan, confirm_token, ctx)
+
+    return resolve
+
+
+def plan_facts(plan: Any, result: type[BaseModel]) -> dict[str, Any]:
+    """What a change's ``result`` repeats from its plan: the plan's fields the result declares."""
+    return {
+        name: getattr(plan, name) for name in type(plan).model_fields if name in result.model_fields
+    }
+
+
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -70,18 +97,18 @@ async def settle(
     *,
     tool_name: str,
     verb: str,
-    result: Callable[..., R],
+    result: type[R],
     guard: ConfirmationGuard[Any],
     binding: dict[str, Any],
     plan: Plan,
     answer: ElicitationResult[Confirmation],
     confirm_token: str | None,
-    facts: dict[str, Any],
     act: Callable[[Any], Awaitable[R]],
 ) -> R:
     """Redeem a token, refuse a plan with a problem, issue a preview token when the client could
     not be asked, act on a yes, or report the decline; ``verb`` says what did not happen
-    ("pulled", "deleted", "changed")."""
+    ("pulled", "deleted", "changed"). Every result carries the plan's facts (``plan_facts``)."""
+    facts = plan_facts(plan, result)
     if confirm_token:
         redeemed = guard.redeem(confirm_token, tool_name, binding)
         if not redeemed.ok:

@@ -1,7 +1,7 @@
 """The one edge where router failures become text: ``router_errors`` turns an unreachable router
 or an API error into a ``ToolError`` carrying the helpful text of ``herd_mcp.advice``, and
-``api_error_text`` builds that text (with the router's log path) for tools that report failures
-in their result instead.
+``api_error_text`` builds that text (with the router's log path), and ``failure_text`` gives either
+text to tools that report failures in their result instead.
 
 Owns that translation. It must never retry, swallow an error silently, or decide what a tool
 returns on success.
@@ -35,3 +35,10 @@ async def api_error_text(client: RouterClient, exc: RouterApiError) -> str:
     if "no node" in lowered or "no online node" in lowered:
         text += " " + advice.NO_NODE
     return text
+
+
+async def failure_text(client: RouterClient, exc: RouterUnreachable | RouterApiError) -> str:
+    """The message of a changing tool's ``failed`` result for a router failure."""
+    if isinstance(exc, RouterUnreachable):
+        return advice.unreachable(exc.url, str(exc.cause))
+    return await api_error_text(client, exc)
