@@ -9,6 +9,7 @@ anything, and never reads or writes files: everything goes through the router.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -77,6 +78,19 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text
+
+
+async def _json_lines(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a streamed NDJSON body; blank, broken and non-object lines skipped."""
+    async for raw in response.aiter_lines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(line, dict):
+            yield line
 
 
 class RouterClient:
@@ -153,6 +167,23 @@ class RouterClient:
             )
         return data
 
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, path: str, body: dict[str, Any], *, admin: bool, timeout: float
+    ) -> AsyncIterator[httpx.Response]:
+        """``POST path`` with a streamed answer; an error status raises ``RouterApiError``, and a
+        transport failure, also while reading the stream, ``RouterUnreachable``."""
+        try:
+            async with self._client().stream(
+                "POST", path, json=body, headers=self._headers(admin), timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise RouterApiError("POST", path, response.status_code, _decode(response))
+                yield response
+        except httpx.TransportError as exc:
+            raise RouterUnreachable(self.base_url, exc) from exc
+
     # --- reads -----------------------------------------------------------------------------------
 
     async def fleet_status(self) -> FleetStatus:
@@ -221,27 +252,11 @@ class RouterClient:
         """``POST /api/pull`` streamed: yields each progress line; an error line raises."""
         path = "/api/pull"
         body = {"model": model, "node_id": node_id, "stream": True}
-        client = self._client()
-        try:
-            async with client.stream(
-                "POST", path, json=body, headers=self._headers(True), timeout=PULL_TIMEOUT_S
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise RouterApiError("POST", path, response.status_code, _decode(response))
-                async for raw in response.aiter_lines():
-                    if not raw.strip():
-                        continue
-                    try:
-                        line = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if isinstance(line, dict) and "error" in line:
-                        raise RouterApiError("POST", path, response.status_code, line)
-                    if isinstance(line, dict):
-                        yield line
-        except httpx.TransportError as exc:
-            raise RouterUnreachable(self.base_url, exc) from exc
+        async with self._stream(path, body, admin=True, timeout=PULL_TIMEOUT_S) as response:
+            async for line in _json_lines(response):
+                if "error" in line:
+                    raise RouterApiError("POST", path, response.status_code, line)
+                yield line
 
     async def delete(self, model: str, node_id: str) -> dict[str, Any]:
         body = {"model": model, "node_id": node_id}
@@ -265,35 +280,19 @@ class RouterClient:
         final: dict[str, Any] = {}
         chunks = 0
         errors: list[str] = []
-        try:
-            async with self._client().stream(
-                "POST", path, json=body, headers=self._headers(False), timeout=120.0
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise RouterApiError("POST", path, response.status_code, _decode(response))
-                headers = {k.lower(): v for k, v in response.headers.items()}
-                async for raw in response.aiter_lines():
-                    if not raw.strip():
-                        continue
-                    try:
-                        chunk = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if not isinstance(chunk, dict):
-                        continue
-                    if "error" in chunk:
-                        errors.append(str(chunk["error"]))
-                        continue
-                    chunks += 1
-                    if first is None:
-                        first = self._clock()
-                    reply.append(str((chunk.get("message") or {}).get("content") or ""))
-                    if chunk.get("done"):
-                        final = chunk
-                status = response.status_code
-        except httpx.TransportError as exc:
-            raise RouterUnreachable(self.base_url, exc) from exc
+        async with self._stream(path, body, admin=False, timeout=120.0) as response:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            async for chunk in _json_lines(response):
+                if "error" in chunk:
+                    errors.append(str(chunk["error"]))
+                    continue
+                chunks += 1
+                if first is None:
+                    first = self._clock()
+                reply.append(str((chunk.get("message") or {}).get("content") or ""))
+                if chunk.get("done"):
+                    final = chunk
+            status = response.status_code
         ended = self._clock()
         if errors and not final:
             raise RouterApiError("POST", path, status, {"error": "; ".join(errors)})

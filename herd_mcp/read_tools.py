@@ -7,7 +7,7 @@ Owns those tools' names, descriptions, arguments and results. It must never chan
 put work on it. No ``from __future__ import annotations``: the SDK evaluates tool annotations.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -35,6 +35,9 @@ from herd_mcp.registration import READ, Tool
 from router.health import HealthReport
 from router.recommendations import RecommendationsReport
 from router.wire import FleetStatus
+
+Days = Annotated[int, Field(ge=1, le=365, description="Window in days")]
+"""The ``days`` argument of the tools over a window of recent traffic."""
 
 
 def fleet_advice(status: FleetStatus) -> tuple[list[NodeProblem], list[str]]:
@@ -143,7 +146,7 @@ def register_read_tools(tool: Tool, client: RouterClient) -> None:
 
     @tool("usage", READ, "Usage")
     async def usage(
-        days: Annotated[int, Field(ge=1, le=365, description="Window in days")] = 7,
+        days: Days = 7,
     ) -> UsageResult:
         """Requests and tokens over the last days, by model and node, from the trace store."""
         async with router_errors(client):
@@ -152,26 +155,24 @@ def register_read_tools(tool: Tool, client: RouterClient) -> None:
 
     @tool("model_insights", READ, "Model insights")
     async def model_insights(
-        days: Annotated[int, Field(ge=1, le=365, description="Window in days")] = 7,
+        days: Days = 7,
     ) -> ModelInsightsResult:
         """Per-model performance over the last days: request counts, latency percentiles,
         time to first token, tokens per second and error rates."""
         async with router_errors(client):
             data = await client.model_insights(days)
-        models = data.get("models", [])
-        extra = {k: v for k, v in data.items() if k != "models"}
+        models, extra = _split(data, "models")
         return ModelInsightsResult(days=days, models=models, extra=extra)
 
     @tool("app_analytics", READ, "App analytics")
     async def app_analytics(
-        days: Annotated[int, Field(ge=1, le=365, description="Window in days")] = 7,
+        days: Days = 7,
     ) -> AppAnalyticsResult:
         """Traffic per application tag (metadata.tags, X-Herd-Tags, OpenAI user) over the last
         days: requests, tokens, latency and errors of each."""
         async with router_errors(client):
             data = await client.apps(days)
-        apps = data.get("apps", [])
-        extra = {k: v for k, v in data.items() if k != "apps"}
+        apps, extra = _split(data, "apps")
         return AppAnalyticsResult(days=days, apps=apps, extra=extra)
 
     @tool("get_settings", READ, "Router settings")
@@ -187,3 +188,8 @@ def register_read_tools(tool: Tool, client: RouterClient) -> None:
             nodes=[NodeVersion.model_validate(n) for n in data.get("nodes", []) or []],
             router_version=str(data.get("router_version", "") or ""),
         )
+
+
+def _split(data: dict[str, Any], key: str) -> tuple[list[Any], dict[str, Any]]:
+    """``data[key]`` (a list, empty when missing) and everything else the router sent."""
+    return data.get(key, []), {k: v for k, v in data.items() if k != key}
