@@ -1,0 +1,212 @@
+"""The connection pool of one origin (scheme, host, port): bounded, keep-alive, LIFO.
+
+Owns ``_Origin``: the idle connections (the freshest reused first; expired ones closed, oldest
+first), the bound on connections that exist or are being opened (``total``), the queue of
+requests waiting for a slot (each handed a released connection, or a freed slot to connect in),
+opening connections (connect timeout, TLS for https), and the request heads built once per
+(method, path, extra headers).
+
+Never reads or writes request bytes (the connection does) and never retries a request (the client
+does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .connection import _Connection
+from .errors import ConnectError, ConnectTimeout, PoolTimeout
+
+if TYPE_CHECKING:
+    from .client import Client
+
+
+class _Origin:
+    """The connections to one (scheme, host, port): idle ones LIFO, a bound, and waiters."""
+
+    __slots__ = (
+        "client",
+        "connections",
+        "heads",
+        "host",
+        "host_header",
+        "idle",
+        "port",
+        "server_hostname",
+        "ssl",
+        "total",
+        "waiters",
+    )
+
+    def __init__(self, client: Client, scheme: str, host: str, port: int, netloc: str) -> None:
+        self.client = client
+        self.host = host
+        self.port = port
+        self.host_header = netloc
+        self.ssl: ssl_module.SSLContext | None = (
+            ssl_module.create_default_context() if scheme == "https" else None
+        )
+        self.server_hostname = host if scheme == "https" else None
+        self.idle: list[_Connection] = []
+        self.connections: set[_Connection] = set()
+        self.total = 0
+        """Connections that exist or are being opened (idle + busy + connecting)."""
+        self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self.heads: dict[tuple[str, str, bytes], bytes] = {}
+
+    def head(self, method: str, path: str, extra: bytes) -> bytes:
+        """The request head up to (not including) ``Content-Length``, built once per shape."""
+        key = (method, path, extra)
+        head = self.heads.get(key)
+        if head is None:
+            if len(self.heads) > 256:
+                self.heads.clear()
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: {self.host_header}\r\n".encode()
+                + self.client.common_headers
+                + extra
+            )
+            self.heads[key] = head
+        return head
+
+    async def acquire(
+        self, fresh: bool, connect_timeout: float, pool_timeout: float
+    ) -> _Connection:
+        client = self.client
+        idle = self.idle
+        if idle and not fresh:
+            now = time.monotonic()
+            conn = idle.pop()
+            conn._in_pool = False
+            if now - conn._idle_since < client.keepalive_expiry:
+                conn._reused = True
+                return conn
+            # The freshest idle connection expired, so every older one did too.
+            self._retire(conn)
+            self._drop_all_idle()
+        elif fresh and idle and self.total >= client.max_connections:
+            self._retire(idle.pop(0))
+        if self.total < client.max_connections:
+            self.total += 1
+            return await self._connect(connect_timeout)
+        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(pool_timeout):
+                try:
+                    got = await waiter
+                except BaseException:
+                    if waiter.done() and not waiter.cancelled():
+                        self._give_back(waiter.result())
+                    else:
+                        waiter.cancel()
+                    raise
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no connection to {self.host_header} free within {pool_timeout:g}s"
+            ) from None
+        if got is None:  # a slot was handed over: open a connection in it
+            return await self._connect(connect_timeout)
+        if fresh:
+            got.close()
+            return await self._connect(connect_timeout)
+        got._reused = True
+        return got
+
+    async def _connect(self, timeout: float) -> _Connection:
+        """Open a connection in a slot already counted in ``total`` (freed again on failure)."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                _transport, conn = await loop.create_connection(
+                    lambda: _Connection(self, loop),
+                    self.host,
+                    self.port,
+                    ssl=self.ssl,
+                    server_hostname=self.server_hostname,
+                )
+        except TimeoutError:
+            self._free_slot()
+            raise ConnectTimeout(
+                f"could not connect to {self.host_header} within {timeout:g}s"
+            ) from None
+        except OSError as exc:
+            self._free_slot()
+            raise ConnectError(f"cannot connect to {self.host_header}: {exc}") from None
+        except BaseException:
+            self._free_slot()
+            raise
+        if self.client.closed:
+            conn.close()
+            self._free_slot()
+            raise ConnectError("the client is closed")
+        return conn
+
+    def release(self, conn: _Connection, reusable: bool) -> None:
+        if reusable and not self.client.closed:
+            if self._hand_over(conn):
+                return
+            conn._idle_since = now = time.monotonic()
+            conn._in_pool = True
+            idle = self.idle
+            idle.append(conn)
+            expiry = self.client.keepalive_expiry
+            while len(idle) > 1 and now - idle[0]._idle_since >= expiry:
+                self._retire(idle.pop(0))
+            return
+        conn.close()
+        self._free_slot()
+
+    def forget_idle(self, conn: _Connection) -> None:
+        """An idle connection was closed by the server."""
+        conn._in_pool = False
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            return
+        self._free_slot()
+
+    def _give_back(self, got: _Connection | None) -> None:
+        if got is None:
+            self._free_slot()
+        else:
+            self.release(got, reusable=not got._closed)
+
+    def _hand_over(self, got: _Connection | None) -> bool:
+        """Give a released connection (or, None, a freed slot) to the first live waiter."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(got)
+                return True
+        return False
+
+    def _free_slot(self) -> None:
+        """A connection is gone: hand its slot to a waiter, or shrink the count."""
+        if not self._hand_over(None):
+            self.total -= 1
+
+    def _retire(self, conn: _Connection) -> None:
+        """Close a connection taken out of the idle list; its slot is gone, not handed over."""
+        conn._in_pool = False
+        conn.close()
+        self.total -= 1
+
+    def _drop_all_idle(self) -> None:
+        for conn in self.idle:
+            self._retire(conn)
+        self.idle.clear()
+
+    def close(self) -> None:
+        self._drop_all_idle()
+        for conn in list(self.connections):
+            conn.close()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(PoolTimeout("the client was closed"))
