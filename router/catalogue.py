@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from router.model_names import normalize
 
@@ -138,29 +138,27 @@ class Catalogue:
         return sorted({e.family for e in self._entries})
 
 
-def _llm(
+def _entry(
     name: str,
     params_b: float,
-    q4: float,
-    q8: float,
-    f16: float,
+    sizes: tuple[tuple[str, float], ...],
+    default_quant: str,
     category: Category,
     context_length: int,
     quality: int,
-    kv_gb_per_8k: float,
+    kv_gb_per_8k: float = 0.0,
     *,
-    default_quant: str = "Q4_K_M",
+    latest: bool,
     also_serves: tuple[Category, ...] = (),
-    latest: bool = False,
-    extra_sizes: tuple[tuple[str, float], ...] = (),
     active_params_b: float | None = None,
 ) -> CatalogueEntry:
+    """An entry of family ``name``'s stem; ``latest``: ``family:latest`` pulls the same weights."""
     family = name.split(":", 1)[0]
     return CatalogueEntry(
         name=name,
         family=family,
         params_b=params_b,
-        sizes=(("Q4_K_M", q4), ("Q8_0", q8), ("F16", f16), *extra_sizes),
+        sizes=sizes,
         default_quant=default_quant,
         category=category,
         context_length=context_length,
@@ -172,36 +170,35 @@ def _llm(
     )
 
 
+def _llm(
+    name: str,
+    params_b: float,
+    q4: float,
+    q8: float,
+    f16: float,
+    *facts: Any,
+    default_quant: str = "Q4_K_M",
+    extra_sizes: tuple[tuple[str, float], ...] = (),
+    latest: bool = False,
+    **more: Any,
+) -> CatalogueEntry:
+    """A model Ollama ships at Q4_K_M, Q8_0 and F16 (plus ``extra_sizes``); ``facts`` and
+    ``more`` are ``_entry``'s category, context length, quality, KV figure and options."""
+    sizes = (("Q4_K_M", q4), ("Q8_0", q8), ("F16", f16), *extra_sizes)
+    return _entry(name, params_b, sizes, default_quant, *facts, latest=latest, **more)
+
+
 def _single(
     name: str,
     params_b: float,
     quant: str,
     size: float,
-    category: Category,
-    context_length: int,
-    quality: int,
-    kv_gb_per_8k: float = 0.0,
-    *,
-    also_serves: tuple[Category, ...] = (),
+    *facts: Any,
     latest: bool = True,
-    active_params_b: float | None = None,
+    **more: Any,
 ) -> CatalogueEntry:
     """A model Ollama ships at one quantization only (embeddings in F16, gpt-oss in MXFP4)."""
-    family = name.split(":", 1)[0]
-    return CatalogueEntry(
-        name=name,
-        family=family,
-        params_b=params_b,
-        sizes=((quant, size),),
-        default_quant=quant,
-        category=category,
-        context_length=context_length,
-        quality=quality,
-        kv_gb_per_8k=kv_gb_per_8k,
-        also_serves=also_serves,
-        aliases=(f"{family}:latest",) if latest else (),
-        active_params_b=active_params_b,
-    )
+    return _entry(name, params_b, ((quant, size),), quant, *facts, latest=latest, **more)
 
 
 _K128 = 131_072
