@@ -21,6 +21,10 @@ _loads = json.loads
 DONE_EVENT = b"data: [DONE]\n\n"
 
 
+def _sse(body: dict[str, Any]) -> bytes:
+    return b"data: " + _encode(body).encode() + b"\n\n"
+
+
 def finish_reason(done_reason: Any, has_tool_calls: bool) -> str:
     """OpenAI's ``finish_reason``: tool calls first, then ``length``, else ``stop``."""
     if has_tool_calls:
@@ -90,17 +94,13 @@ def chat_response_to_openai(
     thinking = message.get("thinking")
     if thinking:
         out_message["reasoning"] = thinking
-    out = _head(id, "chat.completion", created, model or reply.get("model", ""), system_fingerprint)
-    out["choices"] = [
-        {
-            "index": 0,
-            "message": out_message,
-            "logprobs": None,
-            "finish_reason": finish_reason(reply.get("done_reason"), bool(calls)),
-        }
-    ]
-    out["usage"] = usage(reply)
-    return out
+    choice = {
+        "index": 0,
+        "message": out_message,
+        "logprobs": None,
+        "finish_reason": finish_reason(reply.get("done_reason"), bool(calls)),
+    }
+    return _whole(reply, "chat.completion", choice, id, created, model, system_fingerprint)
 
 
 def completion_response_to_openai(
@@ -115,15 +115,27 @@ def completion_response_to_openai(
 
     Ollama's ``thinking`` has no place in the completions API and is dropped.
     """
-    out = _head(id, "text_completion", created, model or reply.get("model", ""), system_fingerprint)
-    out["choices"] = [
-        {
-            "text": reply.get("response") or "",
-            "index": 0,
-            "logprobs": None,
-            "finish_reason": finish_reason(reply.get("done_reason"), False),
-        }
-    ]
+    choice = {
+        "text": reply.get("response") or "",
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": finish_reason(reply.get("done_reason"), False),
+    }
+    return _whole(reply, "text_completion", choice, id, created, model, system_fingerprint)
+
+
+def _whole(
+    reply: dict[str, Any],
+    obj: str,
+    choice: dict[str, Any],
+    response_id: str,
+    created: int,
+    model: str | None,
+    fingerprint: str | None,
+) -> dict[str, Any]:
+    """A non-streaming reply object: its head, the one ``choice`` and the ``usage``."""
+    out = _head(response_id, obj, created, model or reply.get("model", ""), fingerprint)
+    out["choices"] = [choice]
     out["usage"] = usage(reply)
     return out
 
@@ -132,6 +144,10 @@ class _StreamTranslator:
     """Shared machinery: lazily built event prefix, done handling, usage chunk, ``[DONE]``."""
 
     _object = ""
+    _fast_open = b""
+    """A plain text event's choice up to the escaped text (set by each translator)."""
+    _fast_close = ""
+    """What follows the text in that choice, up to ``finish_reason``."""
 
     def __init__(
         self,
@@ -162,26 +178,26 @@ class _StreamTranslator:
         head = _head(self.id, self._object, self.created, self.model, self.system_fingerprint)
         self._head = head
         opening = _encode(head)[:-1] + ',"choices":['
-        self._fast_prefix = b"data: " + opening.encode() + self._fast_open()
+        self._fast_prefix = b"data: " + opening.encode() + self._fast_open
         tail = '"finish_reason":null}]' + (',"usage":null}' if self.include_usage else "}")
-        self._fast_suffix = self._fast_close().encode() + tail.encode() + b"\n\n"
+        self._fast_suffix = (self._fast_close + tail).encode() + b"\n\n"
         return head
-
-    def _fast_open(self) -> bytes:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _fast_close(self) -> str:  # pragma: no cover - overridden
-        raise NotImplementedError
 
     def _event(self, choices: list[dict[str, Any]]) -> bytes:
         body: dict[str, Any] = {**(self._head or {}), "choices": choices}
         if self.include_usage:
             body["usage"] = None
-        return b"data: " + _encode(body).encode() + b"\n\n"
+        return _sse(body)
 
-    def _usage_event(self) -> bytes:
-        body: dict[str, Any] = {**(self._head or {}), "choices": [], "usage": self.usage}
-        return b"data: " + _encode(body).encode() + b"\n\n"
+    def _last_event(self, chunk: dict[str, Any], choice: dict[str, Any]) -> bytes:
+        """The done chunk's event with ``choice``, then (with ``include_usage``) one event with
+        empty ``choices`` and the ``usage``."""
+        self.done = True
+        self.usage = usage(chunk)
+        out = self._event([choice])
+        if self.include_usage:
+            out += _sse({**(self._head or {}), "choices": [], "usage": self.usage})
+        return out
 
     def _error(self, chunk: dict[str, Any]) -> bytes:
         self.failed = True
@@ -209,32 +225,13 @@ class ChatStreamTranslator(_StreamTranslator):
     """
 
     _object = "chat.completion.chunk"
+    _started = False
+    """Whether the first event (the one with ``delta.role``) has been sent."""
+    _tool_count = 0
+    """Tool calls sent so far: the ``index`` of the next one."""
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        created: int,
-        model: str | None = None,
-        include_usage: bool = False,
-        system_fingerprint: str | None = None,
-    ) -> None:
-        super().__init__(
-            id=id,
-            created=created,
-            model=model,
-            include_usage=include_usage,
-            system_fingerprint=system_fingerprint,
-        )
-        self._started = False
-        self._tool_count = 0
-        self._stem = _id_stem(id)
-
-    def _fast_open(self) -> bytes:
-        return b'{"index":0,"delta":{"content":'
-
-    def _fast_close(self) -> str:
-        return '},"logprobs":null,'
+    _fast_open = b'{"index":0,"delta":{"content":'
+    _fast_close = '},"logprobs":null,'
 
     def feed(self, chunk: dict[str, Any]) -> bytes:
         """Translate one parsed Ollama chunk; ``b""`` when it carries nothing to send."""
@@ -269,9 +266,10 @@ class ChatStreamTranslator(_StreamTranslator):
         calls = message.get("tool_calls")
         if calls:
             start = self._tool_count
+            stem = _id_stem(self.id)
             converted = []
             for offset, call in enumerate(calls):
-                entry = tool_call_to_openai(call, start + offset, self._stem)
+                entry = tool_call_to_openai(call, start + offset, stem)
                 converted.append({"index": start + offset, **entry})
             self._tool_count += len(calls)
             delta["tool_calls"] = converted
@@ -281,13 +279,10 @@ class ChatStreamTranslator(_StreamTranslator):
             return self._event(
                 [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]
             )
-        self.done = True
-        self.usage = usage(chunk)
         reason = finish_reason(chunk.get("done_reason"), self._tool_count > 0)
-        out = self._event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}])
-        if self.include_usage:
-            out += self._usage_event()
-        return out
+        return self._last_event(
+            chunk, {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+        )
 
 
 class CompletionStreamTranslator(_StreamTranslator):
@@ -299,11 +294,8 @@ class CompletionStreamTranslator(_StreamTranslator):
 
     _object = "text_completion"
 
-    def _fast_open(self) -> bytes:
-        return b'{"text":'
-
-    def _fast_close(self) -> str:
-        return ',"index":0,"logprobs":null,'
+    _fast_open = b'{"text":'
+    _fast_close = ',"index":0,"logprobs":null,'
 
     def feed(self, chunk: dict[str, Any]) -> bytes:
         """Translate one parsed Ollama chunk; ``b""`` when it carries nothing to send."""
@@ -318,18 +310,13 @@ class CompletionStreamTranslator(_StreamTranslator):
             if not text:
                 return b""
             return self._fast_prefix + _encode(text).encode() + self._fast_suffix
-        self.done = True
-        self.usage = usage(chunk)
         choice = {
             "text": text or "",
             "index": 0,
             "logprobs": None,
             "finish_reason": finish_reason(chunk.get("done_reason"), False),
         }
-        out = self._event([choice])
-        if self.include_usage:
-            out += self._usage_event()
-        return out
+        return self._last_event(chunk, choice)
 
 
 def _owner(name: str) -> str:
