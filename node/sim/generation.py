@@ -1,6 +1,7 @@
 """The generation machinery both APIs share: hold a slot, spend the modelled time and produce
 tokens (``generate_events``) or vectors (``embed_vectors``), with the timing ``Stats`` of the
-exchange and the conversation-prefix keys that model the prompt cache.
+exchange and the conversation-prefix keys that model the prompt cache; ``started`` and ``collect``
+are the two ways a handler consumes the events (streamed, or as one ``Collected`` reply).
 
 Owns the order of events and what is remembered in a loaded model's prompt cache. It must never
 shape a reply for a particular API (that is ``ollama_api`` / ``openai_api``) nor touch HTTP.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import replies
 from .catalogue import ModelSpec
@@ -42,6 +43,51 @@ class Stats:
             "eval_count": self.eval_count,
             "eval_duration": ns(self.eval_s),
         }
+
+
+@dataclass
+class Collected:
+    """All the events of one exchange, for a reply that is not streamed."""
+
+    content: str
+    thinking: str
+    tool_calls: list[dict[str, Any]] | None
+    stats: Stats
+
+
+async def collect(events: AsyncIterator[tuple[str, Any]]) -> Collected:
+    """Run ``generate_events`` to the end and join what it produced."""
+    content: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[dict[str, Any]] | None = None
+    stats: Stats | None = None
+    async for kind, value in events:
+        if kind == "content":
+            content.append(value)
+        elif kind == "thinking":
+            thinking.append(value)
+        elif kind == "tool_calls":
+            tool_calls = value
+        else:
+            stats = value
+    assert stats is not None
+    return Collected("".join(content), "".join(thinking), tool_calls, stats)
+
+
+T = TypeVar("T")
+
+
+async def started(events: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``events`` once the first one is there, so that a streamed reply sends its head only
+    after the slot was granted (a failure before that is still an ordinary error reply)."""
+    first = await anext(events)
+
+    async def replay() -> AsyncIterator[T]:
+        yield first
+        async for event in events:
+            yield event
+
+    return replay()
 
 
 def _message_key(previous: str, role: str, text: str) -> str:

@@ -21,10 +21,12 @@ from .framing import JSON, NDJSON, Head, Item, dumps, iso, line, ns
 from .generation import (
     OVERHEAD_S,
     Stats,
+    collect,
     conversation_prefixes,
     embed_vectors,
     generate_events,
     message_tokens,
+    started,
     transcript,
 )
 
@@ -260,24 +262,25 @@ class OllamaEndpoints:
         )
         events = generate_events(call, name, plan, prompt_tokens, options, keep_alive, prefixes)
         clock = self.engine.clock
+
+        def final(message: dict[str, Any], stats: Stats) -> dict[str, Any]:
+            return {
+                "model": name,
+                "created_at": iso(clock()),
+                "message": message,
+                "done": True,
+                "done_reason": plan.done_reason,
+                **stats.ollama(),
+            }
+
         if stream:
-            sent_head = False
+            events = await started(events)
+            yield Head(200, NDJSON, True)
             async for kind, value in events:
-                if not sent_head:
-                    yield Head(200, NDJSON, True)
-                    sent_head = True
-                if kind == "done":
-                    final = {
-                        "model": name,
-                        "created_at": iso(clock()),
-                        "message": {"role": "assistant", "content": ""},
-                        "done": True,
-                        "done_reason": plan.done_reason,
-                        **value.ollama(),
-                    }
-                    yield line(final)
-                    continue
                 message: dict[str, Any] = {"role": "assistant", "content": ""}
+                if kind == "done":
+                    yield line(final(message, value))
+                    continue
                 if kind == "content":
                     message["content"] = value
                 elif kind == "thinking":
@@ -288,36 +291,14 @@ class OllamaEndpoints:
                     {"model": name, "created_at": iso(clock()), "message": message, "done": False}
                 )
             return
-        content: list[str] = []
-        thinking: list[str] = []
-        tool_calls: list[dict[str, Any]] | None = None
-        stats: Stats | None = None
-        async for kind, value in events:
-            if kind == "content":
-                content.append(value)
-            elif kind == "thinking":
-                thinking.append(value)
-            elif kind == "tool_calls":
-                tool_calls = value
-            else:
-                stats = value
-        assert stats is not None
-        message = {"role": "assistant", "content": "".join(content)}
+        reply = await collect(events)
+        message = {"role": "assistant", "content": reply.content}
         if think:
-            message["thinking"] = "".join(thinking)
-        if tool_calls:
-            message["tool_calls"] = _ollama_tool_calls(tool_calls)
+            message["thinking"] = reply.thinking
+        if reply.tool_calls:
+            message["tool_calls"] = _ollama_tool_calls(reply.tool_calls)
         yield Head(200, JSON, False)
-        yield dumps(
-            {
-                "model": name,
-                "created_at": iso(clock()),
-                "message": message,
-                "done": True,
-                "done_reason": plan.done_reason,
-                **stats.ollama(),
-            }
-        )
+        yield dumps(final(message, reply.stats))
 
     async def generate(self, call: Call) -> AsyncIterator[Item]:
         body = call.body
@@ -350,7 +331,9 @@ class OllamaEndpoints:
         text: list[str] = []
         thinking: list[str] = []
         stats: Stats | None = None
-        sent_head = False
+        if stream:
+            events = await started(events)
+            yield Head(200, NDJSON, True)
         async for kind, value in events:
             if kind == "done":
                 stats = value
@@ -360,9 +343,6 @@ class OllamaEndpoints:
             else:
                 thinking.append(value)
             if stream:
-                if not sent_head:
-                    yield Head(200, NDJSON, True)
-                    sent_head = True
                 chunk: dict[str, Any] = {"model": name, "created_at": iso(clock())}
                 chunk["response"] = value if kind == "content" else ""
                 if kind == "thinking":
@@ -380,8 +360,6 @@ class OllamaEndpoints:
         )
         final.update(stats.ollama())
         if stream:
-            if not sent_head:
-                yield Head(200, NDJSON, True)
             yield line(final)
         else:
             yield Head(200, JSON, False)

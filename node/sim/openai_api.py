@@ -21,10 +21,12 @@ from .exchange import Call, model_field
 from .framing import JSON, SSE, Head, Item, dumps, sse
 from .generation import (
     Stats,
+    collect,
     conversation_prefixes,
     embed_vectors,
     generate_events,
     message_tokens,
+    started,
     transcript,
 )
 
@@ -96,65 +98,39 @@ class OpenAIEndpoints:
         finish = "tool_calls" if plan.tool_calls else plan.done_reason
         base = {"id": ident, "created": created, "model": name, "system_fingerprint": "fp_ollama"}
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            sent_head = False
+            events = await started(events)
+            yield Head(200, SSE, True)
+            chunk_head = {**base, "object": "chat.completion.chunk"}
             async for kind, value in events:
-                if not sent_head:
-                    yield Head(200, SSE, True)
-                    sent_head = True
-                chunk = {**base, "object": "chat.completion.chunk"}
-                if kind == "done":
-                    chunk["choices"] = [
-                        {
-                            "index": 0,
-                            "delta": {"role": "assistant", "content": ""},
-                            "finish_reason": finish,
-                        }
-                    ]
-                    yield sse(chunk)
-                    if include_usage:
-                        usage = {**base, "object": "chat.completion.chunk", "choices": []}
-                        usage["usage"] = _usage(value)
-                        yield sse(usage)
-                    yield b"data: [DONE]\n\n"
-                    continue
                 delta: dict[str, Any] = {"role": "assistant", "content": ""}
                 if kind == "content":
                     delta["content"] = value
                 elif kind == "thinking":
                     delta["reasoning"] = value
-                else:
+                elif kind == "tool_calls":
                     delta["tool_calls"] = _openai_tool_calls(value, ident)
-                chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": None}]
-                yield sse(chunk)
+                reason = finish if kind == "done" else None
+                choice = {"index": 0, "delta": delta, "finish_reason": reason}
+                yield sse({**chunk_head, "choices": [choice]})
+                if kind == "done":
+                    for event in _stream_end(chunk_head, value, body):
+                        yield event
             return
-        content: list[str] = []
-        reasoning: list[str] = []
-        tool_calls: list[dict[str, Any]] | None = None
-        stats: Stats | None = None
-        async for kind, value in events:
-            if kind == "content":
-                content.append(value)
-            elif kind == "thinking":
-                reasoning.append(value)
-            elif kind == "tool_calls":
-                tool_calls = value
-            else:
-                stats = value
-        assert stats is not None
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
-        if reasoning:
-            message["reasoning"] = "".join(reasoning)
-        if tool_calls:
-            message["tool_calls"] = _openai_tool_calls(tool_calls, ident)
-        reply = {
-            **base,
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": _usage(stats),
-        }
+        reply = await collect(events)
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.thinking:
+            message["reasoning"] = reply.thinking
+        if reply.tool_calls:
+            message["tool_calls"] = _openai_tool_calls(reply.tool_calls, ident)
         yield Head(200, JSON, False)
-        yield dumps(reply)
+        yield dumps(
+            {
+                **base,
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": _usage(reply.stats),
+            }
+        )
 
     async def openai_completions(self, call: Call) -> AsyncIterator[Item]:
         body = call.body
@@ -181,38 +157,27 @@ class OpenAIEndpoints:
             "system_fingerprint": "fp_ollama",
         }
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            sent_head = False
+            events = await started(events)
+            yield Head(200, SSE, True)
             async for kind, value in events:
-                if not sent_head:
-                    yield Head(200, SSE, True)
-                    sent_head = True
                 if kind == "done":
                     choice = {"text": "", "index": 0, "finish_reason": plan.done_reason}
                     yield sse({**base, "choices": [choice]})
-                    if include_usage:
-                        yield sse({**base, "choices": [], "usage": _usage(value)})
-                    yield b"data: [DONE]\n\n"
+                    for event in _stream_end(base, value, body):
+                        yield event
                 elif kind == "content":
                     choice = {"text": value, "index": 0, "finish_reason": None}
                     yield sse({**base, "choices": [choice]})
             return
-        text: list[str] = []
-        stats: Stats | None = None
-        async for kind, value in events:
-            if kind == "content":
-                text.append(value)
-            elif kind == "done":
-                stats = value
-        assert stats is not None
+        reply = await collect(events)
         choice = {
-            "text": "".join(text),
+            "text": reply.content,
             "index": 0,
             "logprobs": None,
             "finish_reason": plan.done_reason,
         }
         yield Head(200, JSON, False)
-        yield dumps({**base, "choices": [choice], "usage": _usage(stats)})
+        yield dumps({**base, "choices": [choice], "usage": _usage(reply.stats)})
 
     async def openai_embeddings(self, call: Call) -> AsyncIterator[Item]:
         body = call.body
@@ -261,6 +226,15 @@ def _openai_tool_calls(calls: list[dict[str, Any]], ident: str) -> list[dict[str
         }
         for i, c in enumerate(calls)
     ]
+
+
+def _stream_end(chunk_head: dict[str, Any], stats: Stats, body: dict[str, Any]) -> list[bytes]:
+    """What follows a stream's last choice: the usage chunk when the client asked for it
+    (``stream_options.include_usage``), then ``[DONE]``."""
+    events = []
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append(sse({**chunk_head, "choices": [], "usage": _usage(stats)}))
+    return [*events, b"data: [DONE]\n\n"]
 
 
 def _openai_options(body: dict[str, Any]) -> dict[str, Any]:
