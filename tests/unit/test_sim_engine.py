@@ -56,6 +56,20 @@ async def until(predicate, what: str = "") -> None:  # type: ignore[no-untyped-d
     raise AssertionError(f"never happened: {what}")
 
 
+async def hold_slot(engine: Engine) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """Start a request that holds one slot of SMALL until the returned event is set; return once
+    it holds the slot."""
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with engine.slot(SMALL):
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].in_flight == 1, "held")
+    return release, holder
+
+
 async def test_one_parallel_slot_never_runs_two_at_once_and_serves_fifo() -> None:
     vt = VirtualTime()
     engine = make(vt, num_parallel=1)
@@ -109,14 +123,7 @@ async def test_a_busy_model_is_never_evicted_the_load_waits_for_it() -> None:
     vt = VirtualTime()
     engine = make(vt, memory_gb=6, num_parallel=1)
     await generate(engine, TINY)
-    release = asyncio.Event()
-
-    async def hold_small() -> None:
-        async with engine.slot(SMALL):
-            await release.wait()
-
-    holder = asyncio.create_task(hold_small())
-    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].in_flight == 1)
+    release, holder = await hold_slot(engine)
     waiting = asyncio.create_task(generate(engine, MID))
     await until(lambda: engine.queued().get(MID) == 1, "MID queued")
     # the idle model went; the busy one stayed and MID waits for it
@@ -131,14 +138,7 @@ async def test_a_busy_model_is_never_evicted_the_load_waits_for_it() -> None:
 async def test_without_memory_wait_a_blocked_load_fails_like_ollama() -> None:
     vt = VirtualTime()
     engine = make(vt, memory_gb=6, num_parallel=1, memory_wait=False)
-    release = asyncio.Event()
-
-    async def hold_small() -> None:
-        async with engine.slot(SMALL):
-            await release.wait()
-
-    holder = asyncio.create_task(hold_small())
-    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].state == "ready")
+    release, holder = await hold_slot(engine)
     with pytest.raises(InsufficientMemory, match="model requires more system memory"):
         await generate(engine, MID)
     assert set(engine.loaded) == {SMALL}
@@ -243,14 +243,7 @@ async def test_keep_alive_zero_unloads_after_the_request_and_negative_keeps_fore
 async def test_unload_request_waits_for_in_flight_work() -> None:
     vt = VirtualTime()
     engine = make(vt)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with engine.slot(SMALL):
-            await release.wait()
-
-    task = asyncio.create_task(hold())
-    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].in_flight == 1)
+    release, task = await hold_slot(engine)
     engine.request_unload(SMALL)
     assert SMALL in engine.loaded
     release.set()
@@ -261,14 +254,7 @@ async def test_unload_request_waits_for_in_flight_work() -> None:
 async def test_a_full_queue_answers_server_busy() -> None:
     vt = VirtualTime()
     engine = make(vt, num_parallel=1, max_queue=2)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with engine.slot(SMALL):
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].in_flight == 1)
+    release, holder = await hold_slot(engine)
     queued = [asyncio.create_task(generate(engine, SMALL)) for _ in range(2)]
     await until(lambda: engine.queued().get(SMALL) == 2)
     with pytest.raises(ServerBusy) as caught:
@@ -282,14 +268,7 @@ async def test_a_full_queue_answers_server_busy() -> None:
 async def test_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_it_did_not_hold() -> None:
     vt = VirtualTime()
     engine = make(vt, num_parallel=1)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with engine.slot(SMALL):
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await until(lambda: SMALL in engine.loaded and engine.loaded[SMALL].in_flight == 1)
+    release, holder = await hold_slot(engine)
     waiter = asyncio.create_task(generate(engine, SMALL))
     await until(lambda: engine.queued().get(SMALL) == 1)
     waiter.cancel()
