@@ -19,10 +19,11 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+from zeroconf import ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
 from router.config import MDNS_SERVICE_TYPE
+from router.discovery import zeroconf_on
 
 log = logging.getLogger("herd.node.discovery")
 
@@ -123,18 +124,6 @@ class FailureTracker:
         return False
 
 
-def _ip_version(interfaces: list[str]) -> IPVersion:
-    kinds = set()
-    for item in interfaces:
-        try:
-            kinds.add(ipaddress.ip_address(item).version)
-        except ValueError:
-            kinds.add(4)
-    if kinds == {6}:
-        return IPVersion.V6Only
-    return IPVersion.All if 6 in kinds else IPVersion.V4Only
-
-
 async def browse_router(
     timeout: float = 5.0,
     interfaces: list[str] | None = None,
@@ -151,10 +140,7 @@ async def browse_router(
         if state_change in (ServiceStateChange.Added, ServiceStateChange.Updated):
             loop.call_soon_threadsafe(seen.put_nowait, name)
 
-    azc = AsyncZeroconf(
-        interfaces=interfaces or InterfaceChoice.All,
-        ip_version=_ip_version(interfaces or []),
-    )
+    azc = zeroconf_on(interfaces)
     browser: AsyncServiceBrowser | None = None
     try:
         browser = AsyncServiceBrowser(azc.zeroconf, MDNS_SERVICE_TYPE, handlers=[on_change])

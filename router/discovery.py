@@ -6,8 +6,9 @@ the router's start-up; ``stop()`` withdraws the record (a goodbye packet) and cl
 A failure to advertise is logged, never raised: nodes can still be pointed at the router by URL.
 
 When ``interfaces`` is given (interface IP addresses, e.g. ``["127.0.0.1"]`` in tests), zeroconf
-binds and answers on those only and the record carries those addresses. This module never browses;
-the node's side of discovery lives in ``node/discovery.py``.
+binds and answers on those only and the record carries those addresses (``zeroconf_on``, which the
+node's browse uses too). This module never browses; the node's side of discovery lives in
+``node/discovery.py``.
 """
 
 from __future__ import annotations
@@ -46,18 +47,20 @@ def default_service_name(port: int) -> str:
     return f"herd-{host_label()}-{port}"[:_LABEL_MAX]
 
 
-def _ip_version(interfaces: list[str] | None) -> IPVersion:
-    if not interfaces:
-        return IPVersion.V4Only
+def zeroconf_on(interfaces: list[str] | None) -> AsyncZeroconf:
+    """An ``AsyncZeroconf`` bound to ``interfaces`` (IP addresses; all interfaces when empty), on
+    the IP versions those addresses have (IPv4 only when none is given)."""
     versions = set()
-    for item in interfaces:
+    for item in interfaces or []:
         try:
             versions.add(ipaddress.ip_address(item).version)
         except ValueError:
             versions.add(4)
     if versions == {6}:
-        return IPVersion.V6Only
-    return IPVersion.All if 6 in versions else IPVersion.V4Only
+        ip_version = IPVersion.V6Only
+    else:
+        ip_version = IPVersion.All if 6 in versions else IPVersion.V4Only
+    return AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=ip_version)
 
 
 def advertised_addresses(interfaces: list[str] | None) -> list[str]:
@@ -127,10 +130,7 @@ class RouterAdvertiser:
 
     async def _register(self) -> None:
         try:
-            self._zc = AsyncZeroconf(
-                interfaces=self.interfaces or InterfaceChoice.All,
-                ip_version=_ip_version(self.interfaces),
-            )
+            self._zc = zeroconf_on(self.interfaces)
             self._info = self._build_info()
             # Probing happens here; the returned task then announces the record a few times.
             announcing = await self._zc.async_register_service(self._info, allow_name_change=True)
