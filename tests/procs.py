@@ -6,6 +6,7 @@ document), never a bare sleep. Every process a test starts is ended by the test 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,6 +118,20 @@ def wait_http_ok(url: str, proc: Proc | None = None, timeout: float = 20.0) -> h
         return response if response.status_code == 200 else None
 
     return wait_until(probe, timeout=timeout, what=f"GET {url}")
+
+
+@contextlib.contextmanager
+def running_sim(name: str, *flags: str) -> Iterator[str]:
+    """A ``node.sim`` process on a free loopback port, started with ``flags``; yields its base URL
+    once it answers, and stops it afterwards."""
+    port = free_port()
+    proc = Proc(python_module("node.sim", "--port", str(port), *flags), name=name)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(url + "/", proc)
+        yield url
+    finally:
+        proc.stop()
 
 
 def get_json(url: str, **kwargs: Any) -> Any:

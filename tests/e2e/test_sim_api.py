@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.factories import WEATHER_TOOL
-from tests.procs import Proc, free_port, get_json, python_module, wait_http_ok
+from tests.procs import get_json, running_sim
 
 pytestmark = pytest.mark.e2e
 
@@ -22,19 +22,8 @@ EMBEDDER = "nomic-embed-text"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[str]:
-    port = free_port()
-    proc = Proc(
-        python_module(
-            "node.sim", "--port", str(port), "--profile", "laptop", "--time-scale", "0.002"
-        ),
-        name="sim-api",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http_ok(url + "/", proc)
+    with running_sim("sim-api", "--profile", "laptop", "--time-scale", "0.002") as url:
         yield url
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.procs import Proc, free_port, get_json, python_module, wait_http_ok, wait_until
+from tests.procs import get_json, running_sim, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,27 +21,9 @@ CHAT_BODY = {"model": MODEL, "messages": [{"role": "user", "content": "tell me"}
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
-    port = free_port()
-    proc = Proc(
-        python_module(
-            "node.sim",
-            "--port",
-            str(port),
-            "--profile",
-            "laptop",
-            "--time-scale",
-            "0.001",
-            "--num-parallel",
-            "1",
-        ),
-        name="sim-faults",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http_ok(url + "/", proc)
+    flags = ("--profile", "laptop", "--time-scale", "0.001", "--num-parallel", "1")
+    with running_sim("sim-faults", *flags) as url:
         yield url
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
