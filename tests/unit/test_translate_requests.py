@@ -15,22 +15,11 @@ from router.translate import (
     include_usage,
     tool_arguments_to_object,
 )
+from tests.factories import WEATHER_TOOL
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x01" * 16).decode()
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 
 
@@ -241,32 +230,32 @@ def test_stream_options_must_be_object():
 
 
 def test_tools_kept_with_same_shape():
-    out = chat(tools=[WEATHER, TIME])
-    assert out["tools"] == [WEATHER, TIME]
+    out = chat(tools=[WEATHER_TOOL, TIME])
+    assert out["tools"] == [WEATHER_TOOL, TIME]
 
 
 @pytest.mark.parametrize("choice", [None, "auto", "required"])
 def test_tool_choice_keeping_all_tools(choice):
-    assert chat(tools=[WEATHER, TIME], tool_choice=choice)["tools"] == [WEATHER, TIME]
+    assert chat(tools=[WEATHER_TOOL, TIME], tool_choice=choice)["tools"] == [WEATHER_TOOL, TIME]
 
 
 def test_tool_choice_none_drops_tools():
-    assert "tools" not in chat(tools=[WEATHER, TIME], tool_choice="none")
+    assert "tools" not in chat(tools=[WEATHER_TOOL, TIME], tool_choice="none")
 
 
 def test_tool_choice_named_function_keeps_only_it():
     choice = {"type": "function", "function": {"name": "get_time"}}
-    assert chat(tools=[WEATHER, TIME], tool_choice=choice)["tools"] == [TIME]
+    assert chat(tools=[WEATHER_TOOL, TIME], tool_choice=choice)["tools"] == [TIME]
 
 
 def test_tool_choice_unknown_name_refused():
     choice = {"type": "function", "function": {"name": "nope"}}
-    assert raises(chat, tools=[WEATHER], tool_choice=choice).param == "tool_choice"
+    assert raises(chat, tools=[WEATHER_TOOL], tool_choice=choice).param == "tool_choice"
 
 
 @pytest.mark.parametrize("choice", ["sometimes", {"type": "function"}, 3])
 def test_tool_choice_validated(choice):
-    assert raises(chat, tools=[WEATHER], tool_choice=choice).param == "tool_choice"
+    assert raises(chat, tools=[WEATHER_TOOL], tool_choice=choice).param == "tool_choice"
 
 
 @pytest.mark.parametrize(
@@ -407,7 +396,7 @@ def test_assistant_tool_calls_string_arguments_become_object():
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
-    out = chat(messages=messages, tools=[WEATHER])
+    out = chat(messages=messages, tools=[WEATHER_TOOL])
     assistant, tool = out["messages"][1], out["messages"][2]
     assert assistant == {
         "role": "assistant",
