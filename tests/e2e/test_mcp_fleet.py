@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import httpx2
 import jsonschema
-import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from herd_mcp.server import CHANGING_TOOLS
+from tests.elicitation import answering
 from tests.fleet import Fleet, running_fleet
 from tests.procs import ROOT, Proc, free_port, python_module, wait_until
 
@@ -64,16 +64,6 @@ def stdio(router_url: str, *flags: str) -> StdioServerParameters:
         cwd=str(ROOT),
         env={"PATH": "/usr/bin:/bin", **CLEAN},
     )
-
-
-def answering(action: str) -> Any:
-    async def callback(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        callback.messages.append(params.message)  # type: ignore[attr-defined]
-        content = {"confirm": True} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    callback.messages = []  # type: ignore[attr-defined]
-    return callback
 
 
 async def test_tools_list_every_tool_with_annotations_and_output_schema(fleet: Fleet) -> None:

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import httpx
-import mcp_types as types
 import pytest
 from mcp import Client
 
@@ -18,6 +17,7 @@ from herd_mcp.client import RouterClient
 from herd_mcp.guard import ConfirmationGuard
 from herd_mcp.server import CHANGING_TOOLS, build_server
 from herd_mcp.web import AccessGate, is_loopback, origin_allowed
+from tests.elicitation import answering
 from tests.factories import heartbeat
 from tests.procs import free_port
 
@@ -84,16 +84,6 @@ class FakeRouter:
 def serve(router: FakeRouter, **kwargs: Any) -> Any:
     client = RouterClient("http://router.test", transport=httpx.MockTransport(router.handle))
     return build_server(client, **kwargs)
-
-
-def answering(action: str, confirm: bool = True) -> Any:
-    async def callback(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        callback.messages.append(params.message)  # type: ignore[attr-defined]
-        content = {"confirm": confirm} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    callback.messages = []  # type: ignore[attr-defined]
-    return callback
 
 
 async def test_read_only_registers_no_changing_tool() -> None:
