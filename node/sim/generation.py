@@ -1,7 +1,8 @@
 """The generation machinery both APIs share: hold a slot, spend the modelled time and produce
 tokens (``generate_events``) or vectors (``embed_vectors``), with the timing ``Stats`` of the
-exchange and the conversation-prefix keys that model the prompt cache; ``started`` and ``collect``
-are the two ways a handler consumes the events (streamed, or as one ``Collected`` reply).
+exchange and the conversation-prefix keys that model the prompt cache. ``plan_chat`` plans a
+conversation's reply; ``started`` and ``collect`` are the two ways a handler consumes the events
+(streamed, or as one ``Collected`` reply).
 
 Owns the order of events and what is remembered in a loaded model's prompt cache. It must never
 shape a reply for a particular API (that is ``ollama_api`` / ``openai_api``) nor touch HTTP.
@@ -97,6 +98,27 @@ def _message_key(previous: str, role: str, text: str) -> str:
 def transcript(messages: list[dict[str, Any]]) -> str:
     """A conversation as the one prompt text a reply is planned from."""
     return "\n".join(f"{m.get('role', '')}: {replies.text_of(m.get('content'))}" for m in messages)
+
+
+def plan_chat(
+    model: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    options: dict[str, Any],
+    *,
+    think: bool,
+    fmt: Any,
+) -> replies.Plan:
+    """The reply a conversation gets: the tool call the rule picks from ``tools``, else text
+    planned from the whole transcript."""
+    return replies.plan_reply(
+        model=model,
+        prompt=transcript(messages),
+        options=options,
+        think=think,
+        fmt=fmt,
+        tool_calls=replies.choose_tool_call(tools, messages),
+    )
 
 
 def message_tokens(messages: list[dict[str, Any]]) -> int:

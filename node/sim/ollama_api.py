@@ -26,8 +26,8 @@ from .generation import (
     embed_vectors,
     generate_events,
     message_tokens,
+    plan_chat,
     started,
-    transcript,
 )
 
 FOREVER_S = 9_223_372_036.0
@@ -243,20 +243,11 @@ class OllamaEndpoints:
                 yield item
             return
         stream = body.get("stream") is not False
-        conversation = transcript(messages)
         prompt_tokens = message_tokens(messages)
         if tools:
             prompt_tokens += replies.count_tokens(json.dumps(tools))
-        calls = replies.choose_tool_call(tools, messages)
         fmt = body.get("format") or None
-        plan = replies.plan_reply(
-            model=spec.name,
-            prompt=conversation,
-            options=options,
-            think=think,
-            fmt=fmt,
-            tool_calls=calls,
-        )
+        plan = plan_chat(spec.name, messages, tools, options, think=think, fmt=fmt)
         prefixes = conversation_prefixes(
             spec.name, messages, prompt_tokens - message_tokens(messages)
         )

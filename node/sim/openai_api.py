@@ -26,8 +26,8 @@ from .generation import (
     embed_vectors,
     generate_events,
     message_tokens,
+    plan_chat,
     started,
-    transcript,
 )
 
 
@@ -79,17 +79,8 @@ class OpenAIEndpoints:
         think = bool(body.get("reasoning_effort") or body.get("reasoning")) and (
             "thinking" in spec.capabilities
         )
-        conversation = transcript(messages)
         prompt_tokens = message_tokens(messages)
-        calls = replies.choose_tool_call(tools, messages)
-        plan = replies.plan_reply(
-            model=spec.name,
-            prompt=conversation,
-            options=options,
-            think=think,
-            fmt=fmt,
-            tool_calls=calls,
-        )
+        plan = plan_chat(spec.name, messages, tools, options, think=think, fmt=fmt)
         keep_alive = self.engine.default_keep_alive
         prefixes = conversation_prefixes(spec.name, messages, 0)
         events = generate_events(call, name, plan, prompt_tokens, options, keep_alive, prefixes)
