@@ -12,7 +12,6 @@ import json
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
-from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from herd_mcp import advice
@@ -22,7 +21,7 @@ from herd_mcp.failures import failure_text, router_errors
 from herd_mcp.guard import ConfirmationGuard
 from herd_mcp.models import DeleteResult, PullResult, SettingsUpdateResult, SettingValue
 from herd_mcp.plans import DeletePlan, PullPlan, SettingsPlan, plan_delete, plan_pull, plan_settings
-from herd_mcp.registration import Tool
+from herd_mcp.registration import Tool, changing
 
 
 def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]) -> None:
@@ -39,12 +38,7 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
 
     @tool(
         "pull_model",
-        ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
+        changing(destructive=False, idempotent=True, open_world=True),
         "Pull a model onto a node",
     )
     async def pull_model(
@@ -120,12 +114,7 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
 
     @tool(
         "delete_model",
-        ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        changing(destructive=True, idempotent=True, open_world=False),
         "Delete a model from a node",
     )
     async def delete_model(
@@ -193,12 +182,7 @@ def register_change_tools(tool: Tool, client: RouterClient, guard: ConfirmationG
 
     @tool(
         "update_settings",
-        ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        changing(destructive=True, idempotent=True, open_world=False),
         "Change router settings",
     )
     async def update_settings(

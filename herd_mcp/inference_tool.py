@@ -9,7 +9,6 @@ anything. No ``from __future__ import annotations``: the SDK evaluates tool anno
 from typing import Annotated
 
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from herd_mcp import advice
@@ -17,7 +16,7 @@ from herd_mcp.client import RouterClient
 from herd_mcp.failures import router_errors
 from herd_mcp.models import InferenceResult
 from herd_mcp.plans import pick_test_model
-from herd_mcp.registration import Tool
+from herd_mcp.registration import Tool, changing
 
 
 def register_inference_tool(tool: Tool, client: RouterClient) -> None:
@@ -25,12 +24,7 @@ def register_inference_tool(tool: Tool, client: RouterClient) -> None:
 
     @tool(
         "test_inference",
-        ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        changing(destructive=False, idempotent=False, open_world=False),
         "Test inference",
     )
     async def test_inference(

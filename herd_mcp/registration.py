@@ -1,6 +1,6 @@
-"""How herd's MCP tools are registered: the shared ``READ`` annotations, the set of tools
-``--read-only`` leaves out (``CHANGING_TOOLS``), and ``tool_registrar``, the decorator factory every
-tool module registers through.
+"""How herd's MCP tools are registered: the shared annotations (``READ``, ``changing``), the set of
+tools ``--read-only`` leaves out (``CHANGING_TOOLS``), and ``tool_registrar``, the decorator factory
+every tool module registers through.
 
 Owns the read-only rule, so that no module can register a changing tool behind its back. It must
 never define a tool itself or talk to the router.
@@ -19,6 +19,17 @@ READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 """Annotations of a tool that only reads: safe at any time, same answer for the same fleet."""
+
+
+def changing(*, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    """Annotations of a tool that changes the fleet or puts work on it."""
+    return ToolAnnotations(
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
 
 ToolDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 Tool = Callable[[str, ToolAnnotations, str], ToolDecorator]
