@@ -4,7 +4,8 @@ incomplete streams.
 
 Owns those checks' logic and wording. Rate checks stay silent below ``MIN_REQUESTS_FOR_RATES``.
 Checks over one counter state only their ids, thresholds and wording; ``_rate_check`` and
-``_counter_finding`` turn those into the finding. It must never read a clock, the network, the database or the environment.
+``_counter_finding`` turn those into the finding. It must never read a clock, the network, the
+database or the environment.
 """
 
 from __future__ import annotations
