@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router import __version__, health, management, recommendations
+from router.analytics import ALL_STATUSES
 from router.api.bodies import read_json_object
 from router.api.intake import model_and_node
 from router.api.responses import json_response
@@ -28,18 +29,10 @@ from router.fleet_view import fleet_status
 from router.model_names import normalize
 from router.pulls import final_status
 from router.store import TraceStore
-from router.traces import TraceStatus
 from router.wire import NodeView
 
 DAY = 86_400.0
-TRACE_STATUSES: tuple[TraceStatus, ...] = (
-    "completed",
-    "failed",
-    "retried",
-    "client_disconnected",
-    "incomplete",
-    "rejected",
-)
+TRACE_STATUSES = ALL_STATUSES
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -14,10 +14,11 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fleet import Fleet, running_fleet
-from tests.procs import ROOT, get_json
+from tests.procs import ROOT, get_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +43,17 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         time_scale=0.01,
         env=CLEAN,
     ) as running:
+        # The trace database must hold a routed request before the sqlite3 commands read it.
+        reply = httpx.post(
+            f"{running.router_url}/api/generate",
+            json={"model": "llama3.2:3b", "prompt": "warm up", "stream": False},
+            timeout=30,
+        )
+        assert reply.status_code == 200
+        wait_until(
+            lambda: get_json(f"{running.router_url}/dashboard/api/traces?limit=1")["traces"],
+            what="the first trace stored",
+        )
         yield running
 
 
