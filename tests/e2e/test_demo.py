@@ -21,12 +21,12 @@ def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_http_ok(f"{url}/fleet/status", demo, timeout=30)
+        wait_http_ok(f"{url}/fleet/status", demo, timeout=60)
         status = wait_until(
             lambda: (
                 (s := httpx.get(f"{url}/fleet/status").json())["fleet"]["nodes_online"] == 3 and s
             ),
-            timeout=30,
+            timeout=60,
             what="three demo nodes online",
         )
         assert {n["node_id"] for n in status["nodes"]} == {
