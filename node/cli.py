@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from node import __version__
 from node.agent import NodeAgent
+from node.children import die_with_parent
 from node.config import SIM_PROFILES, NodeSettings, load_node_settings
 from router.logs import JsonLineFormatter
 
@@ -185,17 +186,6 @@ def _sim_app(profile: str, time_scale: float | None, memory_gb: float | None) ->
         return None
 
 
-def _die_with_parent() -> None:
-    """In the simulator child, before exec: on Linux, get SIGTERM if the agent dies (even by
-    SIGKILL), so a killed agent never leaves an orphaned simulator behind. A no-op elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class Simulator:
     """The Ollama simulator behind ``--simulate``: in-process if possible, else a child process."""
 
@@ -240,7 +230,7 @@ class Simulator:
             if settings.sim_memory_gb is not None:
                 cmd += ["--memory-gb", str(settings.sim_memory_gb)]
             self._child = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent
+                *cmd, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent
             )
             mode = "child process"
         log.info(

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from node.children import die_with_parent
 from router import __version__
 from router.config import DEFAULT_PORT, load_settings
 from router.logs import configure_logging, stop_logging
@@ -157,6 +158,7 @@ def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 cwd=Path.cwd(),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         )
     print(

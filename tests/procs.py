@@ -98,6 +98,8 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait(timeout=10)
         self.log.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # anything it left in its process group
         return self.popen.returncode
 
     def wait_exit(self, timeout: float = 10.0) -> int:

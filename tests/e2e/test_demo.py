@@ -67,3 +67,36 @@ def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:
         assert "already in use" in demo.output()
     finally:
         holder.stop()
+
+
+def test_demo_nodes_do_not_outlive_a_killed_demo(tmp_path: Path) -> None:
+    port = free_port()
+    demo = Proc(
+        python_module("router", "demo", "--port", str(port), "--data-dir", str(tmp_path)),
+        name="demo-killed",
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http_ok(f"{url}/fleet/status", demo, timeout=60)
+        status = wait_until(
+            lambda: (
+                (s := httpx.get(f"{url}/fleet/status").json())["fleet"]["nodes_online"] == 3 and s
+            ),
+            timeout=60,
+            what="three demo nodes online",
+        )
+        sim_urls = [n["ollama_url"] for n in status["nodes"]]
+        demo.kill()  # SIGKILL: no chance to stop its children itself
+
+        def all_gone() -> bool:
+            for sim_url in sim_urls:
+                try:
+                    httpx.get(f"{sim_url}/api/version", timeout=1)
+                except httpx.ConnectError:
+                    continue
+                return False
+            return True
+
+        wait_until(all_gone, timeout=20, what="the demo's nodes to exit")
+    finally:
+        demo.stop()
