@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from router.candidates import Choice, Ranker
+from router.candidates import Choice, Ranker, Ranking
+from router.config import RuntimeToggles
 from router.context import RouterContext
 from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
 from router.http_client import HTTPError, Response
@@ -39,7 +40,6 @@ UPSTREAM_PATHS: dict[str, str] = {
     "embed": "/api/embed",
     "embeddings": "/api/embeddings",
 }
-MAX_NON_STREAM_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -198,7 +198,7 @@ class Pipeline:
         self.on_trace: list[Callable[[TraceRecord], None]] = []
 
     @property
-    def toggles(self) -> Any:
+    def toggles(self) -> RuntimeToggles:
         return self.ctx.settings.toggles
 
     # --- entry points -------------------------------------------------------------------------
@@ -234,12 +234,14 @@ class Pipeline:
                 if position == 0 and self.toggles.vram_fallback and not ranking.any_hot:
                     substitute = self.ranker.vram_substitute(model, request, ranking)
                     if substitute is not None:
-                        attempt_model, ranking = substitute
+                        stand_in, stand_in_ranking = substitute
                         result = await self._try_ranked(
-                            request, attempt_model, ranking, retries, primary, "vram_fallback"
+                            request, stand_in, stand_in_ranking, retries, primary, "vram_fallback"
                         )
                         if isinstance(result, Routed):
                             return result
+                        last_failure = result[1]
+                        retries += 1
                 if not ranking.choices and ranking.blocked:
                     # Busy models hold the memory it needs: wait on that node as Ollama would,
                     # rather than refusing (its queue and the reaper still bound the wait).
@@ -264,14 +266,13 @@ class Pipeline:
                     error = UpstreamFailure(failure.message, status=failure.status or 502)
                     error.traced = True  # the failed attempt's trace says it
                     raise error
-        self._reject(request, primary, wanted, unknown, last_failure, retries)
-        raise AssertionError("unreachable")  # _reject always raises
+        raise self._rejection(request, primary, wanted, unknown, last_failure, retries)
 
     async def _try_ranked(
         self,
         request: InferenceRequest,
         model: str,
-        ranking: Any,
+        ranking: Ranking,
         retries: int,
         original: str,
         fallback_reason: str | None,
@@ -528,7 +529,7 @@ class Pipeline:
             )
         )
 
-    def _reject(
+    def _rejection(
         self,
         request: InferenceRequest,
         primary: str,
@@ -536,7 +537,9 @@ class Pipeline:
         unknown: list[str],
         last_failure: AttemptFailed | None,
         retries: int,
-    ) -> None:
+    ) -> HerdError:
+        """The error for a request no node served: the nodes failed, nobody has the model, or
+        nobody can take it now."""
         if last_failure is not None:
             error: HerdError = UpstreamFailure(
                 f"{last_failure.message} (after {retries} attempt{'s' if retries != 1 else ''})",
@@ -550,7 +553,7 @@ class Pipeline:
                 + self.ranker.explain_rejections(primary, request),
                 retry_after_s=5,
             )
-        raise error
+        return error
 
 
 def _int(value: Any) -> int | None:
