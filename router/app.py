@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,12 +27,16 @@ from router.context import RouterContext, build_context
 from router.dispatch import Pipeline
 from router.errors import HerdError
 from router.latency import LatencyHistory
+from router.registry import Registry
 from router.store import TraceStore
 from router.upstream import Upstream
+from router.weekly import WeeklyPatterns
 
 log = logging.getLogger("herd.app")
 LATENCY_SEED_WINDOW_S = 7 * 86_400.0
 REAPER_PERIOD_S = 1.0
+WEEKLY_FILE = "weekly.json"
+WEEKLY_SAVE_PERIOD_S = 600.0
 
 
 class AccessControl:
@@ -128,7 +134,11 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
     stack.push_async_callback(upstream.aclose)
     ctx.pipeline = Pipeline(ctx, upstream, Ranker(ctx, latency))
 
-    reaper = asyncio.create_task(_reap_forever(ctx))
+    weekly_path = settings.resolved_data_dir / WEEKLY_FILE
+    ctx.registry.weekly = await asyncio.to_thread(load_weekly, weekly_path)
+    stack.push_async_callback(lambda: asyncio.to_thread(save_weekly, weekly_path, ctx.registry))
+
+    reaper = asyncio.create_task(_housekeeping(ctx, weekly_path))
     stack.callback(reaper.cancel)
     benchmarks = ctx.extras.get("benchmarks")
     if benchmarks is not None:
@@ -152,8 +162,10 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
                 stack.push_async_callback(advertiser.stop)
 
 
-async def _reap_forever(ctx: RouterContext) -> None:
-    """Free slots of requests that made no progress for the reaper timeout; forget dead nodes."""
+async def _housekeeping(ctx: RouterContext, weekly_path: Path) -> None:
+    """Free slots of requests that made no progress for the reaper timeout, forget long-dead
+    nodes, and save the learned weekly patterns now and then."""
+    last_save = ctx.clock()
     while True:
         await asyncio.sleep(REAPER_PERIOD_S)
         toggles = ctx.settings.toggles
@@ -166,3 +178,20 @@ async def _reap_forever(ctx: RouterContext) -> None:
                     now - slot.last_progress,
                 )
         ctx.registry.forget_stale(now)
+        if now - last_save >= WEEKLY_SAVE_PERIOD_S:
+            last_save = now
+            await asyncio.to_thread(save_weekly, weekly_path, ctx.registry)
+
+
+def load_weekly(path: Path) -> WeeklyPatterns:
+    """The patterns saved by an earlier run; a missing or damaged file starts afresh."""
+    try:
+        return WeeklyPatterns.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return WeeklyPatterns()
+
+
+def save_weekly(path: Path, registry: Registry) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(registry.weekly.to_json(), separators=(",", ":")))
+    tmp.replace(path)

@@ -77,6 +77,9 @@ class Ranker:
                     state=status,
                     cpu_history=record.cpu_history,
                     recently_unloaded=record.recently_unloaded,
+                    expected_busy_pct=self.ctx.registry.weekly.expected_next_hour(
+                        record.node_id, now
+                    ),
                 )
                 cached = (record.generation, status, snap)
                 self._snapshots[record.node_id] = cached

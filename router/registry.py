@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from router.model_names import normalize
+from router.weekly import WeeklyPatterns
 from router.wire import AvailableModel, Heartbeat, NodeStatus
 
 CPU_HISTORY_LENGTH = 60
@@ -87,6 +88,8 @@ class Registry:
         self.offline_after_s = offline_after_s
         self.forget_after_s = forget_after_s
         self._nodes: dict[str, NodeRecord] = {}
+        self.weekly = WeeklyPatterns()
+        """Each node's learned CPU pattern by hour of week, fed by every heartbeat."""
         self._listeners: list[Callable[[str], None]] = []
         self.version = 0
         """Bumped on every change a reader may care about (new node, lifecycle, models)."""
@@ -119,6 +122,7 @@ class Registry:
         record.draining = heartbeat.status == "draining"
         record.generation += 1
         record.cpu_history.append(heartbeat.cpu.utilization_pct)
+        self.weekly.observe(record.node_id, now, heartbeat.cpu.utilization_pct)
         self._changed(record.node_id)
         return self.status_of(record, now)
 

@@ -30,7 +30,8 @@ role           -1 .. 1         (2 x bigness - 1) x (2 x power - 1): big models o
                                bigness = need / (a quarter of the fleet's largest memory), capped
                                at 1; power = memory share of the largest node, averaged with the
                                bandwidth share when the node reports bandwidth
-availability   -1 .. 0.2       -(0.6 x CPU busy + 0.3 x user active + 0.5 x rising trend) +
+availability   -1 .. 0.2       -(0.6 x CPU busy + 0.3 x user active + 0.5 x rising trend +
+                               0.3 x how much busier the weekly pattern expects the next hour) +
                                0.2 x falling trend, from the heartbeat's CPU samples
 context        -1 .. 0         prompt + expected output against the window it will run in (the
                                loaded one; for a load, ``num_ctx`` or the node's default or 4096):
@@ -168,6 +169,8 @@ class NodeSnapshot:
     """Models the node unloaded: name -> epoch seconds when it was last seen loaded."""
     disk_free_gb: float | None = None
     draining: bool = False
+    expected_busy_pct: float | None = None
+    """The node's usual CPU utilisation for the coming hour (its learned weekly pattern)."""
 
     # Derived once, in __post_init__.
     availability: float = field(init=False, default=0.0)
@@ -178,7 +181,11 @@ class NodeSnapshot:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "availability", _availability(self.cpu_history, self.user_active))
+        set_(
+            self,
+            "availability",
+            _availability(self.cpu_history, self.user_active, self.expected_busy_pct),
+        )
         set_(self, "hardware_penalty", _HARDWARE_PENALTY.get(self.thermal, 0.0))
         set_(
             self,
@@ -256,7 +263,9 @@ UNLOADED_MEMORY_S = 3600.0
 """How long a snapshot remembers that a model was unloaded (longer than any warm window)."""
 
 
-def _availability(history: Sequence[float], user_active: bool | None) -> float:
+def _availability(
+    history: Sequence[float], user_active: bool | None, expected_busy_pct: float | None = None
+) -> float:
     now_busy = min(max(history[-1], 0.0), 100.0) / 100.0 if history else 0.0
     trend = 0.0
     if len(history) >= 2:
@@ -266,6 +275,9 @@ def _availability(history: Sequence[float], user_active: bool | None) -> float:
         trend = max(-1.0, min(1.0, (newer - older) / 100.0))
     raw = -0.6 * now_busy - (0.3 if user_active else 0.0)
     raw += -0.5 * trend if trend > 0 else -0.2 * trend
+    if expected_busy_pct is not None:
+        # Busier than now in the coming hour, as the weekly pattern learned: that work is coming.
+        raw -= 0.3 * max(0.0, min(expected_busy_pct, 100.0) / 100.0 - now_busy)
     return max(-1.0, min(0.2, raw))
 
 
@@ -291,6 +303,7 @@ def snapshot_from_heartbeat(
     cpu_history: Iterable[float] | None = None,
     recently_unloaded: Mapping[str, float] | None = None,
     in_flight: Mapping[str, int] | None = None,
+    expected_busy_pct: float | None = None,
 ) -> NodeSnapshot:
     """Build a ``NodeSnapshot`` from a ``router.wire.Heartbeat`` (call once per heartbeat).
 
@@ -298,7 +311,8 @@ def snapshot_from_heartbeat(
     ``cpu_history`` keeps the last ``CPU_HISTORY_LEN`` ``cpu.utilization_pct`` samples, the new one
     last; ``recently_unloaded`` gains, at ``now``, every model ``previous`` had loaded that this
     heartbeat no longer lists, and forgets entries older than ``UNLOADED_MEMORY_S``. ``in_flight``
-    holds per-model running counts the node reports, if any.
+    holds per-model running counts the node reports, if any; ``expected_busy_pct`` the node's
+    learned CPU utilisation for the coming hour (``router.weekly``), if known.
     """
     hb = heartbeat
     hw = hb.hardware
@@ -350,6 +364,7 @@ def snapshot_from_heartbeat(
         recently_unloaded=unloaded,
         disk_free_gb=disk.free_gb if disk is not None else None,
         draining=hb.status == "draining",
+        expected_busy_pct=expected_busy_pct,
     )
 
 

@@ -143,3 +143,11 @@ def test_the_heartbeat_model_refuses_what_it_does_not_know() -> None:
     with pytest.raises(ValidationError, match="status"):
         Heartbeat.model_validate({**good, "status": "sleeping"})
     assert Heartbeat.model_validate(good) == heartbeat("a")
+
+
+def test_every_heartbeat_feeds_the_weekly_pattern(registry: Registry, clock: Clock) -> None:
+    from router.weekly import MIN_SAMPLES
+
+    for _ in range(MIN_SAMPLES):
+        registry.apply(heartbeat("a", cpu_pct=70.0))
+    assert registry.weekly.expected_next_hour("a", clock.now) == 70.0

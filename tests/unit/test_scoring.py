@@ -602,3 +602,16 @@ def test_snapshots_carry_cpu_history_and_unloads_forward() -> None:
     for step in range(40):
         snap = snapshot_from_heartbeat(heartbeat(), previous=snap, now=NOW + 15 + step)
     assert len(snap.cpu_history) == scoring.CPU_HISTORY_LEN
+
+
+def test_a_node_about_to_get_busy_loses_availability() -> None:
+    # Both idle now; the weekly pattern says "quiet" is about to get busy for 90 % of the hour.
+    fleet = [
+        node("steady", loaded=hot(), num_parallel=1, expected_busy_pct=5.0),
+        node("rush-hour", loaded=hot(), num_parallel=1, expected_busy_pct=90.0),
+    ]
+    ranked = by_id(rank(fleet, request(), now=NOW))
+    assert order(rank(fleet, request(), now=NOW)) == ["steady", "rush-hour"]
+    assert (
+        ranked["rush-hour"].breakdown["availability"] < ranked["steady"].breakdown["availability"]
+    )
