@@ -13,14 +13,15 @@ from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
+def start_demo(data_dir: Path, name: str) -> tuple[Proc, str, dict]:
+    """``herd demo`` on a free port, once its router answers and its three nodes are online."""
     port = free_port()
     demo = Proc(
-        python_module("router", "demo", "--port", str(port), "--data-dir", str(tmp_path)),
-        name="demo",
+        python_module("router", "demo", "--port", str(port), "--data-dir", str(data_dir)),
+        name=name,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         wait_http_ok(f"{url}/fleet/status", demo, timeout=60)
         status = wait_until(
             lambda: (
@@ -29,6 +30,15 @@ def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
             timeout=60,
             what="three demo nodes online",
         )
+    except BaseException:
+        demo.stop()
+        raise
+    return demo, url, status
+
+
+def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
+    demo, url, status = start_demo(tmp_path, "demo")
+    try:
         assert {n["node_id"] for n in status["nodes"]} == {
             "demo-workstation",
             "demo-laptop",
@@ -70,21 +80,8 @@ def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:
 
 
 def test_demo_nodes_do_not_outlive_a_killed_demo(tmp_path: Path) -> None:
-    port = free_port()
-    demo = Proc(
-        python_module("router", "demo", "--port", str(port), "--data-dir", str(tmp_path)),
-        name="demo-killed",
-    )
+    demo, _url, status = start_demo(tmp_path, "demo-killed")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http_ok(f"{url}/fleet/status", demo, timeout=60)
-        status = wait_until(
-            lambda: (
-                (s := httpx.get(f"{url}/fleet/status").json())["fleet"]["nodes_online"] == 3 and s
-            ),
-            timeout=60,
-            what="three demo nodes online",
-        )
         sim_urls = [n["ollama_url"] for n in status["nodes"]]
         demo.kill()  # SIGKILL: no chance to stop its children itself
 

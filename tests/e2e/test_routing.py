@@ -54,6 +54,17 @@ def chat(fleet: Fleet, model: str, content: str = "hello", **extra: Any) -> http
     return httpx.post(f"{fleet.router_url}/api/chat", json=body, timeout=60)
 
 
+def stream_chat(fleet: Fleet, model: str) -> tuple[httpx.Response, list[str]]:
+    """A streamed ``/api/chat`` through the router: the response and every NDJSON line."""
+    with httpx.stream(
+        "POST",
+        f"{fleet.router_url}/api/chat",
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    ) as response:
+        return response, list(response.iter_lines())
+
+
 def load_directly(fleet: Fleet, node_id: str, model: str) -> None:
     """Load ``model`` on one node by asking its simulator (not the router), then wait until the
     router's registry has heard about it."""
@@ -216,13 +227,7 @@ def test_a_failure_before_the_first_byte_is_retried_on_another_node(fleet: Fleet
 def test_a_dropped_connection_is_retried_too(fleet: Fleet) -> None:
     load_directly(fleet, "ws", "llama3.2:3b")
     fleet.sim("ws").fault(kind="drop_before_first_chunk", count=-1)
-    with httpx.stream(
-        "POST",
-        f"{fleet.router_url}/api/chat",
-        json={"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]},
-        timeout=30,
-    ) as response:
-        lines = list(response.iter_lines())
+    response, lines = stream_chat(fleet, "llama3.2:3b")
     assert response.status_code == 200
     assert response.headers["X-Fleet-Node"] != "ws"
     assert int(response.headers["X-Fleet-Retries"]) >= 1
@@ -232,13 +237,7 @@ def test_a_dropped_connection_is_retried_too(fleet: Fleet) -> None:
 def test_no_retry_once_bytes_reached_the_client(fleet: Fleet) -> None:
     load_directly(fleet, "ws", "llama3.2:3b")
     fleet.sim("ws").fault(kind="midstream_error", after_chunks=2, message="GPU fell over")
-    with httpx.stream(
-        "POST",
-        f"{fleet.router_url}/api/chat",
-        json={"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]},
-        timeout=30,
-    ) as response:
-        lines = list(response.iter_lines())
+    response, lines = stream_chat(fleet, "llama3.2:3b")
     assert response.status_code == 200 and response.headers["X-Fleet-Node"] == "ws"
     assert len(lines) == 3 and "GPU fell over" in lines[-1] and '"error"' in lines[-1]
     assert inference_records(fleet, "laptop") == [] and inference_records(fleet, "mini") == []
