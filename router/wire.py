@@ -22,7 +22,7 @@ MAX_HEARTBEAT_BYTES = 1_048_576
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
 
 
 class CpuInfo(_Strict):

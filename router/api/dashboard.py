@@ -8,6 +8,7 @@ parameters are validated and a bad one is a 400 that names it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,13 +18,13 @@ from starlette.routing import Route
 
 from router import __version__, health, management, recommendations
 from router.analytics import ALL_STATUSES
-from router.api.bodies import read_json_object
+from router.api.bodies import INT64, read_json_object
 from router.api.intake import model_and_node
 from router.api.responses import json_response
 from router.benchmarks import BenchmarkParams, BenchmarkRunner
 from router.config import write_persisted_toggles
 from router.context import RouterContext
-from router.errors import BadRequest, HerdError, NotFound
+from router.errors import BadRequest, NotFound
 from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.model_names import normalize
@@ -56,6 +57,8 @@ def float_param(request: Request, name: str) -> float | None:
         value = float(raw)
     except ValueError:
         raise BadRequest(f"{name} must be a number (epoch seconds), got {raw!r}") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be a finite number, got {raw!r}")
     if value < 0:
         raise BadRequest(f"{name} must not be negative")
     return value
@@ -292,6 +295,9 @@ def routes(ctx: RouterContext) -> list[Route]:
 def _run_id(request: Request) -> int:
     raw = request.path_params["run_id"]
     try:
-        return int(raw)
+        run_id = int(raw)
     except ValueError:
-        raise HerdError(f"benchmark run id must be a number, got {raw!r}", status=400) from None
+        raise BadRequest(f"benchmark run id must be a number, got {raw!r}") from None
+    if not 0 < run_id <= INT64:
+        raise NotFound(f"no benchmark run {raw}")
+    return run_id

@@ -25,6 +25,7 @@ from router.http_client import HTTPError
 from router.model_names import normalize
 from router.pulls import final_status
 from router.traces import RequestKind
+from router.translate.option_ranges import check_options
 from router.upstream import error_message
 
 NDJSON = "application/x-ndjson"
@@ -49,9 +50,7 @@ def _validate(kind: RequestKind, body: dict[str, Any]) -> None:
             raise BadRequest("input must be a string or a list of strings")
     if kind == "embeddings" and not isinstance(body.get("prompt", ""), str):
         raise BadRequest("prompt must be a string")
-    options = body.get("options")
-    if options is not None and not isinstance(options, dict):
-        raise BadRequest("options must be an object")
+    check_options(body.get("options"))
 
 
 def routes(ctx: RouterContext) -> list[Route]:

@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 from router.translate.errors import TranslationError
+from router.translate.option_ranges import MAX_TOKENS, check_options, check_whole_number
 
 _NUMBER_OPTIONS = (
     ("temperature", "temperature"),
@@ -71,6 +72,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     extra = body.get("options")
     if extra is not None and not isinstance(extra, dict):
         raise _fail("'options' must be an object", "options")
+    check_options(extra)
     options: dict[str, Any] = dict(extra) if extra else {}
     for src, dst in _NUMBER_OPTIONS:
         value = body.get(src)
@@ -90,7 +92,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail(f"'{key}' must be an integer", key)
-        options["num_predict"] = value
+        options["num_predict"] = check_whole_number(value, key, 1, MAX_TOKENS)
         break
     stop = _stop_list(body.get("stop"))
     if stop is not None:
