@@ -24,12 +24,16 @@ from router import __version__
 from router.config import DEFAULT_PORT, load_settings
 from router.logs import configure_logging, stop_logging
 
+CLIENT_COMMANDS = ("status", "ps", "list", "ls", "pull", "pulls", "rm", "traces", "health", "top")
 DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="herd", description="Route Ollama and OpenAI requests across a fleet of Ollama nodes."
+        prog="herd",
+        description="Route Ollama and OpenAI requests across a fleet of Ollama nodes.",
+        epilog="The fleet from the terminal: herd {status,ps,list,pull,pulls,rm,traces,health,top}"
+        " (each takes --help).",
     )
     parser.add_argument("--version", action="version", version=f"herd {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -85,6 +89,11 @@ _SETTING_KEYS = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in CLIENT_COMMANDS:
+        from herd_cli import main as client_main  # the terminal client: HTTP only
+
+        return client_main(argv)
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_KEYS}
     if args.command == "demo":
