@@ -1,7 +1,9 @@
-"""The router's ASGI application: wiring of front ends, middleware and the process lifespan.
+"""The router's ASGI application: the front ends' routes behind their access rules, and the
+process lifespan.
 
-Builds the context (registry, queues, store, pipeline), starts the background work (trace writer,
-zombie reaper, mDNS advertiser) and stops it all on shutdown. No request logic lives here.
+Takes the parts from ``router.parts.build_parts`` (or the caller), opens the store and starts the
+background work (trace writer, zombie reaper, mDNS advertiser) at startup and stops it all on
+shutdown. No request logic lives here.
 """
 
 from __future__ import annotations
@@ -15,21 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router import __version__
 from router.api import dashboard, fleet, ollama, openai
+from router.api.access import guard
 from router.api.responses import error_response
-from router.auth import authorize
-from router.candidates import Ranker
 from router.config import RouterSettings
-from router.context import RouterContext, build_context
-from router.dispatch import Pipeline
 from router.errors import HerdError
-from router.latency import LatencyHistory
+from router.parts import AppParts, build_parts
 from router.registry import Registry
-from router.store import TraceStore
-from router.upstream import Upstream
 from router.weekly import WeeklyPatterns
 
 log = logging.getLogger("herd.app")
@@ -37,36 +33,6 @@ LATENCY_SEED_WINDOW_S = 7 * 86_400.0
 REAPER_PERIOD_S = 1.0
 WEEKLY_FILE = "weekly.json"
 WEEKLY_SAVE_PERIOD_S = 600.0
-
-
-class AccessControl:
-    """Pure-ASGI middleware applying ``router.auth`` before any handler runs."""
-
-    def __init__(self, app: ASGIApp, ctx: RouterContext) -> None:
-        self.app = app
-        self.ctx = ctx
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        client = scope.get("client")
-        denied = authorize(
-            scope["method"],
-            scope["path"],
-            self.ctx.keys,
-            authorization,
-            client[0] if client else None,
-        )
-        if denied is not None:
-            await error_response(scope["path"], denied)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 async def _unexpected_error(request: Any, exc: Exception) -> Any:
@@ -82,8 +48,9 @@ async def _herd_error(request: Any, exc: Exception) -> Any:
     return error_response(request.url.path, exc)
 
 
-def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> Starlette:
-    ctx = ctx or build_context(settings)
+def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starlette:
+    """The router's app over ``parts`` (built from ``settings`` when not given)."""
+    ctx = parts or build_parts(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -98,41 +65,33 @@ def create_app(settings: RouterSettings, ctx: RouterContext | None = None) -> St
             )
             yield
 
+    routes = [
+        *fleet.routes(ctx),
+        *ollama.routes(ctx),
+        *openai.routes(ctx),
+        *dashboard.routes(ctx),
+    ]
+    guard(routes, ctx.keys)
     app = Starlette(
-        routes=[
-            *fleet.routes(ctx),
-            *ollama.routes(ctx),
-            *openai.routes(ctx),
-            *dashboard.routes(ctx),
-        ],
+        routes=routes,
         exception_handlers={HerdError: _herd_error, Exception: _unexpected_error},
         lifespan=lifespan,
     )
-    app.state.ctx = ctx
-    app.add_middleware(AccessControl, ctx=ctx)
+    app.state.parts = ctx
     return app
 
 
-async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) -> None:
+async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> None:
     settings = ctx.settings
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    store = TraceStore(settings.db_path, retention_days=settings.toggles.trace_retention_days)
-    await store.open()
-    stack.push_async_callback(store.close)
-    ctx.store = store
-
-    latency = LatencyHistory()
+    await ctx.store.open()
+    stack.push_async_callback(ctx.store.close)
     try:
-        latency.seed(await store.recent_latencies(since=ctx.clock() - LATENCY_SEED_WINDOW_S))
+        since = ctx.clock() - LATENCY_SEED_WINDOW_S
+        ctx.latency.seed(await ctx.store.recent_latencies(since=since))
     except Exception:  # a damaged history must not stop the router
         log.exception("could not seed the latency history from the store")
-    upstream = Upstream(
-        connect_timeout_s=settings.connect_timeout_s,
-        first_byte_timeout_s=settings.first_byte_timeout_s,
-        read_timeout_s=settings.read_timeout_s,
-    )
-    stack.push_async_callback(upstream.aclose)
-    ctx.pipeline = Pipeline(ctx, upstream, Ranker(ctx, latency))
+    stack.push_async_callback(ctx.upstream.aclose)
 
     weekly_path = settings.resolved_data_dir / WEEKLY_FILE
     ctx.registry.weekly = await asyncio.to_thread(load_weekly, weekly_path)
@@ -140,9 +99,7 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
 
     reaper = asyncio.create_task(_housekeeping(ctx, weekly_path))
     stack.callback(reaper.cancel)
-    benchmarks = ctx.extras.get("benchmarks")
-    if benchmarks is not None:
-        stack.push_async_callback(benchmarks.aclose)
+    stack.push_async_callback(ctx.benchmarks.aclose)
     if settings.mdns:
         try:
             from router.discovery import RouterAdvertiser
@@ -162,7 +119,7 @@ async def _start_services(ctx: RouterContext, stack: contextlib.AsyncExitStack) 
                 stack.push_async_callback(advertiser.stop)
 
 
-async def _housekeeping(ctx: RouterContext, weekly_path: Path) -> None:
+async def _housekeeping(ctx: AppParts, weekly_path: Path) -> None:
     """Free slots of requests that made no progress for the reaper timeout, forget long-dead
     nodes, and save the learned weekly patterns now and then."""
     last_save = ctx.clock()

@@ -5,7 +5,8 @@
   it is set; when it is not, they are accepted from the loopback interface only.
 - Everything else (inference and reads) needs ``HERD_API_KEY`` when it is set; the admin key works
   too. The dashboard page and ``/`` stay open so a person can reach the login-free status page.
-Keys are compared in constant time. Pure: the caller passes the request's parts in.
+Keys are compared in constant time. Pure: the caller passes the request's parts in. Which rule a
+route follows is declared with the route itself (``router.api.access.route``), not here.
 """
 
 from __future__ import annotations
@@ -19,34 +20,12 @@ from router.errors import Forbidden, HerdError, Unauthorized
 
 Access = Literal["open", "heartbeat", "use", "admin"]
 
-_ADMIN_POSTS = {
-    "/api/pull",
-    "/dashboard/api/pull",
-    "/dashboard/api/delete",
-    "/dashboard/api/settings",
-    "/dashboard/api/benchmarks/start",
-}
-_ADMIN_PREFIXES = ("/dashboard/api/benchmarks/",)
-_OPEN = {"/", "/dashboard", "/dashboard/", "/favicon.ico"}
-
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     fleet_token: str | None = None
     api_key: str | None = None
     admin_key: str | None = None
-
-
-def classify(method: str, path: str) -> Access:
-    if path in _OPEN or path.startswith("/dashboard/static/"):
-        return "open"
-    if path == "/fleet/heartbeat":
-        return "heartbeat"
-    if method == "DELETE" and path == "/api/delete":
-        return "admin"
-    if method == "POST" and (path in _ADMIN_POSTS or path.startswith(_ADMIN_PREFIXES)):
-        return "admin"
-    return "use"
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -98,11 +77,11 @@ def check(access: Access, keys: Keys, token: str | None, client_host: str | None
 
 
 def authorize(
-    method: str, path: str, keys: Keys, authorization: str | None, client_host: str | None
+    access: Access, keys: Keys, authorization: str | None, client_host: str | None
 ) -> HerdError | None:
     """The error to answer with, or ``None`` when the call may go ahead."""
     try:
-        check(classify(method, path), keys, bearer(authorization), client_host)
+        check(access, keys, bearer(authorization), client_host)
     except HerdError as exc:
         return exc
     return None

@@ -12,16 +12,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from router.analytics import percentile
 from router.errors import HerdError
-
-if TYPE_CHECKING:
-    from router.context import RouterContext
+from router.pipeline.dispatch import Pipeline
+from router.pipeline.request import InferenceRequest
+from router.store import TraceStore
 
 log = logging.getLogger("herd.benchmarks")
 MAX_DURATION_S = 600.0
@@ -103,8 +104,10 @@ def summarise(samples: list[Sample], wall_s: float) -> dict[str, Any]:
 
 
 class BenchmarkRunner:
-    def __init__(self, ctx: RouterContext) -> None:
-        self.ctx = ctx
+    def __init__(self, store: TraceStore, pipeline: Pipeline, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.clock = clock
         self.runs: dict[int, Run] = {}
 
     @property
@@ -114,9 +117,8 @@ class BenchmarkRunner:
     async def start(self, params: BenchmarkParams) -> Run:
         if self.active is not None:
             raise HerdError("a benchmark is already running; cancel it first", status=409)
-        assert self.ctx.store is not None
-        started = self.ctx.clock()
-        run_id = await self.ctx.store.save_benchmark_run(
+        started = self.clock()
+        run_id = await self.store.save_benchmark_run(
             started_at=started, status="running", params=params.model_dump()
         )
         run = Run(run_id=run_id, params=params, started_at=started)
@@ -154,24 +156,20 @@ class BenchmarkRunner:
             log.exception("benchmark run %s failed", run.run_id)
             run.status = f"failed: {exc}"
         finally:
-            run.finished_at = self.ctx.clock()
+            run.finished_at = self.clock()
             results = summarise(run.samples, time.perf_counter() - begun)
-            if self.ctx.store is not None:
-                await asyncio.shield(
-                    self.ctx.store.save_benchmark_run(
-                        started_at=run.started_at,
-                        status=run.status,
-                        params=run.params.model_dump(),
-                        results=results,
-                        finished_at=run.finished_at,
-                        run_id=run.run_id,
-                    )
+            await asyncio.shield(
+                self.store.save_benchmark_run(
+                    started_at=run.started_at,
+                    status=run.status,
+                    params=run.params.model_dump(),
+                    results=results,
+                    finished_at=run.finished_at,
+                    run_id=run.run_id,
                 )
+            )
 
     async def _worker(self, run: Run, model: str, deadline: float) -> None:
-        from router.dispatch import InferenceRequest
-
-        assert self.ctx.pipeline is not None
         while time.perf_counter() < deadline and len(run.samples) < MAX_REQUESTS:
             started = time.perf_counter()
             request = InferenceRequest(
@@ -189,7 +187,7 @@ class BenchmarkRunner:
                 client_ip="127.0.0.1",
             )
             try:
-                routed = await self.ctx.pipeline.open(request)
+                routed = await self.pipeline.open(request)
             except HerdError:
                 run.samples.append(Sample(model, None, False, _ms(started), None, 0))
                 await asyncio.sleep(0.05)  # back off: a refused request returns at once

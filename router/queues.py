@@ -32,7 +32,7 @@ class Slot:
     queue: SlotQueue
     started_at: float
     last_progress: float
-    on_reap: Callable[[], None] | None = None
+    on_reap: Callable[[], object] | None = None
     released: bool = False
     reaped: bool = False
 

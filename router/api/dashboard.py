@@ -18,18 +18,17 @@ from starlette.routing import Route
 
 from router import __version__, health, management, recommendations
 from router.analytics import ALL_STATUSES
+from router.api.access import route
 from router.api.bodies import INT64, read_json_object
 from router.api.intake import model_and_node
 from router.api.responses import json_response
-from router.benchmarks import BenchmarkParams, BenchmarkRunner
+from router.benchmarks import BenchmarkParams
 from router.config import write_persisted_toggles
-from router.context import RouterContext
 from router.errors import BadRequest, NotFound
-from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.model_names import normalize
-from router.pulls import final_status
-from router.store import TraceStore
+from router.parts import AppParts
+from router.pipeline.pulls import final_status
 from router.wire import NodeView
 
 DAY = 86_400.0
@@ -64,31 +63,19 @@ def float_param(request: Request, name: str) -> float | None:
     return value
 
 
-def routes(ctx: RouterContext) -> list[Route]:
-    runner = BenchmarkRunner(ctx)
-    ctx.extras["benchmarks"] = runner
-
-    def store() -> TraceStore:
-        assert ctx.store is not None
-        return ctx.store
+def routes(ctx: AppParts) -> list[Route]:
+    runner = ctx.benchmarks
+    hub = ctx.events
+    store = ctx.store
 
     def views() -> list[NodeView]:
         now = ctx.clock()
         return fleet_status(ctx.registry.with_status(now), ctx.queues.stats(), now).nodes
 
-    def snapshot() -> dict[str, Any]:
-        now = ctx.clock()
-        status = fleet_status(ctx.registry.with_status(now), ctx.queues.stats(), now)
-        return {"ts": now, **status.model_dump(mode="json")}
-
-    hub = EventHub(snapshot)
-    ctx.events = hub
-    ctx.registry.subscribe(hub.changed)
-
     async def usage(request: Request) -> Response:
         days = int_param(request, "days", 7, 1, 365)
         now = ctx.clock()
-        data = await store().usage(since=now - days * DAY, until=now)
+        data = await store.usage(since=now - days * DAY, until=now)
         return json_response({"window_days": days, **data})
 
     async def traces(request: Request) -> Response:
@@ -97,7 +84,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         if status is not None and status not in TRACE_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(TRACE_STATUSES)}")
         model = request.query_params.get("model") or None
-        rows = await store().traces(
+        rows = await store.traces(
             limit=limit,
             model=normalize(model) if model else None,
             node_id=request.query_params.get("node_id") or None,
@@ -110,31 +97,31 @@ def routes(ctx: RouterContext) -> list[Route]:
     async def models(request: Request) -> Response:
         days = int_param(request, "days", 7, 1, 365)
         now = ctx.clock()
-        rows = await store().model_stats(since=now - days * DAY, until=now)
+        rows = await store.model_stats(since=now - days * DAY, until=now)
         return json_response({"days": days, "models": rows})
 
     async def apps(request: Request) -> Response:
         days = int_param(request, "days", 7, 1, 365)
         now = ctx.clock()
         since = now - days * DAY
-        stats = await store().tag_stats(since=since, until=now)
-        daily = await store().tag_daily(since=since, until=now)
+        stats = await store.tag_stats(since=since, until=now)
+        daily = await store.tag_daily(since=since, until=now)
         return json_response({"days": days, "apps": stats, "daily": daily})
 
     async def trends(request: Request) -> Response:
         hours = int_param(request, "hours", 24, 1, 720)
-        data = await store().hourly_trends(now=ctx.clock(), hours=hours)
+        data = await store.hourly_trends(now=ctx.clock(), hours=hours)
         return json_response({"hours": hours, **data})
 
     async def health_report(request: Request) -> Response:
         now = ctx.clock()
         since = now - DAY
-        counts = await store().health_counts(since=since, until=now)
-        reasons = await store().fallback_reasons(since=since, until=now)
-        ttft = await store().ttft_p50(since=since, until=now)
+        counts = await store.health_counts(since=since, until=now)
+        reasons = await store.fallback_reasons(since=since, until=now)
+        ttft = await store.ttft_p50(since=since, until=now)
         per_node = {
             row["node_id"]: int(row["requests"])
-            for row in await store().node_model_usage(since=since, until=now)
+            for row in await store.node_model_usage(since=since, until=now)
             if row["node_id"]
         }
         merged: dict[str, int] = {}
@@ -158,7 +145,7 @@ def routes(ctx: RouterContext) -> list[Route]:
     async def recommendations_report(request: Request) -> Response:
         days = int_param(request, "days", 7, 1, 365)
         now = ctx.clock()
-        rows = await store().node_model_usage(since=now - days * DAY, until=now)
+        rows = await store.node_model_usage(since=now - days * DAY, until=now)
         live = [v for v in views() if v.status != "offline"]
         report = recommendations.recommend(live, management.usage_summary(rows, days))
         return json_response(report.model_dump(mode="json"))
@@ -174,20 +161,19 @@ def routes(ctx: RouterContext) -> list[Route]:
             raise BadRequest(str(exc)) from None
         write_persisted_toggles(ctx.settings.toggles_path, updated)
         ctx.settings.toggles = updated
-        store().set_retention_days(updated.trace_retention_days)
+        store.set_retention_days(updated.trace_retention_days)
         changed = {k: getattr(updated, k) for k in body}
         return json_response({"updated": changed, "toggles": updated.model_dump()})
 
     async def model_management(request: Request) -> Response:
         now = ctx.clock()
-        rows = await store().node_model_usage(since=now - 30 * DAY, until=now)
+        rows = await store.node_model_usage(since=now - 30 * DAY, until=now)
         return json_response(management.model_management(views(), rows))
 
     async def pull(request: Request) -> Response:
         body = await read_json_object(request, 65_536)
         model, node_id = model_and_node(body)
-        assert ctx.pipeline is not None
-        coordinator = ctx.pipeline.pulls
+        coordinator = ctx.pulls
         record = coordinator.resolve_node(normalize(model), node_id)
         last = await final_status(coordinator.stream(record, model))
         ok = last.get("status") == "success"
@@ -204,7 +190,7 @@ def routes(ctx: RouterContext) -> list[Route]:
     async def delete(request: Request) -> Response:
         body = await read_json_object(request, 65_536)
         model, node_id = model_and_node(body, node_required=True)
-        assert ctx.pipeline is not None and node_id is not None
+        assert node_id is not None  # node_required
         record = ctx.registry.get(node_id)
         if record is None:
             raise NotFound(f"unknown node {node_id!r}")
@@ -215,7 +201,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         )
         if entry is None:
             raise NotFound(f"model {model!r} is not on node {node_id!r}")
-        ok, problem = await ctx.pipeline.pulls.delete(record, entry.name)
+        ok, problem = await ctx.pulls.delete(record, entry.name)
         result: dict[str, Any] = {
             "ok": ok,
             "model": entry.name,
@@ -247,7 +233,7 @@ def routes(ctx: RouterContext) -> list[Route]:
 
     async def benchmark_list(request: Request) -> Response:
         limit = int_param(request, "limit", 20, 1, 200)
-        runs = await store().list_benchmark_runs(limit)
+        runs = await store.list_benchmark_runs(limit)
         for run in runs:
             live = runner.runs.get(run["id"])
             if live is not None and live.status == "running":
@@ -257,7 +243,7 @@ def routes(ctx: RouterContext) -> list[Route]:
     async def benchmark_get(request: Request) -> Response:
         run_id = _run_id(request)
         live = runner.runs.get(run_id)
-        stored = await store().get_benchmark_run(run_id)
+        stored = await store.get_benchmark_run(run_id)
         if stored is None:
             raise NotFound(f"no benchmark run {run_id}")
         if live is not None:
@@ -272,23 +258,30 @@ def routes(ctx: RouterContext) -> list[Route]:
         return json_response(run.progress(ctx.clock()))
 
     return [
-        Route("/dashboard/api/usage", usage, methods=["GET"]),
-        Route("/dashboard/api/traces", traces, methods=["GET"]),
-        Route("/dashboard/api/models", models, methods=["GET"]),
-        Route("/dashboard/api/apps", apps, methods=["GET"]),
-        Route("/dashboard/api/trends", trends, methods=["GET"]),
-        Route("/dashboard/api/health", health_report, methods=["GET"]),
-        Route("/dashboard/api/recommendations", recommendations_report, methods=["GET"]),
-        Route("/dashboard/api/settings", settings_get, methods=["GET"]),
-        Route("/dashboard/api/settings", settings_post, methods=["POST"]),
-        Route("/dashboard/api/model-management", model_management, methods=["GET"]),
-        Route("/dashboard/api/pull", pull, methods=["POST"]),
-        Route("/dashboard/api/delete", delete, methods=["POST"]),
-        Route("/dashboard/api/benchmarks", benchmark_list, methods=["GET"]),
-        Route("/dashboard/api/benchmarks/start", benchmark_start, methods=["POST"]),
-        Route("/dashboard/api/benchmarks/{run_id}", benchmark_get, methods=["GET"]),
-        Route("/dashboard/api/benchmarks/{run_id}/cancel", benchmark_cancel, methods=["POST"]),
-        Route("/dashboard/events", events, methods=["GET"]),
+        route("/dashboard/api/usage", usage, methods=["GET"], access="use"),
+        route("/dashboard/api/traces", traces, methods=["GET"], access="use"),
+        route("/dashboard/api/models", models, methods=["GET"], access="use"),
+        route("/dashboard/api/apps", apps, methods=["GET"], access="use"),
+        route("/dashboard/api/trends", trends, methods=["GET"], access="use"),
+        route("/dashboard/api/health", health_report, methods=["GET"], access="use"),
+        route(
+            "/dashboard/api/recommendations", recommendations_report, methods=["GET"], access="use"
+        ),
+        route("/dashboard/api/settings", settings_get, methods=["GET"], access="use"),
+        route("/dashboard/api/settings", settings_post, methods=["POST"], access="admin"),
+        route("/dashboard/api/model-management", model_management, methods=["GET"], access="use"),
+        route("/dashboard/api/pull", pull, methods=["POST"], access="admin"),
+        route("/dashboard/api/delete", delete, methods=["POST"], access="admin"),
+        route("/dashboard/api/benchmarks", benchmark_list, methods=["GET"], access="use"),
+        route("/dashboard/api/benchmarks/start", benchmark_start, methods=["POST"], access="admin"),
+        route("/dashboard/api/benchmarks/{run_id}", benchmark_get, methods=["GET"], access="use"),
+        route(
+            "/dashboard/api/benchmarks/{run_id}/cancel",
+            benchmark_cancel,
+            methods=["POST"],
+            access="admin",
+        ),
+        route("/dashboard/events", events, methods=["GET"], access="use"),
     ]
 
 

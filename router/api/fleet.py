@@ -16,9 +16,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from router import __version__
+from router.api.access import route
 from router.api.bodies import read_body
 from router.api.responses import json_response
-from router.context import RouterContext
 from router.fleet_view import (
     fleet_ollama_version,
     fleet_status,
@@ -28,6 +28,7 @@ from router.fleet_view import (
     openai_models,
 )
 from router.http_client import HTTPError
+from router.parts import AppParts
 from router.registry import NodeRecord
 from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 
@@ -35,7 +36,7 @@ log = logging.getLogger("herd.fleet")
 LIVE_PS_TIMEOUT_S = 1.5
 
 
-def routes(ctx: RouterContext) -> list[Route]:
+def routes(ctx: AppParts) -> list[Route]:
     async def heartbeat(request: Request) -> Response:
         raw = await read_body(request, MAX_HEARTBEAT_BYTES)
         try:
@@ -90,17 +91,16 @@ def routes(ctx: RouterContext) -> list[Route]:
         return json_response(merged_ps(zip((r.node_id for r in records), live, strict=True)))
 
     async def _live_ps(record: NodeRecord) -> list[dict[str, Any]]:
-        if ctx.pipeline is not None:
-            try:
-                answer = await ctx.pipeline.upstream.get_json(
-                    record.ollama_url, "/api/ps", timeout=LIVE_PS_TIMEOUT_S
-                )
-            except (HTTPError, ValueError):
-                pass
-            else:
-                models = answer.get("models") if isinstance(answer, dict) else None
-                if isinstance(models, list):
-                    return [m for m in models if isinstance(m, dict) and m.get("name")]
+        try:
+            answer = await ctx.upstream.get_json(
+                record.ollama_url, "/api/ps", timeout=LIVE_PS_TIMEOUT_S
+            )
+        except (HTTPError, ValueError):
+            pass
+        else:
+            models = answer.get("models") if isinstance(answer, dict) else None
+            if isinstance(models, list):
+                return [m for m in models if isinstance(m, dict) and m.get("name")]
         return heartbeat_ps(record)
 
     async def version(request: Request) -> Response:
@@ -115,11 +115,11 @@ def routes(ctx: RouterContext) -> list[Route]:
         return PlainTextResponse("Ollama is running")
 
     return [
-        Route("/", root, methods=["GET", "HEAD"]),
-        Route("/fleet/heartbeat", heartbeat, methods=["POST"]),
-        Route("/fleet/status", status, methods=["GET"]),
-        Route("/api/tags", tags, methods=["GET"]),
-        Route("/api/ps", ps, methods=["GET"]),
-        Route("/api/version", version, methods=["GET"]),
-        Route("/v1/models", models, methods=["GET"]),
+        route("/", root, methods=["GET", "HEAD"], access="open"),
+        route("/fleet/heartbeat", heartbeat, methods=["POST"], access="heartbeat"),
+        route("/fleet/status", status, methods=["GET"], access="use"),
+        route("/api/tags", tags, methods=["GET"], access="use"),
+        route("/api/ps", ps, methods=["GET"], access="use"),
+        route("/api/version", version, methods=["GET"], access="use"),
+        route("/v1/models", models, methods=["GET"], access="use"),
     ]

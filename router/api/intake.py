@@ -9,20 +9,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from router.api.bodies import read_json_object
 from router.api.responses import error_response
-from router.context import RouterContext
-from router.dispatch import InferenceRequest
 from router.errors import BadRequest, HerdError
-from router.traces import RequestKind
+from router.parts import AppParts
+from router.pipeline.request import Api, InferenceRequest, RequestKind
 from router.translate import TAGS_HEADER, extract_router_fields
-
-Api = Literal["ollama", "openai"]
 
 
 @dataclass(slots=True)
@@ -38,7 +35,7 @@ class Intake:
     def inference(
         self,
         kind: RequestKind,
-        api: Literal["ollama", "openai"],
+        api: Api,
         body: dict[str, Any],
         stream: bool,
     ) -> InferenceRequest:
@@ -56,7 +53,7 @@ class Intake:
         )
 
 
-async def intake(request: Request, ctx: RouterContext, state: dict[str, Any]) -> Intake:
+async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Intake:
     """Parse and split the body; ``state`` receives what is known so far for a rejection trace."""
     raw = await read_json_object(request, ctx.settings.max_body_bytes)
     model = raw.get("model")
@@ -79,9 +76,9 @@ async def intake(request: Request, ctx: RouterContext, state: dict[str, Any]) ->
 
 
 def traced(
-    ctx: RouterContext,
+    ctx: AppParts,
     kind: RequestKind,
-    api: Literal["ollama", "openai"],
+    api: Api,
     handler: Callable[[Request, dict[str, Any]], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap an inference handler: a ``HerdError`` raised before routing is traced and rendered.
@@ -99,7 +96,7 @@ def traced(
         try:
             return await handler(request, state)
         except HerdError as exc:
-            if not exc.traced and ctx.pipeline is not None:
+            if not exc.traced:
                 ctx.pipeline.record_rejection(
                     state["request_id"],
                     state["model"],

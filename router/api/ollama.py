@@ -14,17 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from router.api.access import route
 from router.api.bodies import read_json_object
 from router.api.intake import intake, model_and_node, require_bool, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
-from router.context import RouterContext
-from router.dispatch import Pipeline
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
-from router.pulls import final_status
-from router.traces import RequestKind
+from router.parts import AppParts
+from router.pipeline.pulls import final_status
+from router.pipeline.request import RequestKind
 from router.translate.option_ranges import check_options
 from router.upstream import error_message
 
@@ -53,17 +53,13 @@ def _validate(kind: RequestKind, body: dict[str, Any]) -> None:
     check_options(body.get("options"))
 
 
-def routes(ctx: RouterContext) -> list[Route]:
-    def pipeline() -> Pipeline:
-        assert ctx.pipeline is not None
-        return ctx.pipeline
-
+def routes(ctx: AppParts) -> list[Route]:
     def inference(kind: RequestKind, streams_by_default: bool) -> Any:
         async def handle(request: Request, state: dict[str, Any]) -> Response:
             got = await intake(request, ctx, state)
             _validate(kind, got.body)
             stream = require_bool(got.body, "stream", streams_by_default)
-            routed = await pipeline().open(got.inference(kind, "ollama", got.body, stream))
+            routed = await ctx.pipeline.open(got.inference(kind, "ollama", got.body, stream))
             if routed.complete:
                 return Response(
                     routed.first, media_type="application/json", headers=routed.headers()
@@ -82,7 +78,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         if not holders:
             raise NotFound(f"model '{model}' not found")
         holders.sort(key=lambda r: wanted not in r.loaded_models)
-        upstream = pipeline().upstream
+        upstream = ctx.upstream
         last = "no node answered"
         for record in holders:
             try:
@@ -105,7 +101,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         body = await read_json_object(request, ctx.settings.max_body_bytes)
         model, node_id = model_and_node(body)
         stream = require_bool(body, "stream", True)
-        coordinator = pipeline().pulls
+        coordinator = ctx.pulls
         record = coordinator.resolve_node(normalize(model), node_id)
         lines = coordinator.stream(record, model)
         headers = {"X-Fleet-Node": record.node_id}
@@ -135,7 +131,7 @@ def routes(ctx: RouterContext) -> list[Route]:
         deleted: list[str] = []
         errors: dict[str, str] = {}
         for record in targets:
-            ok, problem = await pipeline().pulls.delete(record, model)
+            ok, problem = await ctx.pulls.delete(record, model)
             if ok:
                 deleted.append(record.node_id)
             else:
@@ -149,11 +145,11 @@ def routes(ctx: RouterContext) -> list[Route]:
         return json_response(result, status=status)
 
     return [
-        Route("/api/chat", inference("chat", True), methods=["POST"]),
-        Route("/api/generate", inference("generate", True), methods=["POST"]),
-        Route("/api/embed", inference("embed", False), methods=["POST"]),
-        Route("/api/embeddings", inference("embeddings", False), methods=["POST"]),
-        Route("/api/show", show, methods=["POST"]),
-        Route("/api/pull", pull, methods=["POST"]),
-        Route("/api/delete", delete, methods=["DELETE"]),
+        route("/api/chat", inference("chat", True), methods=["POST"], access="use"),
+        route("/api/generate", inference("generate", True), methods=["POST"], access="use"),
+        route("/api/embed", inference("embed", False), methods=["POST"], access="use"),
+        route("/api/embeddings", inference("embeddings", False), methods=["POST"], access="use"),
+        route("/api/show", show, methods=["POST"], access="use"),
+        route("/api/pull", pull, methods=["POST"], access="admin"),
+        route("/api/delete", delete, methods=["DELETE"], access="admin"),
     ]

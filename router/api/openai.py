@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router.api.access import route
 from router.api.intake import intake, require_bool, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
-from router.context import RouterContext
-from router.dispatch import Routed
-from router.traces import RequestKind
+from router.parts import AppParts
+from router.pipeline.request import RequestKind
+from router.pipeline.routed import Routed
 from router.translate import (
     ChatStreamTranslator,
     CompletionStreamTranslator,
@@ -48,7 +49,7 @@ async def _sse(routed: Routed, translator: Any) -> AsyncIterator[bytes]:
     yield translator.finish()
 
 
-def routes(ctx: RouterContext) -> list[Route]:
+def routes(ctx: AppParts) -> list[Route]:
     def completions(
         kind: RequestKind,
         to_ollama: Callable[[dict[str, Any]], dict[str, Any]],
@@ -61,7 +62,6 @@ def routes(ctx: RouterContext) -> list[Route]:
             native = to_ollama(got.body)
             stream = require_bool(got.body, "stream", False)
             native["stream"] = stream
-            assert ctx.pipeline is not None
             routed = await ctx.pipeline.open(got.inference(kind, "openai", native, stream))
             response_id = f"{prefix}-{got.request_id}"
             created = int(time.time())
@@ -80,14 +80,13 @@ def routes(ctx: RouterContext) -> list[Route]:
         got = await intake(request, ctx, state)
         native = embeddings_request_to_ollama(got.body)
         encoding = encoding_format(got.body)
-        assert ctx.pipeline is not None
         routed = await ctx.pipeline.open(got.inference("embed", "openai", native, False))
         model = routed.model if routed.trace.fallback_used else got.model
         body = embeddings_response_to_openai(routed.json(), model=model, encoding=encoding)
         return json_response(body, headers=routed.headers())
 
     return [
-        Route(
+        route(
             "/v1/chat/completions",
             completions(
                 "chat",
@@ -97,8 +96,9 @@ def routes(ctx: RouterContext) -> list[Route]:
                 "chatcmpl",
             ),
             methods=["POST"],
+            access="use",
         ),
-        Route(
+        route(
             "/v1/completions",
             completions(
                 "generate",
@@ -108,6 +108,12 @@ def routes(ctx: RouterContext) -> list[Route]:
                 "cmpl",
             ),
             methods=["POST"],
+            access="use",
         ),
-        Route("/v1/embeddings", traced(ctx, "embed", "openai", embeddings), methods=["POST"]),
+        route(
+            "/v1/embeddings",
+            traced(ctx, "embed", "openai", embeddings),
+            methods=["POST"],
+            access="use",
+        ),
     ]

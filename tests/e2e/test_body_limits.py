@@ -29,7 +29,7 @@ def test_oversize_bodies_get_413_in_each_format_and_a_trace(tmp_path: Path) -> N
         assert openai.json()["error"]["type"] == "invalid_request_error"
         small = client.post("/api/chat", json={"model": "m", "messages": []})
         assert small.status_code != 413
-        store = client.app.state.ctx.store  # type: ignore[attr-defined]
+        store = client.app.state.parts.store  # type: ignore[attr-defined]
         client.portal.call(store.flush)  # type: ignore[union-attr]
         rows = client.get("/dashboard/api/traces", params={"status": "rejected"}).json()
         assert sum("2048" in (t["error_message"] or "") for t in rows["traces"]) == 2

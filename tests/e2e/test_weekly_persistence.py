@@ -27,7 +27,7 @@ def test_weekly_patterns_survive_a_restart(tmp_path: Path) -> None:
     settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
     app = create_app(settings)
     with TestClient(app, client=("127.0.0.1", 5000)):
-        weekly = app.state.ctx.registry.weekly
+        weekly = app.state.parts.registry.weekly
         assert weekly.expected_next_hour("studio", before) == 65.0
 
 

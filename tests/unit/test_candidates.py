@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.candidates import estimate_prompt_tokens, session_key
+from router.pipeline.candidates import estimate_prompt_tokens, session_key
 
 
 def test_every_turn_of_a_conversation_shares_one_key() -> None:

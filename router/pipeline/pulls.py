@@ -12,20 +12,15 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from router import model_size
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
-from router.registry import NodeRecord
+from router.registry import NodeRecord, Registry
 from router.upstream import AttemptFailed, Upstream, error_message, is_error_line, iter_lines
 from router.wire import AvailableModel
-
-if TYPE_CHECKING:
-    from router.candidates import Ranker
-    from router.context import RouterContext
-    from router.dispatch import InferenceRequest
 
 log = logging.getLogger("herd.pulls")
 PULL_TIMEOUT_S = 3600.0
@@ -33,10 +28,9 @@ GB = 1e9
 
 
 class PullCoordinator:
-    def __init__(self, ctx: RouterContext, upstream: Upstream, ranker: Ranker) -> None:
-        self.ctx = ctx
+    def __init__(self, registry: Registry, upstream: Upstream) -> None:
+        self.registry = registry
         self.upstream = upstream
-        self.ranker = ranker
         self._in_progress: dict[str, asyncio.Task[bool]] = {}
         self.pull_count = 0
 
@@ -49,7 +43,7 @@ class PullCoordinator:
         need = model_size.estimate(model)
         file_need = need * 0.8
         best: tuple[float, NodeRecord] | None = None
-        for record, status in self.ctx.registry.routable():
+        for record, status in self.registry.routable():
             if status != "online":
                 continue
             hb = record.heartbeat
@@ -64,10 +58,10 @@ class PullCoordinator:
 
     def resolve_node(self, model: str, node_id: str | None) -> NodeRecord:
         if node_id:
-            record = self.ctx.registry.get(node_id)
+            record = self.registry.get(node_id)
             if record is None:
                 raise NotFound(f"unknown node {node_id!r}")
-            if self.ctx.registry.status_of(record) == "offline":
+            if self.registry.status_of(record) == "offline":
                 raise BadRequest(f"node {node_id!r} is offline")
             return record
         record = self.best_node(model)
@@ -78,7 +72,7 @@ class PullCoordinator:
             )
         return record
 
-    async def ensure(self, model: str, request: InferenceRequest | None = None) -> bool:
+    async def ensure(self, model: str) -> bool:
         """Pull ``model`` onto the best node unless a pull of it is already running; wait for it."""
         model = normalize(model)
         task = self._in_progress.get(model)
@@ -149,7 +143,7 @@ class PullCoordinator:
             for m in tags.get("models", [])
             if isinstance(m, dict) and m.get("name")
         ]
-        self.ctx.registry.replace_available(record.node_id, models)
+        self.registry.replace_available(record.node_id, models)
 
 
 async def final_status(lines: AsyncIterator[bytes]) -> dict[str, Any]:

@@ -11,28 +11,29 @@ never parses client formats (front ends translate) and never renders HTTP errors
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from router.candidates import Choice, Ranker, Ranking
-from router.config import RuntimeToggles
-from router.context import RouterContext
+from router.config import RouterSettings, RuntimeToggles
 from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
-from router.http_client import HTTPError, Response
+from router.http_client import HTTPError
 from router.model_names import normalize
-from router.pulls import PullCoordinator
-from router.queues import QueueFull, Slot
-from router.traces import RequestKind, TraceRecord, TraceStatus
+from router.pipeline.attempt import Attempt
+from router.pipeline.candidates import Choice, Ranker, Ranking
+from router.pipeline.context_window import strip_smaller_num_ctx
+from router.pipeline.journal import TraceJournal
+from router.pipeline.pulls import PullCoordinator
+from router.pipeline.request import Api, InferenceRequest, RequestKind
+from router.pipeline.routed import Routed, error_text, parse_line
+from router.queues import QueueBoard, QueueFull
+from router.traces import TraceRecord, TraceStatus
 from router.upstream import AttemptFailed, Upstream, is_done_line, is_error_line, iter_lines
 
 log = logging.getLogger("herd.dispatch")
-request_log = logging.getLogger("herd.requests")
-"""One JSON line per attempt in herd.jsonl (never on the console: it is the hot path)."""
 
 UPSTREAM_PATHS: dict[str, str] = {
     "chat": "/api/chat",
@@ -42,164 +43,30 @@ UPSTREAM_PATHS: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class InferenceRequest:
-    kind: RequestKind
-    model: str
-    body: dict[str, Any]
-    stream: bool
-    api: Literal["ollama", "openai"] = "ollama"
-    tags: list[str] = field(default_factory=list)
-    fallback_models: list[str] = field(default_factory=list)
-    client_ip: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    received_at: float = field(default_factory=time.time)
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass(slots=True)
-class Attempt:
-    choice: Choice
-    model: str
-    slot: Slot
-    started: float
-    """``perf_counter`` when the request arrived at the router."""
-    response: Response | None = None
-
-
-class Routed:
-    """An answer that has begun. Headers are final; the body is complete or still streaming."""
+class Pipeline:
+    """Route a request: rank, take a slot, forward, retry elsewhere, record every attempt."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
-        request: InferenceRequest,
-        attempt: Attempt,
-        trace: TraceRecord,
-        first: bytes,
-        lines: AsyncIterator[bytes] | None,
+        settings: RouterSettings,
+        clock: Callable[[], float],
+        queues: QueueBoard,
+        ranker: Ranker,
+        upstream: Upstream,
+        pulls: PullCoordinator,
+        journal: TraceJournal,
     ) -> None:
-        self._pipeline = pipeline
-        self.request = request
-        self._attempt = attempt
-        self.trace = trace
-        self.first = first
-        self._lines = lines
-        self.final: dict[str, Any] | None = None
-        self.error: str | None = None
-        self._closed = False
-
-    @property
-    def node_id(self) -> str:
-        return self._attempt.choice.node_id
-
-    @property
-    def model(self) -> str:
-        return self._attempt.model
-
-    @property
-    def complete(self) -> bool:
-        return self._lines is None
-
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "X-Fleet-Node": self.node_id,
-            "X-Fleet-Score": f"{self._attempt.choice.score:.2f}",
-            "X-Fleet-Retries": str(self.trace.retry_count),
-            "X-Request-Id": self.request.request_id,
-        }
-        if self.trace.fallback_used:
-            headers["X-Fleet-Fallback"] = self.model
-        return headers
-
-    def json(self) -> Any:
-        """The complete non-streaming answer, parsed."""
-        return json.loads(self.first)
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        """Every NDJSON line of the answer: the first, then the rest as they arrive.
-
-        A node failure after the first byte ends the iteration with one Ollama error line
-        (``{"error": ...}``) so every front end can render it in its own format.
-        """
-        yield self.first
-        if self._lines is None:
-            return
-        slot = self._attempt.slot
-        clock = self._pipeline.ctx.clock
-        try:
-            async for line in self._lines:
-                slot.touch(clock())
-                if is_error_line(line):
-                    self.error = _error_text(line)
-                    yield line
-                    return
-                if is_done_line(line):
-                    self.final = _parse(line)
-                yield line
-            if self.final is None:
-                self.error = "the node closed the stream before it was done"
-                yield _error_line(self.error)
-        except asyncio.CancelledError:
-            if not slot.reaped:
-                raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            self.error = (
-                f"request stalled: no progress for {self._pipeline.toggles.reaper_timeout_s:g}s"
-            )
-            self.trace.reaped = True
-            yield _error_line(self.error)
-        except HTTPError as exc:
-            self.error = f"the node failed mid-stream: {exc or type(exc).__name__}"
-            yield _error_line(self.error)
-
-    async def close(self, disconnected: bool = False) -> None:
-        """Release the slot and record the trace; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._attempt.response is not None:
-            await self._attempt.response.aclose()
-        if disconnected and self.final is None and self.error is None:
-            status: TraceStatus = "client_disconnected"
-        elif self.error is not None:
-            status = "failed" if self.trace.reaped else "incomplete"
-            self.trace.error_message = self.error
-        else:
-            status = "completed"
-        self._pipeline._finish(self._attempt, self.trace, status, self.final)
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _error_text(line: bytes) -> str:
-    data = _parse(line) or {}
-    return str(data.get("error", "the node reported an error"))
-
-
-def _error_line(message: str) -> bytes:
-    return json.dumps({"error": message}).encode() + b"\n"
-
-
-class Pipeline:
-    def __init__(self, ctx: RouterContext, upstream: Upstream, ranker: Ranker) -> None:
-        self.ctx = ctx
-        self.upstream = upstream
+        self.settings = settings
+        self.clock = clock
+        self.queues = queues
         self.ranker = ranker
-        self.pulls = PullCoordinator(ctx, upstream, ranker)
-        self.on_trace: list[Callable[[TraceRecord], None]] = []
+        self.upstream = upstream
+        self.pulls = pulls
+        self.journal = journal
 
     @property
     def toggles(self) -> RuntimeToggles:
-        return self.ctx.settings.toggles
+        return self.settings.toggles
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -249,7 +116,7 @@ class Pipeline:
                 if not ranking.choices:
                     if not ranking.known_anywhere and self.toggles.auto_pull and not pulled:
                         pulled = True
-                        if await self.pulls.ensure(model, request):
+                        if await self.pulls.ensure(model):
                             continue
                     if not ranking.known_anywhere:
                         unknown.append(model)
@@ -334,7 +201,7 @@ class Pipeline:
     async def _take_slot(self, choices: list[Choice], model: str, started: float) -> Attempt:
         """A slot on the best candidate whose queue has room; 503 when every queue is full."""
         for choice in choices:
-            queue = self.ctx.queues.queue(choice.node_id, model, choice.concurrency)
+            queue = self.queues.queue(choice.node_id, model, choice.concurrency)
             try:
                 slot = await queue.acquire()
             except QueueFull:
@@ -380,7 +247,9 @@ class Pipeline:
             if attempt.model != normalize(request.model)
             else body.get("model", attempt.model)
         )
-        if self.toggles.context_protection and self._protect_context(body, attempt.choice):
+        if self.toggles.context_protection and strip_smaller_num_ctx(
+            body, attempt.choice.loaded_context
+        ):
             trace.context_protected = True
         task = asyncio.current_task()
         attempt.slot.on_reap = task.cancel if task is not None else None
@@ -400,14 +269,13 @@ class Pipeline:
                 await response.aclose()
             attempt.response = None
             trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
-            parsed = _parse(raw.strip()) if raw.strip() else None
+            parsed = parse_line(raw.strip()) if raw.strip() else None
             if parsed is None or "error" in parsed:
                 message = str((parsed or {}).get("error", "the node sent an empty answer"))
                 raise AttemptFailed(message, retryable=True, status=502, kind="stream_error")
-            routed = Routed(self, request, attempt, trace, raw, None)
+            routed = self._routed(request, attempt, trace, raw, None)
             routed.final = parsed
-            self._finish(attempt, trace, "completed", parsed)
-            routed._closed = True
+            await routed.close()
             return routed
         lines = iter_lines(response)
         try:
@@ -421,27 +289,32 @@ class Pipeline:
                 f"node failed before answering: {exc}", True, kind="dropped"
             ) from None
         if is_error_line(first):
-            raise AttemptFailed(_error_text(first), retryable=True, status=502, kind="stream_error")
+            raise AttemptFailed(error_text(first), retryable=True, status=502, kind="stream_error")
         trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
-        attempt.slot.touch(self.ctx.clock())
-        routed = Routed(self, request, attempt, trace, first, lines)
+        attempt.slot.touch(self.clock())
+        routed = self._routed(request, attempt, trace, first, lines)
         if is_done_line(first):
-            routed.final = _parse(first)
+            routed.final = parse_line(first)
         return routed
 
-    def _protect_context(self, body: dict[str, Any], choice: Choice) -> bool:
-        """Drop a ``num_ctx`` that would only force a reload of a big-enough loaded model."""
-        options = body.get("options")
-        if not isinstance(options, dict) or "num_ctx" not in options:
-            return False
-        loaded_ctx = choice.loaded_context
-        wanted = options.get("num_ctx")
-        if not loaded_ctx or not isinstance(wanted, int) or wanted == loaded_ctx:
-            return False
-        if wanted < loaded_ctx:
-            body["options"] = {k: v for k, v in options.items() if k != "num_ctx"}
-            return True
-        return False
+    def _routed(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        first: bytes,
+        lines: AsyncIterator[bytes] | None,
+    ) -> Routed:
+        return Routed(
+            request,
+            attempt,
+            trace,
+            first,
+            lines,
+            finish=functools.partial(self._finish, attempt, trace),
+            clock=self.clock,
+            reaper_timeout_s=self.toggles.reaper_timeout_s,
+        )
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -475,37 +348,14 @@ class Pipeline:
         self._record(trace)
 
     def _record(self, trace: TraceRecord) -> None:
-        if self.ctx.store is not None:
-            self.ctx.store.record(trace)
-        if request_log.isEnabledFor(logging.INFO):
-            request_log.info(
-                "%s %s %s",
-                trace.status,
-                trace.model,
-                trace.node_id or "-",
-                extra={
-                    "request_id": trace.request_id,
-                    "model": trace.model,
-                    "node_id": trace.node_id,
-                    "status": trace.status,
-                    "latency_ms": trace.latency_ms,
-                    "ttft_ms": trace.time_to_first_token_ms,
-                    "retries": trace.retry_count,
-                    "tokens": trace.completion_tokens,
-                    "error": trace.error_message,
-                },
-            )
-        for listener in self.on_trace:
-            listener(trace)
-        if self.ctx.events is not None:
-            self.ctx.events.changed()
+        self.journal.record(trace)
 
     def record_rejection(
         self,
         request_id: str,
         model: str,
         kind: RequestKind,
-        api: Literal["ollama", "openai"],
+        api: Api,
         error: HerdError,
         client_ip: str | None,
         tags: list[str] | None = None,

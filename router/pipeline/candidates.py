@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from router import model_size, scoring
+from router.config import RouterSettings
 from router.latency import LatencyHistory
 from router.model_names import normalize
-
-if TYPE_CHECKING:
-    from router.context import RouterContext
-    from router.dispatch import InferenceRequest
+from router.pipeline.request import InferenceRequest
+from router.queues import QueueBoard
+from router.registry import Registry
 
 SESSION_MEMORY = 10_000
 """Conversations remembered for affinity (least recently used forgotten first)."""
@@ -55,8 +56,21 @@ class Ranking:
 
 
 class Ranker:
-    def __init__(self, ctx: RouterContext, latency: LatencyHistory | None = None) -> None:
-        self.ctx = ctx
+    """The candidates for a request, from the registry's nodes, the live queues and history."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        queues: QueueBoard,
+        settings: RouterSettings,
+        clock: Callable[[], float],
+        latency: LatencyHistory | None = None,
+    ) -> None:
+        self.registry = registry
+        self.queues = queues
+        self.settings = settings
+        """Read at every decision: the runtime toggles change while the router runs."""
+        self.clock = clock
         self.latency = latency or LatencyHistory()
         self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
         self._sessions: OrderedDict[str, str] = OrderedDict()
@@ -69,7 +83,7 @@ class Ranker:
     def _nodes(self, now: float) -> list[tuple[scoring.NodeSnapshot, str]]:
         """A snapshot per routable node (rebuilt only after a new heartbeat), with its URL."""
         out: list[tuple[scoring.NodeSnapshot, str]] = []
-        for record, status in self.ctx.registry.routable(now):
+        for record, status in self.registry.routable(now):
             cached = self._snapshots.get(record.node_id)
             if cached is None or cached[0] != record.generation or cached[1] != status:
                 snap = scoring.snapshot_from_heartbeat(
@@ -77,9 +91,7 @@ class Ranker:
                     state=status,
                     cpu_history=record.cpu_history,
                     recently_unloaded=record.recently_unloaded,
-                    expected_busy_pct=self.ctx.registry.weekly.expected_next_hour(
-                        record.node_id, now
-                    ),
+                    expected_busy_pct=self.registry.weekly.expected_next_hour(record.node_id, now),
                 )
                 cached = (record.generation, status, snap)
                 self._snapshots[record.node_id] = cached
@@ -90,7 +102,8 @@ class Ranker:
         self, model: str, request: InferenceRequest, excluded: set[str]
     ) -> scoring.RouteRequest:
         body = request.body
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        raw_options = body.get("options")
+        options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
         num_ctx = options.get("num_ctx") if isinstance(options.get("num_ctx"), int) else None
         num_predict = options.get("num_predict")
         size, category = self._model_facts(model)
@@ -102,20 +115,20 @@ class Ranker:
             output_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else 512,
             num_ctx=num_ctx,
             session_key=session_key(model, body)
-            if self.ctx.settings.toggles.session_affinity
+            if self.settings.toggles.session_affinity
             else None,
             excluded=frozenset(excluded),
-            context_protection=self.ctx.settings.toggles.context_protection,
+            context_protection=self.settings.toggles.context_protection,
         )
 
     def _refresh_fleet_facts(self) -> None:
         """Drop what was derived from heartbeats once the registry changed."""
-        version = self.ctx.registry.version
+        version = self.registry.version
         if version != self._facts_version:
             self._facts_version = version
             self._facts.clear()
             known: set[str] = set()
-            for record in self.ctx.registry.records():
+            for record in self.registry.records():
                 known |= record.available_models
                 known |= record.loaded_models
             self._known = known
@@ -130,7 +143,7 @@ class Ranker:
         return found
 
     def _compute_facts(self, model: str) -> tuple[int, model_size.Category]:
-        for record in self.ctx.registry.records():
+        for record in self.registry.records():
             for entry in record.heartbeat.ollama.models_available:
                 if normalize(entry.name) == model:
                     details = entry.details
@@ -146,14 +159,14 @@ class Ranker:
     # --- decisions ----------------------------------------------------------------------------
 
     def rank(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
-        now = self.ctx.clock()
+        now = self.clock()
         nodes = self._nodes(now)
         route = self._route_request(model, request, excluded)
         decision = scoring.rank(
             [snap for snap, _ in nodes],
             route,
             now=now,
-            queues=self.ctx.queues.depths(),
+            queues=self.queues.depths(),
             latency=self.latency.snapshot(),  # type: ignore[arg-type]  # same fields as scoring's
             sessions=self._sessions,
         )
@@ -229,7 +242,7 @@ class Ranker:
         wanted_size, wanted_category = self._model_facts(model)
         best: tuple[float, str, Ranking] | None = None
         seen: set[str] = set()
-        for record, _status in self.ctx.registry.routable():
+        for record, _status in self.registry.routable():
             for name in record.loaded_models:
                 if name == model or name in seen:
                     continue

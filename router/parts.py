@@ -1,0 +1,98 @@
+"""The router's long-lived parts, built once per process in one place and passed explicitly.
+
+Owns ``AppParts`` (every part, none optional) and ``build_parts``, the one place they are
+constructed and wired to each other. Building does no I/O: ``router.app`` opens the store, seeds
+the latency history and starts the background work in its lifespan, and tests build the same
+parts the same way. Holds references only; it owns no behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router.auth import Keys
+from router.benchmarks import BenchmarkRunner
+from router.config import RouterSettings
+from router.events import EventHub
+from router.fleet_view import fleet_status
+from router.latency import LatencyHistory
+from router.pipeline.candidates import Ranker
+from router.pipeline.dispatch import Pipeline
+from router.pipeline.journal import TraceJournal
+from router.pipeline.pulls import PullCoordinator
+from router.queues import QueueBoard
+from router.registry import Registry
+from router.store import TraceStore
+from router.upstream import Upstream
+
+
+@dataclass(frozen=True, slots=True)
+class AppParts:
+    settings: RouterSettings
+    clock: Callable[[], float]
+    started_at: float
+    registry: Registry
+    queues: QueueBoard
+    store: TraceStore
+    """Built closed: ``router.app`` opens it at startup and closes it at shutdown."""
+    upstream: Upstream
+    latency: LatencyHistory
+    ranker: Ranker
+    pulls: PullCoordinator
+    pipeline: Pipeline
+    events: EventHub
+    benchmarks: BenchmarkRunner
+
+    @property
+    def keys(self) -> Keys:
+        s = self.settings
+        return Keys(fleet_token=s.fleet_token, api_key=s.api_key, admin_key=s.admin_key)
+
+
+def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time) -> AppParts:
+    """Every part of the router, wired; nothing opened or started yet."""
+    registry = Registry(
+        clock,
+        degraded_after_s=settings.degraded_after_s,
+        offline_after_s=settings.offline_after_s,
+        forget_after_s=settings.forget_after_s,
+    )
+    queues = QueueBoard(clock, max_queue=settings.max_queue_per_model)
+    store = TraceStore(settings.db_path, retention_days=settings.toggles.trace_retention_days)
+    upstream = Upstream(
+        connect_timeout_s=settings.connect_timeout_s,
+        first_byte_timeout_s=settings.first_byte_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
+
+    def snapshot() -> dict[str, Any]:
+        now = clock()
+        status = fleet_status(registry.with_status(now), queues.stats(), now)
+        return {"ts": now, **status.model_dump(mode="json")}
+
+    events = EventHub(snapshot)
+    registry.subscribe(events.changed)
+    latency = LatencyHistory()
+    ranker = Ranker(registry, queues, settings, clock, latency)
+    pulls = PullCoordinator(registry, upstream)
+    pipeline = Pipeline(
+        settings, clock, queues, ranker, upstream, pulls, TraceJournal(store, events.changed)
+    )
+    return AppParts(
+        settings=settings,
+        clock=clock,
+        started_at=clock(),
+        registry=registry,
+        queues=queues,
+        store=store,
+        upstream=upstream,
+        latency=latency,
+        ranker=ranker,
+        pulls=pulls,
+        pipeline=pipeline,
+        events=events,
+        benchmarks=BenchmarkRunner(store, pipeline, clock),
+    )

@@ -1,0 +1,144 @@
+"""An answer that has begun: its final headers, its first line, the rest as it streams.
+
+Owns ``Routed``: what a front end renders (headers, the parsed answer or the NDJSON lines, a
+failure after the first byte as one Ollama error line) and its end (``close``), which it reports
+through the ``Finisher`` the pipeline handed it. Never chooses nodes or records traces itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from router.http_client import HTTPError
+from router.pipeline.attempt import Attempt, Finisher
+from router.pipeline.request import InferenceRequest
+from router.traces import TraceRecord, TraceStatus
+from router.upstream import is_done_line, is_error_line
+
+
+class Routed:
+    """An answer that has begun. Headers are final; the body is complete or still streaming."""
+
+    def __init__(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        first: bytes,
+        lines: AsyncIterator[bytes] | None,
+        *,
+        finish: Finisher,
+        clock: Callable[[], float],
+        reaper_timeout_s: float,
+    ) -> None:
+        self.request = request
+        self._attempt = attempt
+        self.trace = trace
+        self.first = first
+        self._lines = lines
+        self._finish = finish
+        self._clock = clock
+        self._reaper_timeout_s = reaper_timeout_s
+        self.final: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._closed = False
+
+    @property
+    def node_id(self) -> str:
+        return self._attempt.choice.node_id
+
+    @property
+    def model(self) -> str:
+        return self._attempt.model
+
+    @property
+    def complete(self) -> bool:
+        return self._lines is None
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-Fleet-Node": self.node_id,
+            "X-Fleet-Score": f"{self._attempt.choice.score:.2f}",
+            "X-Fleet-Retries": str(self.trace.retry_count),
+            "X-Request-Id": self.request.request_id,
+        }
+        if self.trace.fallback_used:
+            headers["X-Fleet-Fallback"] = self.model
+        return headers
+
+    def json(self) -> Any:
+        """The complete non-streaming answer, parsed."""
+        return json.loads(self.first)
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """Every NDJSON line of the answer: the first, then the rest as they arrive.
+
+        A node failure after the first byte ends the iteration with one Ollama error line
+        (``{"error": ...}``) so every front end can render it in its own format.
+        """
+        yield self.first
+        if self._lines is None:
+            return
+        slot = self._attempt.slot
+        clock = self._clock
+        try:
+            async for line in self._lines:
+                slot.touch(clock())
+                if is_error_line(line):
+                    self.error = error_text(line)
+                    yield line
+                    return
+                if is_done_line(line):
+                    self.final = parse_line(line)
+                yield line
+            if self.final is None:
+                self.error = "the node closed the stream before it was done"
+                yield error_line(self.error)
+        except asyncio.CancelledError:
+            if not slot.reaped:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            self.error = f"request stalled: no progress for {self._reaper_timeout_s:g}s"
+            self.trace.reaped = True
+            yield error_line(self.error)
+        except HTTPError as exc:
+            self.error = f"the node failed mid-stream: {exc or type(exc).__name__}"
+            yield error_line(self.error)
+
+    async def close(self, disconnected: bool = False) -> None:
+        """Release the slot and record the trace (through the finisher); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._attempt.response is not None:
+            await self._attempt.response.aclose()
+        if disconnected and self.final is None and self.error is None:
+            status: TraceStatus = "client_disconnected"
+        elif self.error is not None:
+            status = "failed" if self.trace.reaped else "incomplete"
+            self.trace.error_message = self.error
+        else:
+            status = "completed"
+        self._finish(status, self.final)
+
+
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def error_text(line: bytes) -> str:
+    data = parse_line(line) or {}
+    return str(data.get("error", "the node reported an error"))
+
+
+def error_line(message: str) -> bytes:
+    return json.dumps({"error": message}).encode() + b"\n"
