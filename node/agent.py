@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import httpx
 
+from node.backends.inventory import Backends
 from node.collectors import (
     OllamaReader,
     OllamaSnapshot,
@@ -70,8 +71,10 @@ class NodeAgent:
         ollama: OllamaReader | None = None,
         discover: Discover = _default_discover,
         transport: httpx.AsyncBaseTransport | None = None,
+        backends: Backends | None = None,
     ) -> None:
         self.settings = settings
+        self.backends = backends
         self._system = system
         self._ollama = ollama or OllamaReader(
             settings.ollama_url,

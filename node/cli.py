@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +25,10 @@ from pydantic import ValidationError
 
 from node import __version__
 from node.agent import NodeAgent
+from node.backends.inventory import Backends, BackendSpec, ConfigError, assemble
 from node.children import die_with_parent
 from node.config import SIM_PROFILES, NodeSettings, load_node_settings
+from node.gateway import create_gateway
 from router.logs import JsonLineFormatter
 
 log = logging.getLogger("herd.node.cli")
@@ -75,6 +78,30 @@ def _parser() -> argparse.ArgumentParser:
         "--sim-memory-gb", type=float, help="simulated device memory (default: the profile's)"
     )
     p.add_argument("--log-level", help="debug, info, warning, error (default info)")
+    p.add_argument("--data-dir", help="backends.json and job files (default ~/.fleet-manager)")
+    p.add_argument(
+        "--backend",
+        action="append",
+        dest="backends",
+        metavar="KIND[/ADAPTER][=URL][#MODEL,...]",
+        help="another backend on this device, e.g. openai=http://127.0.0.1:8080, "
+        "image/openai=http://127.0.0.1:7860#sdxl, stt/qwen3-asr (repeatable)",
+    )
+    p.add_argument(
+        "--no-discover-backends",
+        dest="discover_backends",
+        action="store_const",
+        const=False,
+        help="do not add mflux or Qwen3-ASR found on PATH",
+    )
+    p.add_argument("--gateway-host", help="job gateway listen address (default 0.0.0.0)")
+    p.add_argument("--gateway-port", type=int, help="job gateway port (default 11436)")
+    p.add_argument(
+        "--sim-image", action="store_const", const=True, help="simulate an image server too"
+    )
+    p.add_argument(
+        "--sim-speech", action="store_const", const=True, help="simulate a Qwen3-ASR server too"
+    )
     return p
 
 
@@ -94,6 +121,13 @@ _KEYS = (
     "sim_time_scale",
     "sim_memory_gb",
     "log_level",
+    "data_dir",
+    "backends",
+    "discover_backends",
+    "gateway_host",
+    "gateway_port",
+    "sim_image",
+    "sim_speech",
 )
 
 
@@ -128,6 +162,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def build_backends(settings: NodeSettings) -> Backends:
+    """The node's backends from flags, ``backends.json``, installed programs and the simulator."""
+    data_dir = Path(settings.data_dir).expanduser()
+    specs = assemble(settings.backends, data_dir, discover_programs=settings.discover_backends)
+    if settings.simulate is not None and settings.sim_image:
+        from node.sim.media import IMAGE_MODELS
+
+        specs.append(
+            BackendSpec(kind="image", adapter="openai", url=settings.ollama_url,
+                        models=list(IMAGE_MODELS))
+        )  # fmt: skip
+    if settings.simulate is not None and settings.sim_speech:
+        specs.append(BackendSpec(kind="stt", adapter="qwen3-asr", url=settings.ollama_url))
+    return Backends(specs, data_dir)
+
+
 async def run(settings: NodeSettings) -> int:
     """Run the agent (and the simulator, if asked) until SIGTERM/SIGINT; the exit code."""
     loop = asyncio.get_running_loop()
@@ -135,18 +185,33 @@ async def run(settings: NodeSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    try:
+        backends = build_backends(settings)
+    except ConfigError as exc:
+        log.error("invalid backend configuration", extra={"error": str(exc)})
+        return 2
     simulator: Simulator | None = None
+    gateway: _Served | None = None
     try:
         if settings.simulate is not None:
             simulator = Simulator(settings)
             if not await simulator.start(stop):
                 return 0 if stop.is_set() else 1
-        agent = NodeAgent(settings)
+        await backends.start()
+        if backends.serves_jobs:
+            app = create_gateway(backends, settings.fleet_token, settings.gateway_url)
+            gateway = _Served(app, settings.gateway_host, settings.gateway_port, "herd-gateway")
+            await gateway.start()
+            log.info("job gateway listening", extra={"url": settings.gateway_url})
+        agent = NodeAgent(settings, backends=backends)
         await agent.run(stop)
         return 0
     finally:
+        if gateway is not None:
+            await gateway.stop()
         if simulator is not None:
             await simulator.stop()
+        await backends.aclose()
         log.info("herd-node stopped", extra={"node_id": settings.node_id})
 
 
@@ -162,6 +227,37 @@ class _QuietServer(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:  # older uvicorn
         return
+
+
+class _Served:
+    """An ASGI app served by uvicorn inside the agent's event loop."""
+
+    def __init__(self, app: Any, host: str, port: int, name: str) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = _QuietServer(config)
+        self.name = name
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve(), name=self.name)
+        for _ in range(200):
+            if self.server.started or self.task.done():
+                return
+            await asyncio.sleep(0.025)
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout=3.0)
+        except (TimeoutError, Exception):
+            self.server.force_exit = True
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
 
 
 def _sim_app(profile: str, time_scale: float | None, memory_gb: float | None) -> Any | None:

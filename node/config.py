@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DEFAULT_OLLAMA_PORT = 11434
 DEFAULT_OLLAMA_HOST = f"http://localhost:{DEFAULT_OLLAMA_PORT}"
 DEFAULT_INTERVAL_S = 5.0
+DEFAULT_GATEWAY_PORT = 11436
 ENV_PREFIX = "HERD_NODE_"
 SIM_PROFILES = ("workstation", "laptop", "mini")
 
@@ -129,6 +130,23 @@ class NodeSettings(BaseModel):
         default=None, gt=0, description="Simulated memory, overriding the profile's."
     )
     log_level: str = Field(default="info")
+    data_dir: str = Field(
+        default="~/.fleet-manager",
+        description="Where the node keeps backends.json and image-job temporary files.",
+    )
+    backends: list[str] = Field(
+        default_factory=list,
+        description="Backends besides the default Ollama: KIND[/ADAPTER][=URL][#MODEL,...].",
+    )
+    discover_backends: bool = Field(
+        default=True, description="Add mflux and Qwen3-ASR when their programs are installed."
+    )
+    gateway_host: str = Field(default="0.0.0.0", description="Where the job gateway listens.")
+    gateway_port: int = Field(
+        default=DEFAULT_GATEWAY_PORT, ge=0, le=65535, description="The job gateway's port."
+    )
+    sim_image: bool = Field(default=False, description="Simulate an image server too.")
+    sim_speech: bool = Field(default=False, description="Simulate a Qwen3-ASR server too.")
 
     @field_validator("ollama_host")
     @classmethod
@@ -172,8 +190,14 @@ class NodeSettings(BaseModel):
             return f"http://{host}:{self.sim_port}"
         return self.ollama_host
 
+    @property
+    def gateway_url(self) -> str:
+        """The job gateway as this node reports it (the router swaps a loopback host)."""
+        host = "127.0.0.1" if self.gateway_host in _WILDCARD_HOSTS else self.gateway_host
+        return f"http://{host}:{self.gateway_port}"
 
-_LIST_FIELDS = {"mdns_interfaces"}
+
+_LIST_SEPARATORS = {"mdns_interfaces": ",", "backends": ";"}
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -186,8 +210,9 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(f"{ENV_PREFIX}{field.upper()}")
         if raw is None or raw == "":
             continue
-        if field in _LIST_FIELDS:
-            found[field] = [part.strip() for part in raw.split(",") if part.strip()]
+        if field in _LIST_SEPARATORS:
+            parts = raw.split(_LIST_SEPARATORS[field])
+            found[field] = [part.strip() for part in parts if part.strip()]
         else:
             found[field] = raw
     # A singular spelling is friendlier for the common one-interface case.

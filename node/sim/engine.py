@@ -103,6 +103,9 @@ class SimConfig:
     memory_gb: float | None = None
     memory_wait: bool = True
     version: str = "0.12.6"
+    image_models: list[str] | None = None
+    """Models of the simulated image server (None: every one ``media`` knows)."""
+    stt_models: list[str] | None = None
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")

@@ -26,6 +26,8 @@ from .control import ControlHooks, control_routes
 from .engine import BadRequest, Engine, SimConfig, SimError
 from .exchange import Call, Exchange, Handler, refuse
 from .faults import FaultBook
+from .media import ImageEngine, SpeechEngine
+from .media_api import MediaEndpoints
 from .ollama_api import OllamaEndpoints
 from .openai_api import OpenAIEndpoints
 from .records import Recorder
@@ -40,6 +42,12 @@ class Simulator(OllamaEndpoints, OpenAIEndpoints, ControlHooks):
         self.faults = FaultBook()
         self.recorder = Recorder(self.engine.clock)
         self.created = int(time.time())
+        profile = self.engine.profile.name
+        self.media = MediaEndpoints(
+            self,
+            ImageEngine(profile, self.engine.sleep, self.config.image_models),
+            SpeechEngine(profile, self.engine.sleep, self.config.stt_models),
+        )
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -122,6 +130,7 @@ def _build_routes(sim: Simulator) -> Starlette:
         Route("/v1/chat/completions", ep(sim.openai_chat, openai=True), methods=["POST"]),
         Route("/v1/completions", ep(sim.openai_completions, openai=True), methods=["POST"]),
         Route("/v1/embeddings", ep(sim.openai_embeddings, openai=True), methods=["POST"]),
+        *sim.media.routes(),
         *control_routes(sim),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
