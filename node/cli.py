@@ -234,7 +234,7 @@ class _Served:
 
     def __init__(self, app: Any, host: str, port: int, name: str) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="auto"
         )
         self.server = _QuietServer(config)
         self.name = name
@@ -290,24 +290,15 @@ class Simulator:
         self.settings = settings
         self.profile = settings.simulate
         self.url = settings.ollama_url
-        self._server: _QuietServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._served: _Served | None = None
         self._child: asyncio.subprocess.Process | None = None
 
     async def start(self, stop: asyncio.Event) -> bool:
         settings = self.settings
         app = _sim_app(self.profile, settings.sim_time_scale, settings.sim_memory_gb)
         if app is not None:
-            config = uvicorn.Config(
-                app,
-                host=settings.sim_host,
-                port=settings.sim_port,
-                log_level="warning",
-                access_log=False,
-                lifespan="auto",
-            )
-            self._server = _QuietServer(config)
-            self._task = asyncio.create_task(self._server.serve(), name="herd-sim")
+            self._served = _Served(app, settings.sim_host, settings.sim_port, "herd-sim")
+            await self._served.start()
             mode = "in-process"
         else:
             cmd = [
@@ -339,8 +330,8 @@ class Simulator:
         return ready
 
     def _gone(self) -> bool:
-        if self._task is not None:
-            return self._task.done()
+        if self._served is not None and self._served.task is not None:
+            return self._served.task.done()
         return self._child is not None and self._child.returncode is not None
 
     async def _wait_ready(self, stop: asyncio.Event) -> bool:
@@ -356,15 +347,8 @@ class Simulator:
         return False
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=3.0)
-            except (TimeoutError, Exception):
-                self._server.force_exit = True
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+        if self._served is not None:
+            await self._served.stop()
         if self._child is not None and self._child.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._child.terminate()

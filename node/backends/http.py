@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 
-from .jobs import BackendError, BackendTimeout, BackendUnavailable, BadJob
+from .jobs import (
+    BackendError,
+    BackendKind,
+    BackendReport,
+    BackendTimeout,
+    BackendUnavailable,
+    BadJob,
+)
+from .occupancy import Occupancy
 
 
 def error_message(response: httpx.Response) -> str:
@@ -78,3 +86,44 @@ class ServerClient:
         response = await self.call(lambda: self.client.get("/v1/models", timeout=5.0))
         data: Any = response.json().get("data", [])
         return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
+
+
+class ServedModels:
+    """An image or speech server's adapter state: its client, its models (configured, else the
+    server's ``/v1/models`` at each report) and its occupancy."""
+
+    kind: BackendKind
+    adapter: str
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        models: list[str] | None = None,
+        api_key: str | None = None,
+        capacity: int = 1,
+        timeout_s: float = 600.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = ServerClient(url, api_key=api_key, timeout_s=timeout_s, transport=transport)
+        self.fixed_models = models
+        self.models: list[str] = list(models or [])
+        self.occupancy = Occupancy(capacity)
+
+    def serves(self, model: str) -> bool:
+        return model in self.models
+
+    async def report(self) -> BackendReport:
+        detail, reachable = "", True
+        if self.fixed_models is None:
+            try:
+                self.models = await self.server.model_ids()
+            except BackendError as exc:
+                detail, reachable = exc.message, False
+        return BackendReport(
+            self.kind, self.adapter, self.server.url, self.models, reachable=reachable,
+            capacity=self.occupancy.capacity, busy=self.occupancy.busy, detail=detail,
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.server.aclose()

@@ -13,11 +13,8 @@ import binascii
 import time
 from typing import Any
 
-import httpx
-
-from .http import ServerClient
-from .jobs import PNG_SIGNATURE, BackendError, BackendReport, ImageJob, ImageResult
-from .occupancy import Occupancy
+from .http import ServedModels
+from .jobs import PNG_SIGNATURE, BackendError, ImageJob, ImageResult
 
 
 def request_body(job: ImageJob) -> dict[str, Any]:
@@ -49,38 +46,9 @@ def decode_image(payload: Any) -> bytes:
     return png
 
 
-class OpenAIImages:
+class OpenAIImages(ServedModels):
+    kind = "image"
     adapter = "openai"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        models: list[str] | None = None,
-        api_key: str | None = None,
-        capacity: int = 1,
-        timeout_s: float = 600.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.server = ServerClient(url, api_key=api_key, timeout_s=timeout_s, transport=transport)
-        self.fixed_models = models
-        self.models: list[str] = list(models or [])
-        self.occupancy = Occupancy(capacity)
-
-    def serves(self, model: str) -> bool:
-        return model in self.models
-
-    async def report(self) -> BackendReport:
-        detail, reachable = "", True
-        if self.fixed_models is None:
-            try:
-                self.models = await self.server.model_ids()
-            except BackendError as exc:
-                detail, reachable = exc.message, False
-        return BackendReport(
-            "image", self.adapter, self.server.url, self.models, reachable=reachable,
-            capacity=self.occupancy.capacity, busy=self.occupancy.busy, detail=detail,
-        )  # fmt: skip
 
     async def generate(self, job: ImageJob) -> ImageResult:
         body = request_body(job)
@@ -93,6 +61,3 @@ class OpenAIImages:
         return ImageResult(
             png=decode_image(response.json()), model=job.model, seconds=seconds, seed=job.seed
         )
-
-    async def aclose(self) -> None:
-        await self.server.aclose()

@@ -12,17 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
-from .http import ServerClient
+from .http import ServedModels
 from .jobs import (
     AudioJob,
     BackendError,
-    BackendReport,
     Transcript,
     TranscriptChunk,
 )
-from .occupancy import Occupancy
 
 
 def chunks_from(items: Any) -> list[TranscriptChunk]:
@@ -56,38 +52,9 @@ def transcript_from(payload: Any, job: AudioJob, seconds: float) -> Transcript:
     )
 
 
-class OpenAITranscriptions:
+class OpenAITranscriptions(ServedModels):
+    kind = "stt"
     adapter = "openai"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        models: list[str] | None = None,
-        api_key: str | None = None,
-        capacity: int = 1,
-        timeout_s: float = 600.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.server = ServerClient(url, api_key=api_key, timeout_s=timeout_s, transport=transport)
-        self.fixed_models = models
-        self.models: list[str] = list(models or [])
-        self.occupancy = Occupancy(capacity)
-
-    def serves(self, model: str) -> bool:
-        return model in self.models
-
-    async def report(self) -> BackendReport:
-        detail, reachable = "", True
-        if self.fixed_models is None:
-            try:
-                self.models = await self.server.model_ids()
-            except BackendError as exc:
-                detail, reachable = exc.message, False
-        return BackendReport(
-            "stt", self.adapter, self.server.url, self.models, reachable=reachable,
-            capacity=self.occupancy.capacity, busy=self.occupancy.busy, detail=detail,
-        )  # fmt: skip
 
     async def transcribe(self, job: AudioJob) -> Transcript:
         fields = {"model": job.model, "response_format": "verbose_json"}
@@ -107,6 +74,3 @@ class OpenAITranscriptions:
         except ValueError:
             raise BackendError("the transcription server did not answer JSON") from None
         return transcript_from(payload, job, seconds)
-
-    async def aclose(self) -> None:
-        await self.server.aclose()
