@@ -1,13 +1,14 @@
 """Benchmark of the scorer: one routing decision over a 100-node fleet holding 50 models each.
 
 Builds the fleet once (as the router does per heartbeat), then times ``router.scoring.rank`` for a
-stream of requests with live queue, latency and session maps. Prints mean / p50 / p99 microseconds
-per decision and writes them to ``bench/results/scoring.json``. Run: ``python -m bench.scoring``.
-Never asserts a speed: it measures.
+stream of requests with live queue loads, learned speeds, demand and session maps. Prints mean /
+p50 / p99 microseconds per decision and writes them to ``bench/results/scoring.json``.
+Run: ``python -m bench.scoring``. Never asserts a speed: it measures.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import random
@@ -16,7 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-from router.scoring import LatencyStats, LoadedInfo, NodeSnapshot, RouteRequest, rank
+from router.scoring import (
+    LoadedInfo,
+    ModelSpeed,
+    NodeSnapshot,
+    NodeSpeed,
+    QueueLoad,
+    RouteRequest,
+    Speeds,
+    rank,
+)
 
 NODES = 100
 MODELS_PER_NODE = 50
@@ -28,8 +38,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
 
 def build_fleet(
     seed: int = 7,
-) -> tuple[list[NodeSnapshot], list[str], dict, dict]:
-    """A mixed fleet: snapshots, the model catalogue, queue and latency maps."""
+) -> tuple[list[NodeSnapshot], list[str], dict[tuple[str, str], QueueLoad], Speeds]:
+    """A mixed fleet: snapshots, the model catalogue, queue loads and learned speeds."""
     rng = random.Random(seed)
     # Every node holds every model: each request has the whole fleet as candidates (worst case).
     catalogue = [
@@ -37,8 +47,9 @@ def build_fleet(
     ]
     sizes = {name: int(name.rsplit(":", 1)[1][:-1]) * 600_000_000 for name in catalogue}
     nodes: list[NodeSnapshot] = []
-    queues: dict[tuple[str, str], tuple[int, int]] = {}
-    latency: dict[tuple[str, str], LatencyStats] = {}
+    queues: dict[tuple[str, str], QueueLoad] = {}
+    measured: dict[tuple[str, str], ModelSpeed] = {}
+    node_speeds: dict[str, NodeSpeed] = {}
     for index in range(NODES):
         node_id = f"node-{index:03d}"
         total = rng.choice((16.0, 32.0, 64.0, 128.0, 192.0))
@@ -68,15 +79,19 @@ def build_fleet(
                 disk_free_gb=200.0,
             )
         )
+        if index % 2:
+            node_speeds[node_id] = NodeSpeed(rng.uniform(50, 500), 8.0, rng.uniform(1, 6))
         for name in models[:10]:
-            queues[(node_id, name)] = (rng.randint(0, 3), rng.randint(0, 2))
+            in_flight = rng.randint(0, 2)
+            queues[(node_id, name)] = (rng.randint(0, 3), in_flight, in_flight * 3.0)
             if rng.random() < 0.7:
-                latency[(node_id, name)] = LatencyStats(rng.uniform(500, 20_000), 30.0, 20)
-    return nodes, catalogue, queues, latency
+                measured[(node_id, name)] = ModelSpeed(rng.uniform(5, 150), 400.0, 4.0, 20)
+    outputs = {name: 200.0 for name in catalogue[::2]}
+    return nodes, catalogue, queues, Speeds(measured, node_speeds, outputs)
 
 
 def main() -> dict[str, float]:
-    nodes, catalogue, queues, latency = build_fleet()
+    nodes, catalogue, queues, speeds = build_fleet()
     rng = random.Random(11)
     requests = [
         RouteRequest(
@@ -89,16 +104,18 @@ def main() -> dict[str, float]:
         for _ in range(DECISIONS)
     ]
     sessions = {f"s{i}": f"node-{i:03d}" for i in range(50)}
+    demand = {name: 0.05 for name in catalogue}
+    decide = functools.partial(
+        rank, nodes, now=1_200.0, queues=queues, speeds=speeds, demand=demand, sessions=sessions
+    )
     for request in requests[:WARMUP]:
-        rank(nodes, request, now=1_200.0, queues=queues, latency=latency, sessions=sessions)
+        decide(request)
     timings_us: list[float] = []
     candidates = 0
     clock = time.perf_counter_ns
     for request in requests:
         start = clock()
-        decision = rank(
-            nodes, request, now=1_200.0, queues=queues, latency=latency, sessions=sessions
-        )
+        decision = decide(request)
         timings_us.append((clock() - start) / 1000.0)
         candidates += len(decision.ranked)
     timings_us.sort()

@@ -157,7 +157,7 @@ async def _measure(
         "fallback_reasons(24h)": lambda: store.fallback_reasons(day, now),
         "ttft_p50(24h)": lambda: store.ttft_p50(day, now),
         "ttft_p50(7d)": lambda: store.ttft_p50(week, now),
-        "recent_latencies(24h)": lambda: store.recent_latencies(day),
+        "recent_runs(24h)": lambda: store.recent_runs(day),
         "prune(nothing to do)": lambda: store.prune(now),
     }
     results = {}

@@ -88,9 +88,9 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
     stack.push_async_callback(ctx.store.close)
     try:
         since = ctx.clock() - LATENCY_SEED_WINDOW_S
-        ctx.latency.seed(await ctx.store.recent_latencies(since=since))
+        ctx.latency.seed(await ctx.store.recent_runs(since=since))
     except Exception:  # a damaged history must not stop the router
-        log.exception("could not seed the latency history from the store")
+        log.exception("could not seed the speed history from the store")
     stack.push_async_callback(ctx.upstream.aclose)
 
     weekly_path = settings.resolved_data_dir / WEEKLY_FILE

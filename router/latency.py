@@ -1,148 +1,161 @@
-"""Latency history for the scorer: recent latencies, TTFTs and speeds per (node_id, model).
+"""Speed history for the scorer: what each node:model really did, learned from Ollama's durations.
 
-Owns a bounded ring of recent observations per node:model and the cheap statistics the scorer
-reads on every decision (p50/p75/p95 latency, p50 time to first token, median tokens/s). Stats are
-cached per key and recomputed only after a new observation. At start the history is seeded from
-the store's recent completed traces (``TraceStore.recent_latencies``).
+Owns bounded rings of recent measurements per (node_id, model), taken from the durations Ollama
+reports with every answer: decode speed (``eval_count / eval_duration``), prefill speed
+(``prompt_eval_count / prompt_eval_duration``, when the prompt was long enough to time) and cold
+loads (``load_duration`` above ``COLD_LOAD_MIN_S``), plus each model's recent answer lengths. From
+them it derives, once per new observation, the ``router.scoring.Speeds`` value the scorer reads:
+medians per node:model, and per node its effective bandwidth (decode tokens/s x weight bytes),
+prefill-to-decode ratio and load throughput, which carry over to models the node has not served.
+At start it is seeded from the store's recent completed traces.
 
-Pure: no clock, no I/O, no locking (it lives on the event loop). Percentiles use the same
-nearest-rank definition as ``router.analytics``.
+No clock, no I/O, no locking (it lives on the event loop).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from router.analytics import nearest_rank, percentile, tokens_per_second
+from router.scoring import ModelSpeed, NodeSpeed, Speeds
+from router.scoring.speed import RUNNER_START_S
 
 Key = tuple[str, str]
 """``(node_id, model)``."""
 
+COLD_LOAD_MIN_S = 0.1
+"""A ``load_duration`` shorter than this was a hot model (Ollama reports a few ms then)."""
+MIN_PREFILL_TOKENS = 16
+"""Fewer prompt tokens than this time too short to measure a prefill speed (a cached prompt)."""
+MIN_DECODE_TOKENS = 4
+
 
 @dataclass(frozen=True, slots=True)
-class LatencyStats:
-    p50_ms: float
-    p75_ms: float
-    p95_ms: float
-    ttft_p50_ms: float | None
-    tokens_per_s: float | None
-    samples: int
-    """Latency samples in the ring (TTFT and speed may have fewer)."""
+class Run:
+    """What Ollama reported for one answer (durations in nanoseconds, ``None`` when absent)."""
+
+    weights: float
+    """Bytes of the model's weights on that node (its file size)."""
+    prompt_tokens: int | None = None
+    prompt_ns: int | None = None
+    output_tokens: int | None = None
+    eval_ns: int | None = None
+    load_ns: int | None = None
+
+    @classmethod
+    def from_final(cls, weights: float, final: Mapping[str, object]) -> Run:
+        """From the last object of an Ollama answer (``eval_count``, ``eval_duration``, ...)."""
+        return cls(
+            weights,
+            as_int(final.get("prompt_eval_count")),
+            as_int(final.get("prompt_eval_duration")),
+            as_int(final.get("eval_count")),
+            as_int(final.get("eval_duration")),
+            as_int(final.get("load_duration")),
+        )
 
 
 class _Ring:
-    __slots__ = ("latency", "speed", "ttft")
+    __slots__ = ("decode", "load", "prefill", "weights")
 
     def __init__(self, size: int) -> None:
-        self.latency: deque[float] = deque(maxlen=size)
-        self.ttft: deque[float] = deque(maxlen=size)
-        self.speed: deque[float] = deque(maxlen=size)
+        self.decode: deque[float] = deque(maxlen=size)
+        self.prefill: deque[float] = deque(maxlen=size)
+        self.load: deque[float] = deque(maxlen=size)
+        self.weights = 0.0
 
 
-class LatencyHistory:
-    """Bounded per node:model history with cached statistics."""
+class SpeedHistory:
+    """Bounded per node:model measurements and the ``Speeds`` derived from them."""
 
-    def __init__(self, max_samples: int = 256) -> None:
+    def __init__(self, max_samples: int = 64) -> None:
         if max_samples < 1:
             raise ValueError("max_samples must be at least 1")
         self.max_samples = max_samples
         self._rings: dict[Key, _Ring] = {}
-        self._stats: dict[Key, LatencyStats] = {}
-        self._sorted: dict[Key, list[float]] = {}
-        self._snapshot: dict[Key, LatencyStats] | None = None
+        self._outputs: dict[str, deque[int]] = {}
+        self._speeds: Speeds | None = None
         self.version = 0
-        """Bumped on every observation; readers may cache derived maps against it."""
+        """Bumped on every observation."""
 
-    def observe(
-        self,
-        node_id: str,
-        model: str,
-        latency_ms: float | None,
-        ttft_ms: float | None = None,
-        tokens_per_s: float | None = None,
-    ) -> None:
-        """Add one completed request. ``None`` (or negative) values are not recorded."""
-        key = (node_id, model)
-        ring = self._rings.get(key)
+    def observe(self, node_id: str, model: str, run: Run) -> None:
+        """Take one completed answer in; unusable figures are skipped."""
+        ring = self._rings.get((node_id, model))
         if ring is None:
-            ring = self._rings[key] = _Ring(self.max_samples)
-        if latency_ms is not None and latency_ms >= 0:
-            ring.latency.append(float(latency_ms))
-        if ttft_ms is not None and ttft_ms >= 0:
-            ring.ttft.append(float(ttft_ms))
-        if tokens_per_s is not None and tokens_per_s > 0:
-            ring.speed.append(float(tokens_per_s))
-        self._stats.pop(key, None)
-        self._sorted.pop(key, None)
-        self._snapshot = None
+            ring = self._rings[(node_id, model)] = _Ring(self.max_samples)
+        if run.weights > 0:
+            ring.weights = run.weights
+        if run.output_tokens and run.output_tokens >= MIN_DECODE_TOKENS and run.eval_ns:
+            ring.decode.append(run.output_tokens / run.eval_ns * 1e9)
+        if run.prompt_tokens and run.prompt_tokens >= MIN_PREFILL_TOKENS and run.prompt_ns:
+            ring.prefill.append(run.prompt_tokens / run.prompt_ns * 1e9)
+        if run.load_ns and run.load_ns / 1e9 >= COLD_LOAD_MIN_S:
+            ring.load.append(run.load_ns / 1e9)
+        if run.output_tokens:
+            outputs = self._outputs.get(model)
+            if outputs is None:
+                outputs = self._outputs[model] = deque(maxlen=self.max_samples)
+            outputs.append(run.output_tokens)
+        self._speeds = None
         self.version += 1
 
-    def seed(
-        self,
-        rows: Iterable[
-            tuple[str | None, str, float | None, float | None, int | None, int | None]
-            | Sequence[object]
-        ],
-    ) -> int:
-        """Load rows ``(node_id, model, latency_ms, ttft_ms, completion_tokens,
-        eval_duration_ns)``, oldest first (the ring keeps the newest). Returns rows used."""
+    def seed(self, rows: Iterable[tuple[object, ...]]) -> int:
+        """Load stored rows ``(node_id, model, completion_tokens, eval_duration_ns,
+        load_duration_ns)``, oldest first. Returns the rows used."""
         used = 0
-        for row in rows:
-            node_id, model, latency, ttft, tokens, eval_ns = row
-            if node_id is None or model is None:
+        for node_id, model, tokens, eval_ns, load_ns in rows:
+            if not isinstance(node_id, str) or not isinstance(model, str):
                 continue
             self.observe(
-                str(node_id),
-                str(model),
-                latency,  # type: ignore[arg-type]
-                ttft,  # type: ignore[arg-type]
-                tokens_per_second(tokens, eval_ns),  # type: ignore[arg-type]
+                node_id,
+                model,
+                Run(0.0, None, None, as_int(tokens), as_int(eval_ns), as_int(load_ns)),
             )
             used += 1
         return used
 
-    def _latencies(self, key: Key) -> list[float]:
-        ordered = self._sorted.get(key)
-        if ordered is None:
-            ring = self._rings.get(key)
-            ordered = sorted(ring.latency) if ring else []
-            self._sorted[key] = ordered
-        return ordered
+    def speeds(self) -> Speeds:
+        """What the scorer reads; the same value until the next observation (read-only)."""
+        if self._speeds is None:
+            self._speeds = self._derive()
+        return self._speeds
 
-    def percentile(self, node_id: str, model: str, q: float) -> float | None:
-        """Nearest-rank latency percentile (``q`` in 0..1); ``None`` without samples."""
-        return percentile(self._latencies((node_id, model)), q)
-
-    def stats(self, node_id: str, model: str) -> LatencyStats | None:
-        """Cached stats of one node:model; ``None`` until it has a latency sample."""
-        key = (node_id, model)
-        cached = self._stats.get(key)
-        if cached is None:
-            lat = self._latencies(key)
-            if not lat:
-                return None
-            ring = self._rings[key]
-            cached = LatencyStats(
-                p50_ms=lat[nearest_rank(len(lat), 0.5) - 1],
-                p75_ms=lat[nearest_rank(len(lat), 0.75) - 1],
-                p95_ms=lat[nearest_rank(len(lat), 0.95) - 1],
-                ttft_p50_ms=percentile(sorted(ring.ttft), 0.5),
-                tokens_per_s=percentile(sorted(ring.speed), 0.5),
-                samples=len(ring.latency),
-            )
-            self._stats[key] = cached
-        return cached
-
-    def snapshot(self) -> dict[Key, LatencyStats]:
-        """Stats of every node:model with a latency sample. Only keys observed since the last
-        call are recomputed; the same dict is returned until the next observation (read-only)."""
-        if self._snapshot is None:
-            self._snapshot = {
-                key: stats for key in self._rings if (stats := self.stats(*key)) is not None
-            }
-        return self._snapshot
+    def _derive(self) -> Speeds:
+        models: dict[Key, ModelSpeed] = {}
+        per_node: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        for (node_id, model), ring in self._rings.items():
+            decode = _median(ring.decode)
+            prefill = _median(ring.prefill)
+            load = _median(ring.load)
+            samples = max(len(ring.decode), len(ring.load))
+            if samples:
+                models[(node_id, model)] = ModelSpeed(decode, prefill, load, samples)
+            bandwidths, ratios, throughputs = per_node.setdefault(node_id, ([], [], []))
+            if decode and ring.weights:
+                bandwidths.append(decode * ring.weights / 1e9)
+            if decode and prefill:
+                ratios.append(prefill / decode)
+            if load and ring.weights:
+                throughputs.append(ring.weights / 1e9 / max(load - RUNNER_START_S, 0.05))
+        nodes = {
+            node_id: NodeSpeed(_median(bw), _median(ratio), _median(tput))
+            for node_id, (bw, ratio, tput) in per_node.items()
+            if bw or ratio or tput
+        }
+        outputs = {model: statistics.fmean(values) for model, values in self._outputs.items()}
+        return Speeds(models, nodes, outputs)
 
     def __len__(self) -> int:
         return len(self._rings)
+
+
+def _median(values: Iterable[float]) -> float | None:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else None
+
+
+def as_int(value: object) -> int | None:
+    """A JSON number as an int; ``None`` for anything else (booleans included)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

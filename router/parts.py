@@ -18,7 +18,7 @@ from router.benchmarks import BenchmarkRunner
 from router.config import RouterSettings
 from router.events import EventHub
 from router.fleet_view import fleet_status
-from router.latency import LatencyHistory
+from router.latency import SpeedHistory
 from router.pipeline.candidates import Ranker
 from router.pipeline.dispatch import Pipeline
 from router.pipeline.journal import TraceJournal
@@ -39,7 +39,7 @@ class AppParts:
     store: TraceStore
     """Built closed: ``router.app`` opens it at startup and closes it at shutdown."""
     upstream: Upstream
-    latency: LatencyHistory
+    latency: SpeedHistory
     ranker: Ranker
     pulls: PullCoordinator
     pipeline: Pipeline
@@ -75,7 +75,7 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
 
     events = EventHub(snapshot)
     registry.subscribe(events.changed)
-    latency = LatencyHistory()
+    latency = SpeedHistory()
     ranker = Ranker(registry, queues, settings, clock, latency)
     pulls = PullCoordinator(registry, upstream)
     pipeline = Pipeline(

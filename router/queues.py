@@ -113,6 +113,14 @@ class SlotQueue:
         self.concurrency = max(1, concurrency)
         self._wake()
 
+    def load(self) -> tuple[int, int, float]:
+        """(pending, in_flight, seconds the admitted requests have run so far, summed)."""
+        if not self._active:
+            return (len(self._waiters), self.in_flight, 0.0)
+        now = self.clock()
+        elapsed = sum(now - slot.started_at for slot in self._active)
+        return (len(self._waiters), self.in_flight, elapsed)
+
     def stalled(self, now: float, timeout_s: float) -> list[Slot]:
         return [s for s in self._active if now - s.last_progress >= timeout_s]
 
@@ -127,21 +135,21 @@ class SlotQueue:
         )
 
 
-class DepthView(Mapping[tuple[str, str], tuple[int, int]]):
-    """(pending, in_flight) per node:model, read from the live queues on each lookup."""
+class DepthView(Mapping[tuple[str, str], tuple[int, int, float]]):
+    """(pending, in_flight, seconds the in-flight requests have run, summed) per node:model,
+    read from the live queues on each lookup."""
 
     __slots__ = ("_queues",)
 
     def __init__(self, queues: dict[tuple[str, str], SlotQueue]) -> None:
         self._queues = queues
 
-    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int]:
-        queue = self._queues[key]
-        return (len(queue._waiters), queue.in_flight)
+    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int, float]:
+        return self._queues[key].load()
 
     def get(self, key: tuple[str, str], default: Any = None) -> Any:
         queue = self._queues.get(key)
-        return default if queue is None else (len(queue._waiters), queue.in_flight)
+        return default if queue is None else queue.load()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._queues)
@@ -179,7 +187,8 @@ class QueueBoard:
         return (found.pending, found.in_flight) if found else (0, 0)
 
     def depths(self) -> DepthView:
-        """A live read-only mapping (node_id, model) -> (pending, in_flight), built in O(1)."""
+        """A live read-only mapping (node_id, model) -> (pending, in_flight, in-flight seconds),
+        built in O(1)."""
         return DepthView(self._queues)
 
     def in_flight_on(self, node_id: str) -> int:

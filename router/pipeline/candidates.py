@@ -1,9 +1,10 @@
 """From the registry to the scorer and back: the candidates for one request.
 
 Keeps one ``scoring.NodeSnapshot`` per node, rebuilt only when a heartbeat changed it, and per
-request combines the snapshots with the live queue depths, latency history and session map to ask
-the pure scorer for a ranking. Also owns the session memory (conversation -> node) and the choice
-of a VRAM-fallback substitute. Never forwards anything, never records traces.
+request combines the snapshots with the live queue loads, the learned speeds, recent demand and
+the session map to ask the pure scorer for a ranking. Also owns the session memory (conversation
+-> node) and the choice of a VRAM-fallback stand-in. Never forwards anything, never records
+traces.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any
 
 from router import model_size, scoring
 from router.config import RouterSettings
-from router.latency import LatencyHistory
+from router.demand import Demand
+from router.latency import Run, SpeedHistory
 from router.model_names import normalize
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
 from router.registry import Registry
+from router.scoring.speed import DEFAULT_OUTPUT_TOKENS
 
 SESSION_MEMORY = 10_000
 """Conversations remembered for affinity (least recently used forgotten first)."""
@@ -29,18 +32,28 @@ VRAM_FALLBACK_MIN_SIZE_RATIO = 0.5
 """A substitute must be at least half the requested model's size: never a much smaller model."""
 VRAM_FALLBACK_MAX_SIZE_RATIO = 2.0
 """Nor more than twice its size: a much bigger model answers far slower than the one asked for."""
+VRAM_FALLBACK_MARGIN = 2.0
+"""A stand-in must be expected to finish at least this many times sooner than the model asked for,
+"""
+VRAM_FALLBACK_MARGIN_S = 10.0
+"""and at least this many seconds sooner: a stand-in is a last resort, not a shortcut."""
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
     node_id: str
     ollama_url: str
-    score: float
+    estimate_s: float
+    """Expected seconds to the last token there (``X-Fleet-Score``)."""
     breakdown: dict[str, float]
     hot: bool
     concurrency: int
     loaded_context: int
     session_key: str | None = None
+    run_s: float = 0.0
+    free_slot: bool = True
+    num_ctx: int | None = None
+    """A larger window to ask for: the prompt does not fit the one it would run in."""
 
 
 @dataclass(slots=True)
@@ -64,14 +77,15 @@ class Ranker:
         queues: QueueBoard,
         settings: RouterSettings,
         clock: Callable[[], float],
-        latency: LatencyHistory | None = None,
+        latency: SpeedHistory | None = None,
     ) -> None:
         self.registry = registry
         self.queues = queues
         self.settings = settings
         """Read at every decision: the runtime toggles change while the router runs."""
         self.clock = clock
-        self.latency = latency or LatencyHistory()
+        self.speeds = latency or SpeedHistory()
+        self.demand = Demand()
         self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._facts_version = -1
@@ -106,13 +120,16 @@ class Ranker:
         options: dict[str, Any] = raw_options if isinstance(raw_options, dict) else {}
         num_ctx = options.get("num_ctx") if isinstance(options.get("num_ctx"), int) else None
         num_predict = options.get("num_predict")
+        if not isinstance(num_predict, int) or num_predict <= 0:
+            typical = self.speeds.speeds().output_tokens.get(model)
+            num_predict = round(typical) if typical else DEFAULT_OUTPUT_TOKENS
         size, category = self._model_facts(model)
         return scoring.RouteRequest(
             model=model,
             size_bytes=size,
             category=category,
             prompt_tokens=estimate_prompt_tokens(body),
-            output_tokens=num_predict if isinstance(num_predict, int) and num_predict > 0 else 512,
+            output_tokens=num_predict,
             num_ctx=num_ctx,
             session_key=session_key(model, body)
             if self.settings.toggles.session_affinity
@@ -167,8 +184,9 @@ class Ranker:
             route,
             now=now,
             queues=self.queues.depths(),
-            latency=self.latency.snapshot(),  # type: ignore[arg-type]  # same fields as scoring's
+            speeds=self.speeds.speeds(),
             sessions=self._sessions,
+            demand=self.demand.rates(now),
         )
         urls = {snap.node_id: url for snap, url in nodes}
         loaded_ctx = {
@@ -180,12 +198,15 @@ class Ranker:
             Choice(
                 node_id=c.node_id,
                 ollama_url=urls[c.node_id],
-                score=c.score,
+                estimate_s=c.estimate_s,
                 breakdown=c.breakdown,
                 hot=c.hot,
                 concurrency=c.parallel,
                 loaded_context=loaded_ctx.get(c.node_id, 0),
                 session_key=route.session_key,
+                run_s=c.run_s,
+                free_slot=c.free_slot,
+                num_ctx=c.num_ctx,
             )
             for c in decision.ranked
         ]
@@ -208,7 +229,7 @@ class Ranker:
             Choice(
                 node_id=snap.node_id,
                 ollama_url=url,
-                score=0.0,
+                estimate_s=0.0,
                 breakdown={"waiting_for_memory": 1.0},
                 hot=False,
                 concurrency=scoring.effective_parallel(snap, need_gb),
@@ -228,40 +249,55 @@ class Ranker:
     def vram_substitute(
         self, model: str, request: InferenceRequest, ranking: Ranking
     ) -> tuple[str, Ranking] | None:
-        """A loaded model of the same category to serve when the requested one cannot be loaded.
+        """A loaded stand-in of the same category, when it finishes far sooner than the model asked.
 
-        Only when no node can take the requested model now (every node holding it is blocked by
-        busy models, too small, or offline), never across categories, and only a model of about
-        the same size (half to twice). Evicting idle models for a cold load is Ollama's normal
-        work and never triggers a substitution.
+        By the same estimate as routing: only a model already loaded, on a node with a free slot
+        (never onto a queue), of the same category and about the same size (half to twice), never
+        a larger model that runs slower than the one asked for would, and only when it is expected
+        to finish ``VRAM_FALLBACK_MARGIN`` times and ``VRAM_FALLBACK_MARGIN_S`` sooner than the
+        requested model's best node (which may have to load it, or wait for memory). An unknown
+        model is pulled or refused, never silently replaced.
         """
         if not ranking.known_anywhere:
-            return None  # an unknown model is pulled or refused, never silently replaced
-        if ranking.choices:
-            return None  # some node can load it now (evicting idle models is cheap): load it
+            return None
         wanted_size, wanted_category = self._model_facts(model)
+        best_wanted = ranking.choices[0] if ranking.choices else None
+        if best_wanted is not None and best_wanted.hot:
+            return None
+        limit = best_wanted.estimate_s if best_wanted is not None else float("inf")
+        limit = min(limit / VRAM_FALLBACK_MARGIN, limit - VRAM_FALLBACK_MARGIN_S)
         best: tuple[float, str, Ranking] | None = None
-        seen: set[str] = set()
-        for record, _status in self.registry.routable():
-            for name in record.loaded_models:
-                if name == model or name in seen:
-                    continue
-                seen.add(name)
-                size, category = self._model_facts(name)
-                if category != wanted_category or not (
-                    wanted_size * VRAM_FALLBACK_MIN_SIZE_RATIO
-                    <= size
-                    <= wanted_size * VRAM_FALLBACK_MAX_SIZE_RATIO
-                ):
-                    continue
-                candidate = self.rank(name, request, set())
-                hot = [c for c in candidate.choices if c.hot]
-                if not hot:
-                    continue
-                candidate.choices = hot
-                if best is None or hot[0].score > best[0]:
-                    best = (hot[0].score, name, candidate)
+        for name in self._loaded_models(model):
+            size, category = self._model_facts(name)
+            if category != wanted_category or not (
+                wanted_size * VRAM_FALLBACK_MIN_SIZE_RATIO
+                <= size
+                <= wanted_size * VRAM_FALLBACK_MAX_SIZE_RATIO
+            ):
+                continue
+            candidate = self.rank(name, request, set())
+            usable = [
+                c
+                for c in candidate.choices
+                if c.hot
+                and c.free_slot
+                and c.estimate_s < limit
+                and not (
+                    size > wanted_size and best_wanted is not None and c.run_s > best_wanted.run_s
+                )
+            ]
+            if usable and (best is None or usable[0].estimate_s < best[0]):
+                candidate.choices = usable
+                best = (usable[0].estimate_s, name, candidate)
         return (best[1], best[2]) if best else None
+
+    def _loaded_models(self, model: str) -> list[str]:
+        """Every model loaded on a routable node, except ``model``, sorted."""
+        names: set[str] = set()
+        for record, _status in self.registry.routable():
+            names |= record.loaded_models
+        names.discard(model)
+        return sorted(names)
 
     def explain_rejections(self, model: str, request: InferenceRequest) -> str:
         ranking = self.rank(model, request, set())
@@ -271,16 +307,16 @@ class Ranker:
 
     # --- feedback -----------------------------------------------------------------------------
 
-    def observe(
-        self,
-        node_id: str,
-        model: str,
-        latency_ms: float | None,
-        ttft_ms: float | None,
-        tokens_per_s: float | None,
-    ) -> None:
-        if latency_ms is not None:
-            self.latency.observe(node_id, model, latency_ms, ttft_ms, tokens_per_s)
+    def observe(self, node_id: str, model: str, final: dict[str, Any]) -> None:
+        """Learn from the durations Ollama reported at the end of one answer."""
+        record = self.registry.get(node_id)
+        weights = 0
+        if record is not None:
+            for entry in record.heartbeat.ollama.models_available:
+                if normalize(entry.name) == model:
+                    weights = entry.size
+                    break
+        self.speeds.observe(node_id, model, Run.from_final(float(weights), final))
 
     def remember_session(self, key: str | None, node_id: str) -> None:
         if key is None:

@@ -21,6 +21,7 @@ from typing import Any
 from router.config import RouterSettings, RuntimeToggles
 from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
 from router.http_client import HTTPError
+from router.latency import as_int
 from router.model_names import normalize
 from router.pipeline.attempt import Attempt
 from router.pipeline.candidates import Choice, Ranker, Ranking
@@ -228,7 +229,7 @@ class Pipeline:
             kind=request.kind,
             api=request.api,
             stream=request.stream,
-            score=round(choice.score, 4),
+            score=round(choice.estimate_s, 4),
             scores_breakdown={k: round(v, 4) for k, v in choice.breakdown.items()},
             retry_count=retries,
             fallback_used=attempt.model != original,
@@ -330,19 +331,13 @@ class Pipeline:
         trace.status = status
         trace.latency_ms = round((time.perf_counter() - attempt.started) * 1000, 3)
         if final:
-            trace.prompt_tokens = _int(final.get("prompt_eval_count"))
-            trace.completion_tokens = _int(final.get("eval_count"))
-            trace.eval_duration_ns = _int(final.get("eval_duration"))
-            trace.load_duration_ns = _int(final.get("load_duration"))
+            trace.prompt_tokens = as_int(final.get("prompt_eval_count"))
+            trace.completion_tokens = as_int(final.get("eval_count"))
+            trace.eval_duration_ns = as_int(final.get("eval_duration"))
+            trace.load_duration_ns = as_int(final.get("load_duration"))
         if ok:
-            tokens_per_s = trace.tokens_per_second
-            self.ranker.observe(
-                attempt.choice.node_id,
-                attempt.model,
-                trace.latency_ms,
-                trace.time_to_first_token_ms,
-                tokens_per_s,
-            )
+            if final:
+                self.ranker.observe(attempt.choice.node_id, attempt.model, final)
             if trace.kind in ("chat", "generate"):
                 self.ranker.remember_session(attempt.choice.session_key, attempt.choice.node_id)
         self._record(trace)
@@ -404,7 +399,3 @@ class Pipeline:
                 retry_after_s=5,
             )
         return error
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

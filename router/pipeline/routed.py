@@ -61,7 +61,7 @@ class Routed:
     def headers(self) -> dict[str, str]:
         headers = {
             "X-Fleet-Node": self.node_id,
-            "X-Fleet-Score": f"{self._attempt.choice.score:.2f}",
+            "X-Fleet-Score": f"{self._attempt.choice.estimate_s:.2f}",
             "X-Fleet-Retries": str(self.trace.retry_count),
             "X-Request-Id": self.request.request_id,
         }

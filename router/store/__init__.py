@@ -16,7 +16,7 @@ post-processing lives in ``router.analytics``.
 
 Layout: ``trace_store`` (``TraceStore``: settings and life cycle), ``connections`` (the writer and
 reader connections, transactions, fetch helpers), ``schema`` (tables and migrations), ``rows``
-(a trace as stored, ``LatencyRow``), ``rollups`` (what a batch adds to the rollups, pure),
+(a trace as stored, ``RunRow``), ``rollups`` (what a batch adds to the rollups, pure),
 ``writer`` (the batched background writer), ``retention`` (pruning), ``counters`` (counter SQL
 over rollups and raw rows, pure), ``trace_queries``, ``usage_queries``, ``latency_queries``,
 ``health_queries`` (the reads) and ``benchmarks`` (benchmark runs). This module only re-exports
@@ -27,7 +27,7 @@ from .connections import StoreClosedError
 from .latency_queries import EXACT_PERCENTILE_WINDOW_S
 from .retention import MAX_PRUNE_CHUNKS, PRUNE_CHUNK
 from .rollups import DAY_S, METRIC_LATENCY, METRIC_TTFT
-from .rows import TRACE_COLUMNS, LatencyRow
+from .rows import TRACE_COLUMNS, RunRow
 from .schema import SCHEMA_VERSION
 from .trace_store import TraceStore
 
@@ -40,7 +40,7 @@ __all__ = [
     "PRUNE_CHUNK",
     "SCHEMA_VERSION",
     "TRACE_COLUMNS",
-    "LatencyRow",
+    "RunRow",
     "StoreClosedError",
     "TraceStore",
 ]

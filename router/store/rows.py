@@ -2,7 +2,7 @@
 
 Owns ``TRACE_COLUMNS`` (the columns of ``request_traces``, in the order of every stored tuple),
 ``COLUMN`` (each column's index in that tuple), ``trace_row`` (a ``TraceRecord`` as that tuple:
-JSON text, 0/1 flags), ``Pending`` (a buffered trace and its tags) and ``LatencyRow``.
+JSON text, 0/1 flags), ``Pending`` (a buffered trace and its tags) and ``RunRow``.
 
 Pure: never touches the database.
 """
@@ -50,15 +50,14 @@ Pending = tuple[tuple[Any, ...], tuple[str, ...]]
 """A buffered trace: its column values and its distinct tags."""
 
 
-class LatencyRow(NamedTuple):
-    """One completed attempt, as the latency history is seeded with."""
+class RunRow(NamedTuple):
+    """One completed attempt, as the speed history is seeded with."""
 
     node_id: str
     model: str
-    latency_ms: float | None
-    ttft_ms: float | None
     completion_tokens: int | None
     eval_duration_ns: int | None
+    load_duration_ns: int | None
 
 
 def trace_row(trace: TraceRecord) -> tuple[Any, ...]:

@@ -1,7 +1,7 @@
 """Trace queries: the rows themselves, newest first and filtered, and the latency seed.
 
 Owns ``TraceQueries``, the part of ``TraceStore`` behind ``count``, ``traces`` (every column,
-decoded by ``analytics.decode_trace_row``) and ``recent_latencies`` (completed attempts to seed the
+decoded by ``analytics.decode_trace_row``) and ``recent_runs`` (completed attempts to seed the
 latency history). Runs on the reader connection only.
 
 Never aggregates (the counter and percentile queries do) and never writes.
@@ -14,7 +14,7 @@ from typing import Any
 from router import analytics
 
 from .connections import Connections
-from .rows import TRACE_COLUMNS, LatencyRow
+from .rows import TRACE_COLUMNS, RunRow
 
 
 class TraceQueries(Connections):
@@ -65,12 +65,11 @@ class TraceQueries(Connections):
         rows = await self._fetch(sql, [*params, limit])
         return [analytics.decode_trace_row(row) for row in rows]
 
-    async def recent_latencies(self, since: float, limit: int = 50_000) -> list[LatencyRow]:
-        """Completed attempts since ``since``, oldest first, to seed the latency history."""
+    async def recent_runs(self, since: float, limit: int = 50_000) -> list[RunRow]:
+        """Completed attempts since ``since``, oldest first, to seed the speed history."""
         rows = await self._fetch_rows(
             """
-            SELECT node_id, model, latency_ms, time_to_first_token_ms, completion_tokens,
-                eval_duration_ns
+            SELECT node_id, model, completion_tokens, eval_duration_ns, load_duration_ns
             FROM (
                 SELECT * FROM request_traces
                 WHERE timestamp >= ? AND status = 'completed' AND node_id IS NOT NULL
@@ -79,4 +78,4 @@ class TraceQueries(Connections):
             """,
             (since, limit),
         )
-        return [LatencyRow(*tuple(row)) for row in rows]
+        return [RunRow(*tuple(row)) for row in rows]

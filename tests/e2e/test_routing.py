@@ -118,10 +118,11 @@ def wait_trace(fleet: Fleet, request_id: str, status: str) -> dict:
 
 def test_a_hot_node_beats_a_cold_one(fleet: Fleet) -> None:
     # qwen2.5-coder:7b is on disk on the workstation and the laptop; only the laptop has it in
-    # memory, so the laptop answers without a cold load, though the workstation is bigger.
+    # memory. For a short answer the load would cost more than the workstation's faster decoding
+    # saves, so the laptop answers without a cold load, though the workstation is faster.
     load_directly(fleet, "laptop", "qwen2.5-coder:7b")
     try:
-        response = chat(fleet, "qwen2.5-coder:7b")
+        response = chat(fleet, "qwen2.5-coder:7b", options={"num_predict": 8})
         assert response.status_code == 200
         assert response.headers["X-Fleet-Node"] == "laptop"
         assert inference_records(fleet, "ws", "qwen2.5-coder:7b") == []
@@ -150,7 +151,7 @@ def test_a_big_model_goes_to_the_big_machine(fleet: Fleet) -> None:
         assert response.headers["X-Fleet-Node"] == "ws"
         trace = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
         breakdown = trace["scores_breakdown"]
-        assert breakdown["role"] > 0
+        assert breakdown["role"] < 0  # seconds credited: a big model on a big machine
     finally:
         httpx.request("DELETE", f"{laptop.url}/api/delete", json={"model": "gemma3:27b"})
 
@@ -178,7 +179,7 @@ def test_a_conversation_returns_to_the_node_that_holds_its_cache(fleet: Fleet) -
         )
         assert response.headers["X-Fleet-Node"] == node
     last = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
-    assert last["scores_breakdown"]["session"] > 0
+    assert last["scores_breakdown"]["session"] < 0  # seconds saved by the prompt cache
 
 
 # --- queues ---------------------------------------------------------------------------------

@@ -298,14 +298,14 @@ async def test_health_counts_fallbacks_and_trends(store: TraceStore) -> None:
     assert daily["series"] == {} and len(daily["days"]) == 3
 
 
-async def test_recent_latencies_seed_rows(store: TraceStore) -> None:
-    store.record(trace(1, eval_duration_ns=2_000_000_000))
+async def test_recent_runs_seed_rows(store: TraceStore) -> None:
+    store.record(trace(1, eval_duration_ns=2_000_000_000, load_duration_ns=3_000_000_000))
     store.record(trace(2, status="failed"))
     store.record(trace(3, node_id=None))
     store.record(trace(400))
     await store.flush()
-    rows = await store.recent_latencies(since=NOW - 100)
-    assert rows == [("alpha", "llama3:latest", 101.0, 11.0, 20, 2_000_000_000)]
+    rows = await store.recent_runs(since=NOW - 100)
+    assert rows == [("alpha", "llama3:latest", 20, 2_000_000_000, 3_000_000_000)]
     assert rows[0].eval_duration_ns == 2_000_000_000
 
 

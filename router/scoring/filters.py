@@ -1,0 +1,136 @@
+"""The hard filters: which nodes may take a request at all, and what loading there would evict.
+
+Owns the rejection codes (every reason string starts with one, then ": detail" when useful) and
+``admit``: a node that passes gets a ``Fit`` (the model's memory need and weight bytes there, the
+loaded entry when it is hot, the idle models Ollama would evict to make room); one that fails gets
+its reason. The filters, in order: offline, draining, excluded (a retry), critical memory pressure
+(unless the model is already loaded), model absent (neither loaded nor on disk), too large for the
+node, not enough memory with nothing to evict, or blocked by busy models Ollama cannot evict.
+
+Fit counts idle loaded models as free, since Ollama evicts them to make room (comparing with free
+memory alone refused every request for the largest model in an earlier system). A model's need on a
+node is read from that node's file size when it has one, else the request's pessimistic size.
+Which idle models go is not knowable from a heartbeat (Ollama evicts the least recently used); the
+estimate assumes the least demanded go first, the largest of them first. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from router.scoring.snapshot import GB, LoadedInfo, NodeSnapshot
+
+OFFLINE = "offline"
+DRAINING = "draining"
+EXCLUDED = "excluded"
+CRITICAL_PRESSURE = "critical_memory_pressure"
+ABSENT = "model_absent"
+TOO_LARGE = "too_large"
+BLOCKED = "blocked_by_busy_models"
+INSUFFICIENT = "insufficient_memory"
+
+HEADROOM_FRACTION = 0.10
+"""Free memory to keep after a load, as a share of the node's total (at least 2 GB)."""
+WEIGHTS_SHARE_OF_NEED = 0.8
+"""Weights as a share of the memory need, when the node has no file size for the model."""
+
+QueueLoad = tuple[int, int, float]
+"""(pending, in_flight, seconds the in-flight requests have run so far, summed) of a node:model."""
+_IDLE: QueueLoad = (0, 0, 0.0)
+
+
+@dataclass(slots=True)
+class Fit:
+    """A node that may serve the model, and what serving there takes from its memory (read-only
+    by convention; not frozen, which would cost a microsecond per node and request)."""
+
+    need_gb: float
+    """Memory the model needs there (loaded size when hot)."""
+    weights: float
+    """Bytes of weights read per token (the file size), for speed and load time."""
+    loaded: LoadedInfo | None
+    """The loaded entry when the model is hot there."""
+    evicted: tuple[str, ...] = ()
+    """Idle models Ollama would evict to make room (none when hot or when it fits)."""
+    tight: bool = False
+    """It fits, but leaves less free memory than the headroom."""
+
+
+def admit(
+    node: NodeSnapshot,
+    model: str,
+    need_default_gb: float,
+    excluded: frozenset[str],
+    queues: Mapping[tuple[str, str], QueueLoad],
+    demand: Mapping[str, float],
+) -> Fit | str:
+    """A ``Fit`` for a node that may take ``model``, else the rejection reason."""
+    node_id = node.node_id
+    if node.state == "offline":
+        return OFFLINE
+    if node.draining:
+        return DRAINING
+    if node_id in excluded:
+        return EXCLUDED
+    file_size = node.on_disk.get(model, 0)
+    info = node.loaded.get(model)
+    if info is not None:
+        need_gb = info.size_bytes / GB if info.size_bytes else need_default_gb
+        return Fit(need_gb, file_size or need_gb * GB * WEIGHTS_SHARE_OF_NEED, info)
+    if node.pressure == "critical":
+        return CRITICAL_PRESSURE
+    if model not in node.on_disk:
+        return ABSENT
+    need_gb = node.disk_need_gb.get(model, need_default_gb)
+    weights = file_size or need_gb * GB * WEIGHTS_SHARE_OF_NEED
+    total = node.memory_total_gb
+    if need_gb > total:
+        return f"{TOO_LARGE}: needs {need_gb:.1f} GB, node has {total:.1f} GB"
+    spare = node.memory_available_gb - need_gb
+    max_loaded = node.max_loaded_models
+    room_for_one_more = max_loaded is None or len(node.loaded) < max_loaded
+    if spare >= 0 and room_for_one_more:
+        tight = spare < max(2.0, HEADROOM_FRACTION * total)
+        return Fit(need_gb, weights, None, (), tight)
+    return _fit_by_evicting(node, need_gb, weights, spare, room_for_one_more, queues, demand)
+
+
+def _fit_by_evicting(
+    node: NodeSnapshot,
+    need_gb: float,
+    weights: float,
+    spare: float,
+    room_for_one_more: bool,
+    queues: Mapping[tuple[str, str], QueueLoad],
+    demand: Mapping[str, float],
+) -> Fit | str:
+    node_id = node.node_id
+    idle: list[tuple[float, float, str]] = []
+    busy_gb = 0.0
+    for name, info in node.loaded.items():
+        running = info.in_flight or queues.get((node_id, name), _IDLE)[1]
+        if running:
+            busy_gb += info.size_bytes / GB
+        else:
+            idle.append((demand.get(name, 0.0), -info.size_bytes / GB, name))
+    idle_gb = -sum(size for _, size, _ in idle)
+    if spare + idle_gb >= 0 and (room_for_one_more or idle):
+        idle.sort()
+        evicted: list[str] = []
+        for _, negative_size, name in idle:
+            if spare >= 0 and (room_for_one_more or evicted):
+                break
+            spare -= negative_size
+            evicted.append(name)
+        return Fit(need_gb, weights, None, tuple(evicted), True)
+    if busy_gb == 0:
+        # Nothing loaded to evict, yet it does not fit what is free: other work holds the memory.
+        return (
+            f"{INSUFFICIENT}: needs {need_gb:.1f} GB, "
+            f"{node.memory_available_gb:.1f} GB available and nothing to evict"
+        )
+    return (
+        f"{BLOCKED}: needs {need_gb:.1f} GB, {node.memory_available_gb:.1f} GB free + "
+        f"{idle_gb:.1f} GB idle; {busy_gb:.1f} GB held by busy models"
+    )
