@@ -12,10 +12,13 @@ Never knows about Ollama, routing or retries across nodes (``router.upstream`` d
 follows redirects, never decodes content encodings, never sends ``HEAD`` (bodies are framed by
 llhttp, which cannot be told a response has none), and never blocks the event loop.
 
-Layout: ``errors`` (``HTTPError`` and its subclasses), ``headers`` (``Headers``), ``response``
-(``Response`` and its body), ``connection`` (one connection: protocol, parsing, backpressure,
-timeouts), ``pool`` (the per-origin pool), ``client`` (``Client``). This module only re-exports
-the public API.
+Layout, each module importing only those before it: ``errors`` (``HTTPError`` and its
+subclasses), ``headers`` (``Headers``), ``response`` (``Response`` and its body; declares the
+``BodySource`` it is fed by), ``connection`` (one connection: protocol, parsing, backpressure,
+timeouts; declares the ``ConnectionOwner`` it reports to), ``pool`` (the per-origin pool; declares
+the ``PoolSettings`` it reads), ``client`` (``Client``). Modules talk through those public
+interfaces, never through each other's private fields. This module only re-exports the public
+API.
 """
 
 from .client import Client
@@ -23,7 +26,6 @@ from .errors import (
     ConnectError,
     ConnectTimeout,
     HTTPError,
-    HTTPStatusError,
     PoolTimeout,
     ProtocolError,
     ReadTimeout,
@@ -32,7 +34,7 @@ from .errors import (
     TimeoutException,
 )
 from .headers import Headers
-from .response import Response
+from .response import HTTPStatusError, Response
 
 __all__ = [
     "Client",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .errors import ConnectError, RemoteProtocolError, _StaleConnection
-from .pool import _Origin
+from .errors import ConnectError, RemoteProtocolError, StaleConnection
+from .pool import Origin
 from .response import Response
 
 
@@ -42,10 +42,10 @@ class Client:
         self.low_water = min(low_water, high_water)
         self.common_headers = f"User-Agent: {user_agent}\r\n".encode()
         self.closed = False
-        self._origins: dict[tuple[str, str], _Origin] = {}
-        self._bases: dict[str, tuple[_Origin, str]] = {}
+        self._origins: dict[tuple[str, str], Origin] = {}
+        self._bases: dict[str, tuple[Origin, str]] = {}
 
-    def _base(self, base_url: str) -> tuple[_Origin, str]:
+    def _base(self, base_url: str) -> tuple[Origin, str]:
         """The pool for ``base_url`` (scheme://host[:port][/prefix]) and its path prefix."""
         base = self._bases.get(base_url)
         if base is None:
@@ -57,7 +57,7 @@ class Client:
             key = (parts.scheme, netloc.lower())
             origin = self._origins.get(key)
             if origin is None:
-                origin = _Origin(self, parts.scheme, parts.hostname, port, netloc)
+                origin = Origin(self, parts.scheme, parts.hostname, port, netloc)
                 self._origins[key] = origin
             if len(self._bases) > 4096:
                 self._bases.clear()
@@ -100,7 +100,7 @@ class Client:
             response = Response(method, url, self.low_water)
             try:
                 await conn.send(data, response, first_byte, read)
-            except _StaleConnection:
+            except StaleConnection:
                 fresh = True  # the server had closed the pooled connection: once, on a new one
                 continue
             return response

@@ -1,13 +1,13 @@
 """The connection pool of one origin (scheme, host, port): bounded, keep-alive, LIFO.
 
-Owns ``_Origin``: the idle connections (the freshest reused first; expired ones closed, oldest
+Owns ``Origin``: the idle connections (the freshest reused first; expired ones closed, oldest
 first), the bound on connections that exist or are being opened (``total``), the queue of
 requests waiting for a slot (each handed a released connection, or a freed slot to connect in),
 opening connections (connect timeout, TLS for https), and the request heads built once per
 (method, path, extra headers).
 
 Never reads or writes request bytes (the connection does) and never retries a request (the client
-does).
+does). It sees the client only as ``PoolSettings``, the limits this module declares.
 """
 
 from __future__ import annotations
@@ -16,16 +16,28 @@ import asyncio
 import ssl as ssl_module
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .connection import _Connection
+from .connection import Connection
 from .errors import ConnectError, ConnectTimeout, PoolTimeout
 
-if TYPE_CHECKING:
-    from .client import Client
+
+class PoolSettings(Protocol):
+    """The limits and shared request bytes a pool reads from its client (live: ``closed``)."""
+
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def keepalive_expiry(self) -> float: ...
+    @property
+    def high_water(self) -> int: ...
+    @property
+    def common_headers(self) -> bytes: ...
+    @property
+    def closed(self) -> bool: ...
 
 
-class _Origin:
+class Origin:
     """The connections to one (scheme, host, port): idle ones LIFO, a bound, and waiters."""
 
     __slots__ = (
@@ -42,7 +54,9 @@ class _Origin:
         "waiters",
     )
 
-    def __init__(self, client: Client, scheme: str, host: str, port: int, netloc: str) -> None:
+    def __init__(
+        self, client: PoolSettings, scheme: str, host: str, port: int, netloc: str
+    ) -> None:
         self.client = client
         self.host = host
         self.port = port
@@ -51,11 +65,11 @@ class _Origin:
             ssl_module.create_default_context() if scheme == "https" else None
         )
         self.server_hostname = host if scheme == "https" else None
-        self.idle: list[_Connection] = []
-        self.connections: set[_Connection] = set()
+        self.idle: list[Connection] = []
+        self.connections: set[Connection] = set()
         self.total = 0
         """Connections that exist or are being opened (idle + busy + connecting)."""
-        self.waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self.waiters: deque[asyncio.Future[Connection | None]] = deque()
         self.heads: dict[tuple[str, str, bytes], bytes] = {}
 
     def head(self, method: str, path: str, extra: bytes) -> bytes:
@@ -73,17 +87,15 @@ class _Origin:
             self.heads[key] = head
         return head
 
-    async def acquire(
-        self, fresh: bool, connect_timeout: float, pool_timeout: float
-    ) -> _Connection:
+    async def acquire(self, fresh: bool, connect_timeout: float, pool_timeout: float) -> Connection:
         client = self.client
         idle = self.idle
         if idle and not fresh:
             now = time.monotonic()
             conn = idle.pop()
-            conn._in_pool = False
-            if now - conn._idle_since < client.keepalive_expiry:
-                conn._reused = True
+            conn.in_pool = False
+            if now - conn.idle_since < client.keepalive_expiry:
+                conn.reused = True
                 return conn
             # The freshest idle connection expired, so every older one did too.
             self._retire(conn)
@@ -93,7 +105,7 @@ class _Origin:
         if self.total < client.max_connections:
             self.total += 1
             return await self._connect(connect_timeout)
-        waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         try:
             async with asyncio.timeout(pool_timeout):
@@ -114,16 +126,16 @@ class _Origin:
         if fresh:
             got.close()
             return await self._connect(connect_timeout)
-        got._reused = True
+        got.reused = True
         return got
 
-    async def _connect(self, timeout: float) -> _Connection:
+    async def _connect(self, timeout: float) -> Connection:
         """Open a connection in a slot already counted in ``total`` (freed again on failure)."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
                 _transport, conn = await loop.create_connection(
-                    lambda: _Connection(self, loop),
+                    lambda: Connection(self, loop, self.client.high_water),
                     self.host,
                     self.port,
                     ssl=self.ssl,
@@ -146,37 +158,45 @@ class _Origin:
             raise ConnectError("the client is closed")
         return conn
 
-    def release(self, conn: _Connection, reusable: bool) -> None:
+    def release(self, conn: Connection, reusable: bool) -> None:
         if reusable and not self.client.closed:
             if self._hand_over(conn):
                 return
-            conn._idle_since = now = time.monotonic()
-            conn._in_pool = True
+            conn.idle_since = now = time.monotonic()
+            conn.in_pool = True
             idle = self.idle
             idle.append(conn)
             expiry = self.client.keepalive_expiry
-            while len(idle) > 1 and now - idle[0]._idle_since >= expiry:
+            while len(idle) > 1 and now - idle[0].idle_since >= expiry:
                 self._retire(idle.pop(0))
             return
         conn.close()
         self._free_slot()
 
-    def forget_idle(self, conn: _Connection) -> None:
+    def opened(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def lost(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        if conn.in_pool:
+            self._forget_idle(conn)
+
+    def _forget_idle(self, conn: Connection) -> None:
         """An idle connection was closed by the server."""
-        conn._in_pool = False
+        conn.in_pool = False
         try:
             self.idle.remove(conn)
         except ValueError:
             return
         self._free_slot()
 
-    def _give_back(self, got: _Connection | None) -> None:
+    def _give_back(self, got: Connection | None) -> None:
         if got is None:
             self._free_slot()
         else:
-            self.release(got, reusable=not got._closed)
+            self.release(got, reusable=not got.closed)
 
-    def _hand_over(self, got: _Connection | None) -> bool:
+    def _hand_over(self, got: Connection | None) -> bool:
         """Give a released connection (or, None, a freed slot) to the first live waiter."""
         waiters = self.waiters
         while waiters:
@@ -191,9 +211,9 @@ class _Origin:
         if not self._hand_over(None):
             self.total -= 1
 
-    def _retire(self, conn: _Connection) -> None:
+    def _retire(self, conn: Connection) -> None:
         """Close a connection taken out of the idle list; its slot is gone, not handed over."""
-        conn._in_pool = False
+        conn.in_pool = False
         conn.close()
         self.total -= 1
 

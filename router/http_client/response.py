@@ -5,21 +5,41 @@ wake-up of a consumer waiting for more, ``aiter_raw``/``aread`` (each step joins
 and resumes a paused connection), the decoded views (``content``, ``text``, ``json()``) and
 ``aclose``, which, before the body's end, closes the connection.
 
-Never reads from a socket and never parses HTTP: the connection feeds it from its protocol
-callbacks (``_wake``, ``_fail``, ``_chunks``).
+Never reads from a socket and never parses HTTP: whatever reads them (the connection) feeds it
+through its public feeding methods (``attach``, ``start``, ``feed``, ``finish``, ``fail``) and is
+seen from here only as a ``BodySource``, the flow control this module declares.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .errors import HTTPStatusError, ResponseClosed
+from .errors import HTTPError, ResponseClosed
 from .headers import Headers
 
-if TYPE_CHECKING:
-    from .connection import _Connection
+
+class BodySource(Protocol):
+    """What feeds a response's body, as the response sees it: flow control and the end."""
+
+    @property
+    def paused(self) -> bool:
+        """Reading is paused because the consumer is behind."""
+
+    def resume(self) -> None:
+        """The consumer caught up: read again."""
+
+    def end(self, reusable: bool) -> None:
+        """The consumer is done with the response (before its end: close the connection)."""
+
+
+class HTTPStatusError(HTTPError):
+    """``raise_for_status`` on a 4xx/5xx response."""
+
+    def __init__(self, message: str, response: Response) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class Response:
@@ -55,14 +75,57 @@ class Response:
         self._complete = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._conn: _Connection | None = None
+        self._conn: BodySource | None = None
         self._content: bytes | None = None
         self._user_closed = False
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] {self.method} {self.url}>"
 
-    # --- called by the connection (inside the protocol callbacks) ---
+    # --- fed by the connection (inside its protocol callbacks) ---
+
+    def attach(self, source: BodySource | None) -> None:
+        """``source`` now feeds this response (``None``: nothing does any more)."""
+        self._conn = source
+
+    def fed_by(self, source: BodySource) -> bool:
+        return self._conn is source
+
+    def start(self, status_code: int, headers: Headers) -> None:
+        """The final response's headers arrived."""
+        self.status_code = status_code
+        self.headers = headers
+        self._wake()
+
+    def feed(self, chunk: bytes) -> int:
+        """A body chunk arrived; the bytes now waiting for the consumer."""
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        self._wake()
+        return self._buffered
+
+    def finish(self) -> None:
+        """The body is complete."""
+        self._complete = True
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if self._error is None and not self._complete:
+            self._error = error
+        self._wake()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    async def wait(self) -> None:
+        """Until something is fed (headers, a chunk, the end or a failure)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -71,20 +134,7 @@ class Response:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _fail(self, error: BaseException) -> None:
-        if self._error is None and not self._complete:
-            self._error = error
-        self._wake()
-
     # --- the body, for the consumer ---
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
 
     def aiter_raw(self) -> Response:
         """The body's bytes as they arrive (whatever arrived since the last step, joined)."""
@@ -103,8 +153,8 @@ class Response:
                 chunks.clear()
                 self._buffered = 0
                 conn = self._conn
-                if conn is not None and conn._paused:
-                    conn._resume()
+                if conn is not None and conn.paused:
+                    conn.resume()
                 return chunk
             if self._error is not None:
                 raise self._error
@@ -112,7 +162,7 @@ class Response:
                 raise StopAsyncIteration
             if self._user_closed:
                 raise ResponseClosed("the response was closed")
-            await self._wait()
+            await self.wait()
 
     async def aread(self) -> bytes:
         """The whole body (also kept as ``content``)."""
@@ -154,4 +204,4 @@ class Response:
         self._user_closed = True
         conn = self._conn
         if conn is not None:
-            conn._end(reusable=False)
+            conn.end(reusable=False)
