@@ -23,7 +23,7 @@ from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.latency import as_int
 from router.model_names import normalize
-from router.pipeline.attempt import Attempt
+from router.pipeline.attempt import Attempt, Failures
 from router.pipeline.candidates import Choice, Ranker, Ranking
 from router.pipeline.context_window import strip_smaller_num_ctx
 from router.pipeline.journal import TraceJournal
@@ -93,6 +93,7 @@ class Pipeline:
         wanted = [primary] + [normalize(m) for m in request.fallback_models if m.strip()]
         retries = 0
         last_failure: AttemptFailed | None = None
+        failures = Failures()
         unknown: list[str] = []
         for position, model in enumerate(wanted):
             excluded: set[str] = set()
@@ -104,7 +105,13 @@ class Pipeline:
                     if substitute is not None:
                         stand_in, stand_in_ranking = substitute
                         result = await self._try_ranked(
-                            request, stand_in, stand_in_ranking, retries, primary, "vram_fallback"
+                            request,
+                            stand_in,
+                            stand_in_ranking,
+                            retries,
+                            primary,
+                            "vram_fallback",
+                            failures,
                         )
                         if isinstance(result, Routed):
                             return result
@@ -123,7 +130,9 @@ class Pipeline:
                         unknown.append(model)
                     break
                 reason = "fallback_models" if position > 0 else None
-                result = await self._try_ranked(request, model, ranking, retries, primary, reason)
+                result = await self._try_ranked(
+                    request, model, ranking, retries, primary, reason, failures
+                )
                 if isinstance(result, Routed):
                     return result
                 failed_node, failure = result
@@ -134,7 +143,10 @@ class Pipeline:
                     error = UpstreamFailure(failure.message, status=failure.status or 502)
                     error.traced = True  # the failed attempt's trace says it
                     raise error
-        raise self._rejection(request, primary, wanted, unknown, last_failure, retries)
+        rejection = self._rejection(request, primary, wanted, unknown, last_failure, retries)
+        if failures.pending is not None:
+            self._record_final_failure(request, failures, rejection)
+        raise rejection
 
     async def _try_ranked(
         self,
@@ -144,13 +156,14 @@ class Pipeline:
         retries: int,
         original: str,
         fallback_reason: str | None,
+        failures: Failures,
     ) -> Routed | tuple[str, AttemptFailed]:
         attempt = await self._take_slot(ranking.choices, model, request.started)
         trace = self._new_trace(request, attempt, original, retries, fallback_reason)
         try:
-            return await self._forward(request, attempt, trace)
+            routed = await self._forward(request, attempt, trace)
         except AttemptFailed as failure:
-            return self._attempt_failed(request, attempt, trace, failure)
+            return self._attempt_failed(request, attempt, trace, failure, failures)
         except asyncio.CancelledError:
             if not attempt.slot.reaped:
                 await self._abandon(attempt)
@@ -167,10 +180,12 @@ class Pipeline:
                 retryable=True,
                 kind="timeout",
             )
-            return self._attempt_failed(request, attempt, trace, stalled)
+            return self._attempt_failed(request, attempt, trace, stalled, failures)
         except BaseException:
             await self._abandon(attempt)
             raise
+        self._record_retried(failures)
+        return routed
 
     async def _abandon(self, attempt: Attempt) -> None:
         attempt.slot.release(ok=False)
@@ -184,13 +199,20 @@ class Pipeline:
         attempt: Attempt,
         trace: TraceRecord,
         failure: AttemptFailed,
+        failures: Failures,
     ) -> tuple[str, AttemptFailed]:
+        """Release the attempt's slot and keep its trace: ``retried`` when another attempt
+        follows, the final ``failed`` row otherwise (recorded now when it cannot be retried)."""
         attempt.slot.release(ok=False)
-        trace.status = "retried" if failure.retryable else "failed"
+        trace.status = "retried"
         trace.error_message = failure.message
         trace.http_status = failure.status
         trace.latency_ms = round((time.perf_counter() - request.started) * 1000, 3)
-        self._record(trace)
+        self._record_retried(failures)
+        failures.tried.append((attempt.choice.node_id, failure.message))
+        failures.pending = trace
+        if not failure.retryable:
+            self._record_final_failure(request, failures, None)
         log.info(
             "attempt on %s failed: %s",
             attempt.choice.node_id,
@@ -198,6 +220,31 @@ class Pipeline:
             extra={"request_id": request.request_id, "node_id": attempt.choice.node_id},
         )
         return attempt.choice.node_id, failure
+
+    def _record_retried(self, failures: Failures) -> None:
+        """Another attempt follows the last failed one: its trace says ``retried``."""
+        if failures.pending is not None:
+            self._record(failures.pending)
+            failures.pending = None
+
+    def _record_final_failure(
+        self, request: InferenceRequest, failures: Failures, error: HerdError | None
+    ) -> None:
+        """The last failed attempt's trace becomes the request's ``failed`` row: its node, every
+        node tried and why, the whole time taken, and the retries made."""
+        trace = failures.pending
+        assert trace is not None
+        failures.pending = None
+        trace.status = "failed"
+        attempts = len(failures.tried)
+        if attempts > 1:
+            trace.error_message = f"failed on {attempts} nodes: {failures.summary()}"
+        trace.retry_count = attempts - 1
+        trace.latency_ms = round((time.perf_counter() - request.started) * 1000, 3)
+        if error is not None:
+            trace.http_status = error.status
+            error.traced = True
+        self._record(trace)
 
     async def _take_slot(self, choices: list[Choice], model: str, started: float) -> Attempt:
         """A slot on the best candidate whose queue has room; 503 when every queue is full."""

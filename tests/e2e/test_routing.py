@@ -225,6 +225,30 @@ def test_a_failure_before_the_first_byte_is_retried_on_another_node(fleet: Fleet
     assert done["node_id"] == response.headers["X-Fleet-Node"] and done["retry_count"] == 1
 
 
+def test_when_every_node_fails_the_final_row_names_the_nodes_the_reasons_and_the_time(
+    fleet: Fleet,
+) -> None:
+    # Before: a `failed` row with node_id NULL, latency 0 and retry_count 0 after the `retried`
+    # rows, and a 502 without X-Request-Id.
+    load_directly(fleet, "ws", "llama3.2:3b")
+    for node in ("ws", "laptop", "mini"):
+        fleet.sim(node).fault(kind="http_error", status=500, message=f"boom-{node}", count=-1)
+    response = chat(fleet, "llama3.2:3b")
+    assert response.status_code == 502
+    request_id = response.headers["X-Request-Id"]
+    failed = wait_trace(fleet, request_id, "failed")
+    rows = [t for t in traces(fleet) if t["request_id"] == request_id]
+    retried = [t for t in rows if t["status"] == "retried"]
+    assert len(rows) == len(retried) + 1, rows
+    tried = [t["node_id"] for t in retried] + [failed["node_id"]]
+    assert None not in tried and len(set(tried)) == len(tried)
+    for node in tried:
+        assert f"{node}: " in failed["error_message"] or len(tried) == 1
+        assert f"boom-{node}" in failed["error_message"]
+    assert failed["latency_ms"] > 0
+    assert failed["retry_count"] == len(retried)
+
+
 def test_a_dropped_connection_is_retried_too(fleet: Fleet) -> None:
     load_directly(fleet, "ws", "llama3.2:3b")
     fleet.sim("ws").fault(kind="drop_before_first_chunk", count=-1)
