@@ -14,13 +14,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 
 from router import __version__
 from router.api import dashboard, fleet, ollama, openai
 from router.api.access import guard
+from router.api.request_ids import HEADER, RequestIds, request_id_of
 from router.api.responses import error_response
 from router.config import RouterSettings
 from router.errors import HerdError
@@ -35,17 +38,40 @@ WEEKLY_FILE = "weekly.json"
 WEEKLY_SAVE_PERIOD_S = 600.0
 
 
-async def _unexpected_error(request: Any, exc: Exception) -> Any:
-    """A bug must still answer in the client's format, and leave its traceback in the log."""
-    log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug must still answer in the client's format, and leave its traceback in the log.
+
+    Starlette sends this answer outside the middleware stack, so it sets its request id itself.
+    """
+    request_id = request_id_of(request.scope)
+    log.error(
+        "unhandled error on %s", request.url.path, exc_info=exc, extra={"request_id": request_id}
+    )
+    response = error_response(
         request.url.path, HerdError("internal error in the router; see herd.jsonl for details")
     )
+    response.headers[HEADER] = request_id
+    return response
 
 
-async def _herd_error(request: Any, exc: Exception) -> Any:
+async def _herd_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HerdError)
     return error_response(request.url.path, exc)
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """404 and 405 from the routing itself, in the format of the client the path belongs to."""
+    assert isinstance(exc, HTTPException)
+    method, path = request.method, request.url.path
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"method {method} is not allowed on {path} (allowed: {allowed})"
+    elif exc.status_code == 404:
+        message = f"no such endpoint: {method} {path}"
+    else:
+        message = str(exc.detail)
+    error = HerdError(message, status=exc.status_code, headers=dict(exc.headers or {}))
+    return error_response(path, error)
 
 
 def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starlette:
@@ -74,9 +100,14 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
     guard(routes, ctx.keys)
     app = Starlette(
         routes=routes,
-        exception_handlers={HerdError: _herd_error, Exception: _unexpected_error},
+        exception_handlers={
+            HerdError: _herd_error,
+            HTTPException: _no_route,
+            Exception: _unexpected_error,
+        },
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIds)
     app.state.parts = ctx
     return app
 

@@ -6,7 +6,6 @@ Shared by the Ollama and OpenAI front ends so that neither repeats the other.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.api.bodies import read_json_object
+from router.api.request_ids import request_id_of
 from router.api.responses import error_response
 from router.errors import BadRequest, HerdError
 from router.parts import AppParts
@@ -88,7 +88,7 @@ def traced(
 
     async def endpoint(request: Request) -> Response:
         state: dict[str, Any] = {
-            "request_id": uuid.uuid4().hex[:16],
+            "request_id": request_id_of(request.scope),
             "client_ip": request.client.host if request.client else None,
             "model": "",
             "tags": [],

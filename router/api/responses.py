@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from router.errors import HerdError
+from router.translate.errors import ollama_error_body, openai_error_body
 
 _JSON = "application/json"
 
@@ -23,23 +24,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(dumps(data), status_code=status, media_type=_JSON, headers=headers)
 
 
-def openai_error_body(message: str, status: int, code: str | None = None) -> dict[str, Any]:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if status == 401:
-        kind = "authentication_error"
-    elif status == 403:
-        kind = "permission_error"
-    elif status == 404:
-        kind = "not_found_error"
-    elif status == 429 or status == 503:
-        kind = "rate_limit_error" if status == 429 else "server_error"
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
 def error_response(path: str, error: HerdError) -> Response:
     """``{"error": "..."}`` for Ollama and herd paths, the OpenAI error object under ``/v1``."""
-    if path.startswith("/v1/"):
-        body = openai_error_body(error.message, error.status, error.code)
-    else:
-        body = {"error": error.message}
+    body = openai_error_body(error) if path.startswith("/v1/") else ollama_error_body(error)
     return json_response(body, status=error.status, headers=error.headers)

@@ -2,8 +2,9 @@
 
 Owns ``TranslationError`` (raised by every translator in this package when a body cannot be
 mapped) and the four renderings of an error: Ollama's ``{"error": "..."}`` body and NDJSON line,
-OpenAI's error object and its SSE event. Never does I/O; never decides HTTP status codes beyond
-reading them off the exception.
+OpenAI's error object and its SSE event. The only place an OpenAI error object is built:
+``router.api.responses`` renders HTTP errors with these. Never does I/O; never decides HTTP
+status codes beyond reading them off the exception.
 """
 
 from __future__ import annotations
@@ -46,8 +47,22 @@ class TranslationError(HerdError):
         )
 
 
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
 def openai_error_type(status: int) -> str:
-    """OpenAI's ``error.type`` for an HTTP status: client mistakes vs server faults."""
+    """OpenAI's ``error.type`` for an HTTP status: what kind of client mistake, or a server fault.
+
+    The one mapping used for every OpenAI error the router renders (HTTP bodies and SSE events).
+    """
+    found = _OPENAI_TYPES.get(status)
+    if found is not None:
+        return found
     return "invalid_request_error" if status < 500 else "server_error"
 
 

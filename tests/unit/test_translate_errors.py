@@ -32,8 +32,11 @@ def test_translation_error_fields_and_defaults():
     ("status", "kind"),
     [
         (400, "invalid_request_error"),
-        (404, "invalid_request_error"),
-        (429, "invalid_request_error"),
+        (401, "authentication_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (413, "invalid_request_error"),
+        (429, "rate_limit_error"),
         (500, "server_error"),
         (503, "server_error"),
     ],
