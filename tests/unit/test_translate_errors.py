@@ -70,7 +70,7 @@ def test_openai_body_from_message_and_overrides():
     }
     assert openai_error_body("gone", 404, code="model_not_found")["error"] == {
         "message": "gone",
-        "type": "invalid_request_error",
+        "type": "not_found_error",
         "param": None,
         "code": "model_not_found",
     }
