@@ -1,13 +1,14 @@
-"""The fleet benchmark's sides: two fresh simulated fleets, started, run and stopped.
+"""The fleet benchmark's sides: a fresh simulated fleet per run, started, driven, stopped.
 
-Owns ``Side`` (one fleet: its URL, its simulators and every process started for it),
-``start_herd`` (``python -m router`` and three ``python -m node --simulate PROFILE`` nodes, ready
-once all three are online), ``start_roundrobin`` (three ``python -m node.sim`` servers behind
-``bench.roundrobin``) and ``run_side``: start a side, apply herd settings, drive the workload, wait
-for the simulators to idle, summarise, stop. Everything on 127.0.0.1, every wait bounded, every
-process started here stopped here (with its output tail when start-up failed).
+Owns ``Side`` (one fleet: its URL, its simulators, the process of each node and how to start it
+again) and ``run_side``: start the side for a scenario (``herd``: ``python -m router`` with one
+``python -m node --simulate PROFILE`` agent per node; ``round-robin`` and ``least-connections``:
+one ``python -m node.sim`` per node behind ``bench.roundrobin``), drive the workload while the
+scenario's events happen (a stopped node is killed, agent and simulator together; a started one
+comes back on the same port, cold), wait for the simulators to idle, summarise, stop. Everything
+on 127.0.0.1, every wait bounded, every process started here stopped here.
 
-Never builds the workload (``bench.workload``), never measures a request itself
+Never builds the workload (``bench.scenarios``), never measures a request itself
 (``bench.fleet_traffic``) and never computes figures (``bench.fleet_summary``).
 """
 
@@ -15,23 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.fleet_summary import herd_routing, summarise, wait_idle
+from bench.fleet_summary import herd_routing, sim_counters, summarise, wait_idle
 from bench.fleet_traffic import drive
-from bench.workload import NODES, Session
+from bench.scenarios import Event, NodeSpec, Scenario
+from bench.workload import Session
 from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 
 START_TIMEOUT_S = 30.0
 HEARTBEAT_S = 0.5
+ROUTER_FLAGS = ("--degraded-after", "1.5", "--offline-after", "3")
+"""Node lifecycle at the benchmark's heartbeat (0.5 s): degraded after 3, offline after 6 missed."""
 
 
 @dataclass
@@ -40,12 +45,21 @@ class Side:
     base_url: str
     sims: dict[str, str]
     procs: list[Proc] = field(default_factory=list)
+    node_procs: dict[str, Proc] = field(default_factory=dict)
+    starters: dict[str, Callable[[], Proc]] = field(default_factory=dict)
+    lost_counters: list[dict[str, Any]] = field(default_factory=list)
+    """Counters of simulators killed during the run (read just before)."""
 
-    def add_sim(self, node_id: str, port: int, proc: Proc) -> None:
-        """Track a process serving a simulator on ``port`` and wait until it answers."""
+    def start_node(self, node_id: str) -> None:
+        proc = self.starters[node_id]()
         self.procs.append(proc)
-        self.sims[node_id] = f"http://127.0.0.1:{port}"
+        self.node_procs[node_id] = proc
         wait_http_ok(f"{self.sims[node_id]}/api/version", proc, timeout=START_TIMEOUT_S)
+
+    def stop_node(self, node_id: str) -> None:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            self.lost_counters.append(sim_counters(self.sims[node_id]))
+        self.node_procs[node_id].kill()
 
     def stop(self, show_output: bool = False) -> None:
         for proc in reversed(self.procs):
@@ -61,7 +75,6 @@ class Side:
 
 @contextlib.contextmanager
 def _stopped_if_failing(side: Side) -> Iterator[Side]:
-    """Starting ``side``: if anything fails, stop what was started (showing its output)."""
     try:
         yield side
     except BaseException:
@@ -74,75 +87,67 @@ def _reset_sims(sims: dict[str, str]) -> None:
         httpx.post(f"{url}/_sim/reset", json={"unload": True}, timeout=10).raise_for_status()
 
 
-def start_herd(time_scale: float, data_dir: Path) -> Side:
+def _agent(node: NodeSpec, port: int, time_scale: float, router_url: str) -> Callable[[], Proc]:
+    args = [
+        *("--simulate", node.profile, "--sim-port", str(port), "--time-scale", str(time_scale)),
+        *("--node-id", node.node_id, "--router-url", router_url),
+        *("--interval", str(HEARTBEAT_S), "--log-level", "warning"),
+    ]
+    if node.memory_gb is not None:
+        args += ["--sim-memory-gb", str(node.memory_gb)]
+    return lambda: Proc(python_module("node", *args), name=f"bench-node-{node.node_id}")
+
+
+def _sim(node: NodeSpec, port: int, time_scale: float) -> Callable[[], Proc]:
+    args = ["--port", str(port), "--profile", node.profile, "--time-scale", str(time_scale)]
+    if node.memory_gb is not None:
+        args += ["--memory-gb", str(node.memory_gb)]
+    return lambda: Proc(python_module("node.sim", *args), name=f"bench-sim-{node.node_id}")
+
+
+def start_herd(scenario: Scenario, data_dir: Path) -> Side:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     side = Side("herd", url, {})
     args = ("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--no-mdns")
     with _stopped_if_failing(side):
-        router = Proc(python_module("router", *args), name="bench-router")
+        router = Proc(python_module("router", *args, *ROUTER_FLAGS), name="bench-router")
         side.procs.append(router)
         wait_http_ok(f"{url}/fleet/status", router, timeout=START_TIMEOUT_S)
-        for node_id, profile in NODES:
+        for node in scenario.nodes:
             sim_port = free_port()
-            proc = Proc(
-                python_module(
-                    "node",
-                    "--simulate",
-                    profile,
-                    "--sim-port",
-                    str(sim_port),
-                    "--time-scale",
-                    str(time_scale),
-                    "--node-id",
-                    node_id,
-                    "--router-url",
-                    url,
-                    "--interval",
-                    str(HEARTBEAT_S),
-                    "--log-level",
-                    "warning",
-                ),
-                name=f"bench-node-{node_id}",
-            )
-            side.add_sim(node_id, sim_port, proc)
-
-        def all_online() -> bool:
-            nodes = httpx.get(f"{url}/fleet/status", timeout=5).json()["nodes"]
-            ready = {
-                n["node_id"]
-                for n in nodes
-                if n["status"] == "online" and n["ollama"]["models_available"]
-            }
-            return ready == {node_id for node_id, _ in NODES}
-
-        wait_until(all_online, timeout=START_TIMEOUT_S, what="three nodes online")
+            side.sims[node.node_id] = f"http://127.0.0.1:{sim_port}"
+            side.starters[node.node_id] = _agent(node, sim_port, scenario.time_scale, url)
+            side.start_node(node.node_id)
+        wait_until(
+            lambda: _online(url) == {n.node_id for n in scenario.nodes},
+            timeout=START_TIMEOUT_S,
+            what="every node online",
+        )
         _reset_sims(side.sims)
     return side
 
 
-def start_roundrobin(time_scale: float) -> Side:
-    side = Side("round-robin", "", {})
+def _online(url: str) -> set[str]:
+    nodes = httpx.get(f"{url}/fleet/status", timeout=5).json()["nodes"]
+    return {
+        n["node_id"] for n in nodes if n["status"] == "online" and n["ollama"]["models_available"]
+    }
+
+
+def start_baseline(scenario: Scenario, policy: str) -> Side:
+    side = Side(policy, "", {})
     with _stopped_if_failing(side):
-        for node_id, profile in NODES:
+        for node in scenario.nodes:
             port = free_port()
-            proc = Proc(
-                python_module(
-                    "node.sim",
-                    "--port",
-                    str(port),
-                    "--profile",
-                    profile,
-                    "--time-scale",
-                    str(time_scale),
-                ),
-                name=f"bench-sim-{node_id}",
-            )
-            side.add_sim(node_id, port, proc)
+            side.sims[node.node_id] = f"http://127.0.0.1:{port}"
+            side.starters[node.node_id] = _sim(node, port, scenario.time_scale)
+            side.start_node(node.node_id)
         port = free_port()
         upstreams = [arg for url in side.sims.values() for arg in ("--upstream", url)]
         proxy = Proc(
-            python_module("bench.roundrobin", "--port", str(port), *upstreams), name="bench-rr"
+            python_module("bench.roundrobin", "--port", str(port), "--policy", policy, *upstreams),
+            name=f"bench-{policy}",
         )
         side.procs.append(proxy)
         side.base_url = f"http://127.0.0.1:{port}"
@@ -151,31 +156,40 @@ def start_roundrobin(time_scale: float) -> Side:
     return side
 
 
-def run_side(
-    name: str,
-    time_scale: float,
-    sessions: list[Session],
-    window_s: float,
-    herd_settings: dict[str, Any] | None = None,
-) -> Any:
+async def _events(side: Side, events: tuple[Event, ...], time_scale: float) -> None:
+    began = time.monotonic()
+    for event in sorted(events, key=lambda e: e.at_s):
+        delay = began + event.at_s * time_scale - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        action = side.stop_node if event.action == "stop" else side.start_node
+        await asyncio.to_thread(action, event.node_id)
+
+
+async def _drive_with_events(side: Side, scenario: Scenario, sessions: list[Session]) -> Any:
+    scale = scenario.time_scale
+    real = [dataclasses.replace(s, start_s=s.start_s * scale) for s in sessions]
+    events = asyncio.ensure_future(_events(side, scenario.events, scale))
+    try:
+        return await drive(side.base_url, real, scenario.window_s * scale)
+    finally:
+        await events
+
+
+def run_side(name: str, scenario: Scenario, sessions: list[Session]) -> dict[str, Any]:
+    """One run: a fresh fleet for ``name`` (herd or a baseline policy), the workload, figures."""
     with tempfile.TemporaryDirectory(prefix="herd-bench-fleet-") as tmp:
         started = time.monotonic()
-        is_herd = name.startswith("herd")
-        side = start_herd(time_scale, Path(tmp)) if is_herd else start_roundrobin(time_scale)
+        side = start_herd(scenario, Path(tmp)) if name == "herd" else start_baseline(scenario, name)
         try:
-            if herd_settings:
-                httpx.post(
-                    f"{side.base_url}/dashboard/api/settings", json=herd_settings, timeout=10
-                ).raise_for_status()
-            print(f"[{name}] fleet up in {time.monotonic() - started:.1f}s; running...", flush=True)
+            print(f"[{scenario.name}/{name}] up in {time.monotonic() - started:.1f}s", flush=True)
             began = time.monotonic()
-            outcomes = asyncio.run(drive(side.base_url, sessions, window_s))
+            outcomes = asyncio.run(_drive_with_events(side, scenario, sessions))
             elapsed = time.monotonic() - began
             wait_idle(side)
-            summary = summarise(side, outcomes)
+            summary = summarise(side, outcomes, scenario.time_scale)
             summary["run_seconds"] = round(elapsed, 1)
-            if is_herd:
-                summary["settings"] = herd_settings or {}
+            if name == "herd":
                 summary["routing"] = herd_routing(side.base_url)
             return summary
         finally:

@@ -1,10 +1,12 @@
 """The fleet benchmark's figures: one side's outcomes and its simulators' counters, summarised.
 
-Owns ``summarise`` (latency p50/p95/p99 and streaming TTFT p50/p95 on the client clock, errors,
-cold loads, reloads and evictions from the simulators' own counters, answers by a model other than
-the one asked and whether any crossed a category, per-class latency and per-node detail),
-``herd_routing`` (where herd sent each model, from its traces) and ``wait_idle`` (trailing requests
-finish before the counters are read).
+Owns ``summarise`` (per size class p50/p95/p99 of latency and streaming time to first token, in
+modelled seconds: the client clock divided by the time scale; the longest wait for a first token;
+errors; cold loads, reloads and evictions from the simulators' own counters, including those of
+simulators killed during the run; answers by another model, disclosed or not, and whether any
+crossed a category; requests per node), ``by_class`` (the same percentiles for any rows, used for
+the clairvoyant bound too), ``herd_routing`` (where herd sent each model, from its traces) and
+``wait_idle`` (trailing requests finish before the counters are read).
 
 Never starts a fleet or sends the workload, and never judges a target (``bench.fleet`` does).
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,6 @@ def _router_category(name: str) -> str:
     return category_of(normalize(name))
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 1)
-
-
 def _sim_state(url: str, timeout: float) -> dict[str, Any]:
     return httpx.get(f"{url}/_sim/state", timeout=timeout).json()
 
@@ -66,9 +63,44 @@ def _crossed(different: list[Outcome], category: Callable[[str], str]) -> list[O
     ]
 
 
-def summarise(side: Side, outcomes: list[Outcome]) -> dict[str, Any]:
-    latencies = [o.latency_s for o in outcomes]
-    ttfts = [o.ttft_s for o in outcomes if o.stream and o.ttft_s is not None]
+def sim_counters(url: str) -> dict[str, Any]:
+    """A simulator's cold loads, num_ctx reloads and evictions so far."""
+    state = _sim_state(url, timeout=10)
+    return {
+        "cold_loads": sum(state.get("loads", {}).values()),
+        "reloads": sum(state.get("reloads", {}).values()),
+        "evictions": state.get("evictions", 0),
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50, p95 and p99 (nearest rank), rounded to milliseconds."""
+    return {f"p{q}": _round(_pct(values, q)) for q in (50, 95, 99)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def by_class(
+    rows: list[tuple[str, float, float | None]],
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per size class (and ``all``): latency and TTFT percentiles from (class, latency, ttft)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for size_class in ("all", *CLASSES):
+        chosen = [r for r in rows if size_class in ("all", r[0])]
+        if not chosen:
+            continue
+        out[size_class] = {
+            "latency_s": percentiles([r[1] for r in chosen]),
+            "ttft_s": percentiles([r[2] for r in chosen if r[2] is not None]),
+        }
+    return out
+
+
+def summarise(side: Side, outcomes: list[Outcome], time_scale: float) -> dict[str, Any]:
+    """The run's figures, in *modelled* seconds (client-clock times divided by ``time_scale``)."""
+    scale = 1.0 / time_scale
     errors = [o for o in outcomes if o.error]
     different = [
         o
@@ -76,61 +108,39 @@ def summarise(side: Side, outcomes: list[Outcome]) -> dict[str, Any]:
         if not o.error
         and (o.fallback_header or (o.served_model and normalize(o.served_model) != o.model))
     ]
-    crossed = _crossed(different, _router_category)
-    crossed_catalogue = _crossed(different, _catalogue_category)
-    per_node: dict[str, Any] = {}
-    loads = evictions = reloads = 0
-    for node_id, url in side.sims.items():
-        state = _sim_state(url, timeout=10)
-        records = httpx.get(f"{url}/_sim/records", timeout=30).json()["requests"]
-        inference = [r for r in records if r.get("path") in ("/api/chat", "/api/generate")]
-        node_loads = sum(state.get("loads", {}).values())
-        node_reloads = sum(state.get("reloads", {}).values())
-        loads += node_loads
-        reloads += node_reloads
-        evictions += state.get("evictions", 0)
-        by_class: Counter[str] = Counter()
-        for record in inference:
-            name = normalize(str(record.get("model") or ""))
-            by_class[next((c for c, ms in CLASSES.items() if name in ms), "other")] += 1
-        per_node[node_id] = {
-            "requests": len(inference),
-            "requests_by_class": dict(by_class),
-            "cold_loads": state.get("loads", {}),
-            "reloads": state.get("reloads", {}),
-            "evictions": state.get("evictions", 0),
-            "loaded_at_end": [m["name"] for m in state.get("loaded", [])],
-            "errors": sum(1 for r in inference if r.get("outcome") == "error"),
-        }
-    by_class_latency: dict[str, dict[str, float | None]] = {}
-    for c in CLASSES:
-        class_latencies = [o.latency_s for o in outcomes if o.size_class == c]
-        by_class_latency[c] = {
-            "p50_ms": _ms(_pct(class_latencies, 50)),
-            "p95_ms": _ms(_pct(class_latencies, 95)),
-        }
+    counters = [sim_counters(url) for url in side.sims.values()] + side.lost_counters
+    ttfts = [o.ttft_s * scale for o in outcomes if o.stream and o.ttft_s is not None]
+    rows = [
+        (o.size_class, o.latency_s * scale, o.ttft_s * scale if o.stream and o.ttft_s else None)
+        for o in outcomes
+    ]
     return {
         "requests": len(outcomes),
-        "latency_p50_ms": _ms(_pct(latencies, 50)),
-        "latency_p95_ms": _ms(_pct(latencies, 95)),
-        "latency_p99_ms": _ms(_pct(latencies, 99)),
-        "latency_mean_ms": _ms(statistics.fmean(latencies) if latencies else None),
-        "ttft_p50_ms": _ms(_pct(ttfts, 50)),
-        "ttft_p95_ms": _ms(_pct(ttfts, 95)),
+        "by_class": by_class(rows),
+        "longest_wait_s": _round(max(ttfts, default=None)),
         "errors": len(errors),
         "error_samples": sorted({o.error or "" for o in errors})[:5],
-        "cold_loads": loads,
-        "reloads": reloads,
-        "evictions": evictions,
-        "different_model": len(different),
-        "different_model_samples": sorted(
+        "cold_loads": sum(c["cold_loads"] for c in counters),
+        "reloads": sum(c["reloads"] for c in counters),
+        "evictions": sum(c["evictions"] for c in counters),
+        "substitutions": len(different),
+        "substitution_samples": sorted(
             {f"{o.model} -> {o.fallback_header or o.served_model}" for o in different}
         )[:10],
-        "other_category": len(crossed),
-        "other_category_by_catalogue": len(crossed_catalogue),
-        "latency_by_class": by_class_latency,
-        "nodes": per_node,
+        "undisclosed_substitutions": sum(1 for o in different if not o.fallback_header),
+        "other_category": len(_crossed(different, _router_category)),
+        "other_category_by_catalogue": len(_crossed(different, _catalogue_category)),
+        "nodes": _per_node(outcomes),
     }
+
+
+def _per_node(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
+    """Requests answered per node and size class (from the ``X-Fleet-Node`` header)."""
+    table: dict[str, Counter[str]] = defaultdict(Counter)
+    for o in outcomes:
+        if not o.error:
+            table[o.node or "?"][o.size_class] += 1
+    return {node: dict(counts) for node, counts in sorted(table.items())}
 
 
 def herd_routing(base_url: str) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""The routing-quality baseline: a minimal, honest round-robin proxy for Ollama inference.
+"""The routing-quality baselines: minimal, honest round-robin and least-connections proxies.
 
 Owns one thing: forwarding ``POST /api/chat`` and ``POST /api/generate`` to a fixed list of Ollama
-servers in turn, streaming the upstream bytes back untouched (status, content type and body).
+servers, streaming the upstream bytes back untouched (status, content type and body), by one of
+two classic policies:
 
-The fair variant, on purpose: at start it reads each upstream's ``/api/tags`` once, and request
-``i`` goes to the first node, starting at ``i mod N`` and moving on in order, whose disk holds the
-requested model (a node that lacks it would only answer 404). Beyond that static list it is blind:
-no knowledge of load, queues, memory, loaded (hot) models, speed or conversations. When no node
-has the model, it forwards to ``i mod N`` anyway and passes the upstream error through.
+- ``round-robin``, the fair variant: at start it reads each upstream's ``/api/tags`` once, and
+  request ``i`` goes to the first node, starting at ``i mod N`` and moving on in order, whose disk
+  holds the requested model (a node that lacks it would only answer 404);
+- ``least-connections``: among the nodes whose disk holds the model, the one with the fewest
+  requests open through this proxy right now (ties in turn, as round-robin).
 
-It never retries, never rewrites a body, never substitutes a model. Run:
-``python -m bench.roundrobin --port P --upstream http://127.0.0.1:A --upstream ...``.
+Beyond that static list both are blind: no knowledge of memory, loaded (hot) models, speed or
+conversations. When no node has the model, a request goes to ``i mod N`` anyway and the upstream
+error is passed through. Neither retries, rewrites a body or substitutes a model. Run:
+``python -m bench.roundrobin [--policy least-connections] --port P --upstream URL --upstream ...``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,12 +40,20 @@ TAGS_TIMEOUT_S = 10.0
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=30.0)
 
 
-class RoundRobin:
-    """The upstream list, what each one holds on disk, and the request counter."""
+POLICIES = ("round-robin", "least-connections")
 
-    def __init__(self, upstreams: list[str]) -> None:
+
+class RoundRobin:
+    """The upstream list, what each one holds on disk, the request counter and open requests."""
+
+    def __init__(self, upstreams: list[str], policy: str = "round-robin") -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; one of {POLICIES}")
+        self.policy = policy
         self.upstreams = [u.rstrip("/") for u in upstreams]
         self.on_disk: list[set[str]] = [set() for _ in self.upstreams]
+        self.open: list[int] = [0 for _ in self.upstreams]
+        """Requests open through this proxy, per upstream (least-connections reads it)."""
         self._counter = itertools.count()
         self.client = httpx.AsyncClient(
             timeout=UPSTREAM_TIMEOUT,
@@ -57,18 +68,23 @@ class RoundRobin:
             self.on_disk[index] = {normalize(m["name"]) for m in response.json().get("models", [])}
 
     def pick(self, model: str) -> int:
-        """Request ``i`` goes to node ``i mod N``, or the next one in order holding ``model``."""
+        """The upstream for the next request for ``model``, by the policy."""
         start = next(self._counter) % len(self.upstreams)
         key = normalize(model) if model else ""
-        for step in range(len(self.upstreams)):
-            index = (start + step) % len(self.upstreams)
-            if key in self.on_disk[index]:
-                return index
-        return start
+        holders = [
+            (start + step) % len(self.upstreams)
+            for step in range(len(self.upstreams))
+            if key in self.on_disk[(start + step) % len(self.upstreams)]
+        ]
+        if not holders:
+            return start
+        if self.policy == "least-connections":
+            return min(holders, key=lambda index: self.open[index])  # first in turn on a tie
+        return holders[0]
 
 
-def create_app(upstreams: list[str]) -> Starlette:
-    rr = RoundRobin(upstreams)
+def create_app(upstreams: list[str], policy: str = "round-robin") -> Starlette:
+    rr = RoundRobin(upstreams, policy)
 
     async def forward(request: Request) -> Response:
         body = await request.body()
@@ -84,13 +100,19 @@ def create_app(upstreams: list[str]) -> Starlette:
             content=body,
             headers={"content-type": "application/json"},
         )
+        rr.open[index] += 1
         try:
             reply = await rr.client.send(upstream, stream=True)
         except httpx.HTTPError as exc:
+            rr.open[index] -= 1
             return JSONResponse({"error": f"upstream unreachable: {exc}"}, status_code=502)
         headers = {"X-Fleet-Node": str(index)}
+
+        def closed() -> None:
+            rr.open[index] -= 1
+
         return StreamingResponse(
-            _passthrough(reply),
+            _passthrough(reply, closed),
             status_code=reply.status_code,
             media_type=reply.headers.get("content-type"),
             headers=headers,
@@ -106,7 +128,14 @@ def create_app(upstreams: list[str]) -> Starlette:
             await rr.client.aclose()
 
     async def health(_request: Request) -> Response:
-        return JSONResponse({"upstreams": rr.upstreams, "models": [sorted(s) for s in rr.on_disk]})
+        return JSONResponse(
+            {
+                "policy": rr.policy,
+                "upstreams": rr.upstreams,
+                "models": [sorted(s) for s in rr.on_disk],
+                "open": rr.open,
+            }
+        )
 
     return Starlette(
         routes=[
@@ -118,11 +147,12 @@ def create_app(upstreams: list[str]) -> Starlette:
     )
 
 
-async def _passthrough(reply: httpx.Response) -> AsyncIterator[bytes]:
+async def _passthrough(reply: httpx.Response, closed: Callable[[], None]) -> AsyncIterator[bytes]:
     try:
         async for chunk in reply.aiter_raw():
             yield chunk
     finally:
+        closed()
         await reply.aclose()
 
 
@@ -131,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", action="append", required=True, help="repeatable")
+    parser.add_argument("--policy", choices=POLICIES, default="round-robin")
     args = parser.parse_args(argv)
     config = uvicorn.Config(
-        create_app(args.upstream),
+        create_app(args.upstream, args.policy),
         host=args.host,
         port=args.port,
         log_level="warning",

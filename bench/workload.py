@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,18 @@ def _chat(
 def build_workload(
     seed: int, requests_per_s: float, window_s: float, models: dict[str, list[str]]
 ) -> list[Session]:
-    """Sessions arriving as a Poisson process whose *request* rate is ``requests_per_s``.
+    """Sessions arriving as a Poisson process whose *request* rate is ``requests_per_s``."""
+    return build_sessions(seed, ((window_s, requests_per_s),), models, CLASS_WEIGHTS)
+
+
+def build_sessions(
+    seed: int,
+    phases: Sequence[tuple[float, float]],
+    models: Mapping[str, Sequence[str]],
+    class_weights: Mapping[str, float],
+) -> list[Session]:
+    """Sessions arriving as a Poisson process, phase by phase: ``phases`` holds (end second,
+    requests per second) in order, so a burst is one phase at a higher rate.
 
     ``models`` maps each class to the models present on at least one node's disk. A session is
     one request, or (``MULTI_TURN_SHARE``) a chat of 2-4 turns on one model, each turn repeating
@@ -102,46 +114,51 @@ def build_workload(
     """
     rng = random.Random(seed)
     mean_turns = (1 - MULTI_TURN_SHARE) + MULTI_TURN_SHARE * (TURNS[0] + TURNS[1]) / 2
-    session_rate = requests_per_s / mean_turns
-    classes = [c for c in CLASS_WEIGHTS if models.get(c)]
-    weights = [CLASS_WEIGHTS[c] for c in classes]
+    classes = [c for c in class_weights if models.get(c)]
+    weights = [class_weights[c] for c in classes]
     sessions: list[Session] = []
     now = 0.0
-    for session_id in range(100_000):  # bounded; the window ends it long before
-        now += rng.expovariate(session_rate)
-        if now >= window_s:
-            break
-        size_class = rng.choices(classes, weights)[0]
-        model = rng.choice(models[size_class])
-        turns: list[Turn] = []
-        if rng.random() < MULTI_TURN_SHARE:
-            messages: list[dict[str, str]] = [
-                {"role": "system", "content": f"You are assistant {session_id}. Be concise."},
-                {"role": "user", "content": _words(rng, *PROMPT_WORDS)},
-            ]
-            for index in range(rng.randint(*TURNS)):
-                if index:
-                    messages = [
-                        *messages,
-                        {"role": "assistant", "content": _words(rng, 20, 60)},
-                        {"role": "user", "content": _words(rng, 6, 20)},
-                    ]
-                stream = rng.random() < STREAM_SHARE
-                body = _chat(model, list(messages), stream, _options(rng, size_class))
-                gap = 0.0 if not index else rng.uniform(0.2, 1.5)
-                turns.append(Turn("/api/chat", body, gap))
-        else:
-            stream = rng.random() < STREAM_SHARE
-            options = _options(rng, size_class)
-            text = _words(rng, *PROMPT_WORDS)
-            if rng.random() < GENERATE_SHARE:
-                body = {"model": model, "prompt": text, "stream": stream, "options": options}
-                turns.append(Turn("/api/generate", body, 0.0))
-            else:
-                body = _chat(model, [{"role": "user", "content": text}], stream, options)
-                turns.append(Turn("/api/chat", body, 0.0))
-        sessions.append(Session(session_id, now, model, size_class, tuple(turns)))
+    for end_s, requests_per_s in phases:
+        session_rate = requests_per_s / mean_turns
+        for _ in range(100_000):  # bounded; the phase ends it long before
+            now += rng.expovariate(session_rate) if session_rate > 0 else end_s
+            if now >= end_s:
+                now = end_s
+                break
+            size_class = rng.choices(classes, weights)[0]
+            model = rng.choice(list(models[size_class]))
+            turns = _turns(rng, len(sessions), model, size_class)
+            sessions.append(Session(len(sessions), now, model, size_class, turns))
     return sessions
+
+
+def _turns(rng: random.Random, session_id: int, model: str, size_class: str) -> tuple[Turn, ...]:
+    turns: list[Turn] = []
+    if rng.random() < MULTI_TURN_SHARE:
+        messages: list[dict[str, str]] = [
+            {"role": "system", "content": f"You are assistant {session_id}. Be concise."},
+            {"role": "user", "content": _words(rng, *PROMPT_WORDS)},
+        ]
+        for index in range(rng.randint(*TURNS)):
+            if index:
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": _words(rng, 20, 60)},
+                    {"role": "user", "content": _words(rng, 6, 20)},
+                ]
+            stream = rng.random() < STREAM_SHARE
+            body = _chat(model, list(messages), stream, _options(rng, size_class))
+            gap = 0.0 if not index else rng.uniform(0.2, 1.5)
+            turns.append(Turn("/api/chat", body, gap))
+        return tuple(turns)
+    stream = rng.random() < STREAM_SHARE
+    options = _options(rng, size_class)
+    text = _words(rng, *PROMPT_WORDS)
+    if rng.random() < GENERATE_SHARE:
+        body = {"model": model, "prompt": text, "stream": stream, "options": options}
+        return (Turn("/api/generate", body, 0.0),)
+    body = _chat(model, [{"role": "user", "content": text}], stream, options)
+    return (Turn("/api/chat", body, 0.0),)
 
 
 def present_models() -> dict[str, list[str]]:
@@ -158,7 +175,12 @@ def _service_s(profile: Profile, model: str, prompt_tokens: float, output_tokens
     return prompt_tokens / profile.prompt_tps(spec) + output_tokens / profile.decode_tps(spec)
 
 
-def estimate_capacity(models: dict[str, list[str]]) -> dict[str, Any]:
+def estimate_capacity(
+    models: Mapping[str, Sequence[str]],
+    nodes: Sequence[tuple[str, str]] = NODES,
+    class_weights: Mapping[str, float] = CLASS_WEIGHTS,
+    memory_gb: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """The fleet's capacity in requests per *modelled* second for this mix, from the physics.
 
     Placement: models in decreasing size, each loaded once on the fastest node that holds it on
@@ -172,7 +194,7 @@ def estimate_capacity(models: dict[str, list[str]]) -> dict[str, Any]:
     shares: dict[str, float] = {}
     for size_class, names in models.items():
         for name in names:
-            shares[name] = CLASS_WEIGHTS[size_class] / len(names)
+            shares[name] = class_weights[size_class] / len(names)
     total_share = sum(shares.values())
     shares = {m: s / total_share for m, s in shares.items()}
     size_class_of = {m: c for c, names in models.items() for m in names}
@@ -183,13 +205,14 @@ def estimate_capacity(models: dict[str, list[str]]) -> dict[str, Any]:
         spec = CATALOGUE[model]
         holders = [
             (node_id, PROFILES[profile])
-            for node_id, profile in NODES
+            for node_id, profile in nodes
             if model in {normalize(x) for x in PROFILES[profile].models}
         ]
         holders.sort(key=lambda item: -item[1].decode_tps(spec))
         for node_id, profile in holders:
             need = spec.loaded_size(CONTEXT_TOKENS, profile.num_parallel)
-            fits = used[node_id] + need <= profile.memory_gb * GIB
+            memory = (memory_gb or {}).get(node_id, profile.memory_gb)
+            fits = used[node_id] + need <= memory * GIB
             if fits and count[node_id] < profile.max_loaded_models:
                 used[node_id] += need
                 count[node_id] += 1
