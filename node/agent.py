@@ -19,6 +19,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -34,6 +35,7 @@ from node.collectors import (
 )
 from node.config import NodeSettings
 from node.discovery import Backoff, FailureTracker, discover_router
+from node.node_key import NodeKey, default_key_file
 from router.wire import Heartbeat
 
 log = logging.getLogger("herd.node.agent")
@@ -91,6 +93,7 @@ class NodeAgent:
             transport=transport,
             trust_env=False,
         )
+        self.key = NodeKey(_key_path(settings))
         self.router_url: str | None = settings.router_url
         self.interval_s = settings.effective_interval_s
         self.backoff = Backoff(maximum=settings.discovery_max_backoff_s)
@@ -156,6 +159,7 @@ class NodeAgent:
             response = await self._client.post(
                 url,
                 json=heartbeat.model_dump(mode="json"),
+                headers=self.key.headers(),
                 timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
@@ -163,6 +167,7 @@ class NodeAgent:
         if response.status_code == 200:
             self.accepted += 1
             self._adopt_interval(response)
+            self._adopt_key(response)
             return self._note(Outcome.ACCEPTED, url=url)
         detail = response.text[:500]
         if response.status_code in (401, 403):
@@ -172,6 +177,14 @@ class NodeAgent:
                 Outcome.UNREACHABLE, url=url, detail=f"{response.status_code} {detail}"
             )
         return self._note(Outcome.REJECTED, url=url, detail=f"{response.status_code} {detail}")
+
+    def _adopt_key(self, response: httpx.Response) -> None:
+        try:
+            issued = response.json().get("node_key")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(issued, str) and issued:
+            self.key.adopt(issued)
 
     def _adopt_interval(self, response: httpx.Response) -> None:
         if self.settings.interval_s is not None:
@@ -193,8 +206,9 @@ class NodeAgent:
                 log.info("heartbeats accepted by the router", extra=fields)
         elif outcome is Outcome.UNAUTHORIZED:
             log.error(
-                "router refused the fleet token (401): set HERD_FLEET_TOKEN or --fleet-token to "
-                "the router's token; retrying",
+                "router refused the heartbeat's credentials: a wrong fleet token (401; set "
+                "HERD_FLEET_TOKEN or --fleet-token) or a node id bound to another agent's key "
+                "(403; see detail); retrying",
                 extra=fields,
             )
         elif outcome is Outcome.REJECTED:
@@ -296,6 +310,12 @@ class NodeAgent:
             await self._client.aclose()
         with contextlib.suppress(Exception):
             await self._ollama.aclose()
+
+
+def _key_path(settings: NodeSettings) -> Path | None:
+    if settings.key_file:
+        return Path(settings.key_file).expanduser()
+    return None if settings.simulate else default_key_file(settings.node_id)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--discovery-timeout", type=float, dest="discovery_timeout_s")
     p.add_argument("--models-dir", help="Ollama's models directory (OLLAMA_MODELS)")
     p.add_argument(
+        "--key-file",
+        help="where to keep the node key the router issues (HERD_NODE_KEY_FILE, default "
+        "~/.herd-node/<node id>.key)",
+    )
+    p.add_argument(
         "--simulate",
         metavar="PROFILE",
         choices=SIM_PROFILES,

@@ -122,6 +122,11 @@ class NodeSettings(BaseModel):
     )
     request_timeout_s: float = Field(default=5.0, gt=0, le=600)
     models_dir: str | None = Field(default=None, description="Ollama's models directory.")
+    key_file: str | None = Field(
+        default=None,
+        description="Where the node key the router issued is kept (default "
+        "~/.herd-node/<node id>.key; in memory only with --simulate).",
+    )
     simulate: str | None = Field(default=None, description="Run the simulator with this profile.")
     sim_port: int = Field(default=DEFAULT_OLLAMA_PORT, ge=0, le=65535)
     sim_host: str = Field(default="127.0.0.1", description="Where the simulator listens.")

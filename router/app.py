@@ -115,6 +115,7 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
 async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> None:
     settings = ctx.settings
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.identities.load()
     await ctx.store.open()
     stack.push_async_callback(ctx.store.close)
     try:

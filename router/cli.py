@@ -63,6 +63,12 @@ def _add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat-interval", type=float, dest="heartbeat_interval_s")
     p.add_argument("--degraded-after", type=float, dest="degraded_after_s")
     p.add_argument("--offline-after", type=float, dest="offline_after_s")
+    p.add_argument(
+        "--require-address-approval",
+        action="store_true",
+        default=None,
+        help="hold a node's change of address until the admin approves it",
+    )
     p.add_argument("--max-body-bytes", type=int)
     p.add_argument("--max-queue", type=int, dest="max_queue_per_model")
     p.add_argument("--reaper-timeout", type=float, dest="reaper_timeout_s")

@@ -64,6 +64,10 @@ class RouterSettings(BaseModel):
     mdns_interfaces: list[str] = Field(
         default_factory=list, description="Interfaces to advertise on (empty: all)."
     )
+    require_address_approval: bool = Field(
+        default=False,
+        description="Hold a node's change of address until the admin approves it.",
+    )
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_queue_per_model: int = Field(default=256, ge=1)
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -87,6 +91,10 @@ class RouterSettings(BaseModel):
     @property
     def log_path(self) -> Path:
         return self.resolved_data_dir / "logs" / "herd.jsonl"
+
+    @property
+    def identities_path(self) -> Path:
+        return self.resolved_data_dir / "node_identities.json"
 
     @property
     def toggles_path(self) -> Path:

@@ -35,6 +35,7 @@ def node_view(
         ollama=hb.ollama,
         capabilities=hb.capabilities,
         requests_active=requests_active,
+        identity=record.identity,
     )
 
 

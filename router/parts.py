@@ -19,6 +19,7 @@ from router.config import RouterSettings
 from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.latency import SpeedHistory
+from router.node_identity import IdentityBook
 from router.pipeline.candidates import Ranker
 from router.pipeline.dispatch import Pipeline
 from router.pipeline.journal import TraceJournal
@@ -35,6 +36,7 @@ class AppParts:
     clock: Callable[[], float]
     started_at: float
     registry: Registry
+    identities: IdentityBook
     queues: QueueBoard
     store: TraceStore
     """Built closed: ``router.app`` opens it at startup and closes it at shutdown."""
@@ -86,6 +88,7 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         clock=clock,
         started_at=clock(),
         registry=registry,
+        identities=IdentityBook(settings.require_address_approval, settings.identities_path),
         queues=queues,
         store=store,
         upstream=upstream,

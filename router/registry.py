@@ -12,6 +12,7 @@ import ipaddress
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from router.model_names import normalize
@@ -38,6 +39,8 @@ class NodeRecord:
     cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=CPU_HISTORY_LENGTH))
     recently_unloaded: dict[str, float] = field(default_factory=dict)
     """Normalised model name -> when it left memory."""
+    identity: dict[str, Any] | None = None
+    """The node's binding as ``router.node_identity`` shows it (address changes, pending)."""
 
     @property
     def loaded_models(self) -> set[str]:
@@ -98,10 +101,20 @@ class Registry:
         """Call ``listener(node_id)`` after every change to a node."""
         self._listeners.append(listener)
 
-    def apply(self, heartbeat: Heartbeat, source_ip: str | None = None) -> NodeStatus:
-        """Take a heartbeat in; return the node's resulting status."""
+    def apply(
+        self,
+        heartbeat: Heartbeat,
+        source_ip: str | None = None,
+        url: str | None = None,
+        identity: dict[str, Any] | None = None,
+    ) -> NodeStatus:
+        """Take a heartbeat in; return the node's resulting status.
+
+        ``url`` is the address to route to when the caller decided it (an approved address while
+        a change waits); ``identity`` is what the identity book shows about the node.
+        """
         now = self._clock()
-        url = reachable_ollama_url(heartbeat.ollama.url, source_ip)
+        url = url or reachable_ollama_url(heartbeat.ollama.url, source_ip)
         record = self._nodes.get(heartbeat.node_id)
         if record is None:
             record = NodeRecord(
@@ -119,6 +132,7 @@ class Registry:
             record.ollama_url = url
             record.last_seen = now
             record.source_ip = source_ip
+        record.identity = identity
         record.draining = heartbeat.status == "draining"
         record.generation += 1
         record.cpu_history.append(heartbeat.cpu.utilization_pct)

@@ -155,6 +155,10 @@ class HeartbeatAck(BaseModel):
     status: NodeStatus
     router_version: str
     heartbeat_interval_s: float
+    node_key: str | None = Field(
+        default=None,
+        description="Issued once: the agent sends it as X-Herd-Node-Key on later heartbeats.",
+    )
 
 
 # --- the router's public status -----------------------------------------------------------------
@@ -188,6 +192,10 @@ class NodeView(BaseModel):
     ollama: OllamaInfo
     capabilities: Capabilities = Field(default_factory=Capabilities)
     requests_active: int = 0
+    identity: dict[str, Any] | None = Field(
+        default=None,
+        description="The node's binding: host, address changes, a change waiting for approval.",
+    )
 
 
 class FleetSummary(BaseModel):

@@ -19,6 +19,7 @@ from router import __version__
 from router.api.access import route
 from router.api.bodies import read_body
 from router.api.responses import json_response
+from router.errors import NotFound
 from router.fleet_view import (
     fleet_ollama_version,
     fleet_status,
@@ -28,8 +29,9 @@ from router.fleet_view import (
     openai_models,
 )
 from router.http_client import HTTPError
+from router.node_identity import KEY_HEADER, AddressError, checked_backend_url
 from router.parts import AppParts
-from router.registry import NodeRecord
+from router.registry import NodeRecord, reachable_ollama_url
 from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 
 log = logging.getLogger("herd.fleet")
@@ -52,8 +54,27 @@ def routes(ctx: AppParts) -> list[Route]:
                 status=422,
             )
         client = request.client.host if request.client else None
+        try:
+            url = reachable_ollama_url(checked_backend_url(beat.ollama.url), client)
+        except AddressError as exc:
+            return json_response({"error": f"invalid heartbeat: ollama.url: {exc}"}, status=422)
+        admission = ctx.identities.admit(
+            beat.node_id, request.headers.get(KEY_HEADER), client, url, ctx.clock()
+        )
+        if admission.verdict == "refused":
+            log.warning(
+                "refused a heartbeat for %s from %s: %s",
+                beat.node_id,
+                client,
+                admission.reason,
+                extra={"node_id": beat.node_id},
+            )
+            return json_response({"error": admission.reason}, status=403)
+        identity = ctx.identities.get(beat.node_id)
         known = ctx.registry.get(beat.node_id) is not None
-        status = ctx.registry.apply(beat, client)
+        status = ctx.registry.apply(
+            beat, client, url=admission.url, identity=identity.view() if identity else None
+        )
         if not known:
             log.info(
                 "node %s joined (%s)",
@@ -68,8 +89,9 @@ def routes(ctx: AppParts) -> list[Route]:
             status=status,
             router_version=__version__,
             heartbeat_interval_s=ctx.settings.heartbeat_interval_s,
+            node_key=admission.key,
         )
-        return json_response(ack.model_dump())
+        return json_response(ack.model_dump(exclude_none=True))
 
     async def status(request: Request) -> Response:
         now = ctx.clock()
@@ -111,6 +133,21 @@ def routes(ctx: AppParts) -> list[Route]:
         records = [r for r, _ in ctx.registry.routable()]
         return json_response(openai_models(records, created=int(ctx.started_at)))
 
+    async def identity_reset(request: Request) -> Response:
+        node_id = request.path_params["node_id"]
+        if not ctx.identities.reset(node_id):
+            raise NotFound(f"node id {node_id!r} is not bound")
+        log.warning("the admin reset the identity of node %s", node_id, extra={"console": True})
+        return json_response({"node_id": node_id, "reset": True})
+
+    async def address_approve(request: Request) -> Response:
+        node_id = request.path_params["node_id"]
+        identity = ctx.identities.approve(node_id, ctx.clock())
+        if identity is None:
+            raise NotFound(f"node id {node_id!r} is not bound")
+        log.warning("the admin approved %s at %s", node_id, identity.url, extra={"console": True})
+        return json_response({"node_id": node_id, "url": identity.url, **identity.view()})
+
     async def root(request: Request) -> Response:
         return PlainTextResponse("Ollama is running")
 
@@ -118,6 +155,18 @@ def routes(ctx: AppParts) -> list[Route]:
         route("/", root, methods=["GET", "HEAD"], access="open"),
         route("/fleet/heartbeat", heartbeat, methods=["POST"], access="heartbeat"),
         route("/fleet/status", status, methods=["GET"], access="use"),
+        route(
+            "/dashboard/api/nodes/{node_id}/identity/reset",
+            identity_reset,
+            methods=["POST"],
+            access="admin",
+        ),
+        route(
+            "/dashboard/api/nodes/{node_id}/address/approve",
+            address_approve,
+            methods=["POST"],
+            access="admin",
+        ),
         route("/api/tags", tags, methods=["GET"], access="use"),
         route("/api/ps", ps, methods=["GET"], access="use"),
         route("/api/version", version, methods=["GET"], access="use"),

@@ -236,3 +236,34 @@ async def test_stop_during_discovery_returns_promptly_without_heartbeats() -> No
     agent = make_agent(Routed(stub.app(), {"router.test"}), discover=discover)
     await run_until(agent, started)
     assert stub.heartbeats == []
+
+
+async def test_the_issued_node_key_is_saved_and_sent_on_every_later_heartbeat(tmp_path) -> None:
+    seen: list[str | None] = []
+    got = asyncio.Event()
+
+    async def heartbeat(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("x-herd-node-key"))
+        if len(seen) >= 3:
+            got.set()
+        ack = {
+            "node_id": "unit-node",
+            "status": "online",
+            "router_version": "stub",
+            "heartbeat_interval_s": 5.0,
+        }
+        return JSONResponse({**ack, "node_key": "k1"} if len(seen) == 1 else ack)
+
+    app = Starlette(routes=[Route("/fleet/heartbeat", heartbeat, methods=["POST"])])
+    key_file = tmp_path / "node.key"
+    agent = make_agent(
+        Routed(app, {"router.test"}),
+        router_url="http://router.test",
+        interval_s=0.01,
+        key_file=str(key_file),
+    )
+    await run_until(agent, got)
+    assert seen[0] is None and set(seen[1:]) == {"k1"}
+    assert key_file.read_text() == "k1" and key_file.stat().st_mode & 0o077 == 0
+    again = make_agent(Routed(app, {"router.test"}), key_file=str(key_file))
+    assert again.key.headers() == {"X-Herd-Node-Key": "k1"}
