@@ -183,6 +183,8 @@ def main() -> int:
                 "bench-node",
                 "--interval",
                 "2",
+                "--key-file",
+                str(Path(data_dir) / "bench-node.key"),
             ),
             name="bench-agent",
         )

@@ -206,9 +206,8 @@ class NodeAgent:
                 log.info("heartbeats accepted by the router", extra=fields)
         elif outcome is Outcome.UNAUTHORIZED:
             log.error(
-                "router refused the heartbeat's credentials: a wrong fleet token (401; set "
-                "HERD_FLEET_TOKEN or --fleet-token) or a node id bound to another agent's key "
-                "(403; see detail); retrying",
+                "router refused the fleet token (401: set HERD_FLEET_TOKEN or --fleet-token) or "
+                "this node's key (403: the id is bound to another agent, see detail); retrying",
                 extra=fields,
             )
         elif outcome is Outcome.REJECTED:

@@ -120,6 +120,7 @@ _KEYS = (
     "mdns_interfaces",
     "discovery_timeout_s",
     "models_dir",
+    "key_file",
     "simulate",
     "sim_port",
     "sim_host",

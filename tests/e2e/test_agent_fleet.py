@@ -8,6 +8,7 @@ Timeouts are shortened with flags (router ``--degraded-after 1 --offline-after 2
 from __future__ import annotations
 
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from tests.procs import Proc, free_port, get_json, python_module, wait_http_ok, 
 pytestmark = pytest.mark.e2e
 
 FAST = ["--degraded-after", "1", "--offline-after", "2"]
+KEY_DIR = Path(tempfile.mkdtemp(prefix="herd-node-keys-"))
+"""Node keys of the agents these tests start: never in the real home directory."""
 CLEAN_ENV = {"HERD_FLEET_TOKEN": "", "OLLAMA_HOST": "", "HERD_NODE_ROUTER_URL": ""}
 
 
@@ -98,6 +101,8 @@ def agent(node_id: str, ollama_url: str, *flags: str, env: dict[str, str] | None
             ollama_url,
             "--interval",
             "0.2",
+            "--key-file",
+            str(KEY_DIR / f"{node_id}.key"),
             *flags,
         ),
         env={**CLEAN_ENV, **(env or {})},
