@@ -106,23 +106,27 @@ def test_a_backend_url_must_be_http_with_a_host_and_no_path(router: TestClient, 
     assert router.get("/fleet/status").json()["nodes"] == []
 
 
+def _from(client: TestClient, host: str) -> TestClient:
+    """Make the next requests of ``client`` come from ``host`` (one app, one event loop)."""
+    client._transport.client = (host, 4000)  # type: ignore[attr-defined]
+    return client
+
+
 def test_without_a_token_only_the_key_or_the_same_host_may_speak_for_an_id(
     tmp_path: Path,
 ) -> None:
     settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
-    app = create_app(settings)
-    with TestClient(app, client=("10.0.0.5", 4000)) as owner:
-        first = _post(owner, _beat("n1", "http://10.0.0.5:11434"))
-        key = first.json()["node_key"]
-        assert (
-            _post(owner, _beat("n1", "http://10.0.0.5:11434"), key).json().get("node_key") is None
-        )
-    with TestClient(app, client=("10.0.0.99", 4000)) as stranger:
+    with TestClient(create_app(settings)) as client:
+        owner = _from(client, "10.0.0.5")
+        key = _post(owner, _beat("n1", "http://10.0.0.5:11434")).json()["node_key"]
+        again = _post(owner, _beat("n1", "http://10.0.0.5:11434"), key)
+        assert again.status_code == 200 and again.json().get("node_key") is None
+        stranger = _from(client, "10.0.0.99")
         refused = _post(stranger, _beat("n1", "http://10.0.0.99:11434"))
         assert refused.status_code == 403
         moved = _post(stranger, _beat("n1", "http://10.0.0.99:11434"), key)
         assert moved.status_code == 200  # the key holder (the agent got a new address by DHCP)
-        node = stranger.get("/fleet/status").json()["nodes"][0]
+        node = client.get("/fleet/status").json()["nodes"][0]
         assert node["ollama_url"] == "http://10.0.0.99:11434"
         assert node["identity"]["previous_url"] == "http://10.0.0.5:11434"
         assert node["identity"]["address_changed_at"] is not None
@@ -136,36 +140,32 @@ def test_an_address_change_can_wait_for_the_admin(tmp_path: Path) -> None:
     settings = load_settings(
         {"data_dir": tmp_path, "mdns": False, "require_address_approval": True}, environ={}
     )
-    app = create_app(settings)
-    with (
-        TestClient(app, client=("10.0.0.5", 4000)) as node,
-        TestClient(app, client=("127.0.0.1", 4000)) as admin,
-    ):
+    with TestClient(create_app(settings)) as client:
+        node = _from(client, "10.0.0.5")
         key = _post(node, _beat("n1", "http://10.0.0.5:11434")).json()["node_key"]
         assert _post(node, _beat("n1", "http://10.0.0.5:22222"), key).status_code == 200
-        view = admin.get("/fleet/status").json()["nodes"][0]
+        view = client.get("/fleet/status").json()["nodes"][0]
         assert view["ollama_url"] == "http://10.0.0.5:11434"
         assert view["identity"]["pending_url"] == "http://10.0.0.5:22222"
         assert node.post("/dashboard/api/nodes/n1/address/approve").status_code == 403
-        approved = admin.post("/dashboard/api/nodes/n1/address/approve")
+        approved = _from(client, "127.0.0.1").post("/dashboard/api/nodes/n1/address/approve")
         assert approved.status_code == 200 and approved.json()["url"] == "http://10.0.0.5:22222"
-        _post(node, _beat("n1", "http://10.0.0.5:22222"), key)
-        view = admin.get("/fleet/status").json()["nodes"][0]
+        _post(_from(client, "10.0.0.5"), _beat("n1", "http://10.0.0.5:22222"), key)
+        view = client.get("/fleet/status").json()["nodes"][0]
         assert view["ollama_url"] == "http://10.0.0.5:22222"
         assert view["identity"]["pending_url"] is None
 
 
 def test_the_admin_can_reset_an_id(tmp_path: Path) -> None:
     settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
-    app = create_app(settings)
-    with (
-        TestClient(app, client=("10.0.0.5", 4000)) as old,
-        TestClient(app, client=("10.0.0.6", 4000)) as new,
-        TestClient(app, client=("127.0.0.1", 4000)) as admin,
-    ):
-        _post(old, _beat("n1", "http://10.0.0.5:11434"))
-        assert _post(new, _beat("n1", "http://10.0.0.6:11434")).status_code == 403
+    with TestClient(create_app(settings)) as client:
+        _post(_from(client, "10.0.0.5"), _beat("n1", "http://10.0.0.5:11434"))
+        assert (
+            _post(_from(client, "10.0.0.6"), _beat("n1", "http://10.0.0.6:11434")).status_code
+            == 403
+        )
+        admin = _from(client, "127.0.0.1")
         assert admin.post("/dashboard/api/nodes/n1/identity/reset").status_code == 200
         assert admin.post("/dashboard/api/nodes/n1/identity/reset").status_code == 404
-        rebound = _post(new, _beat("n1", "http://10.0.0.6:11434"))
+        rebound = _post(_from(client, "10.0.0.6"), _beat("n1", "http://10.0.0.6:11434"))
         assert rebound.status_code == 200 and rebound.json()["node_key"]

@@ -25,6 +25,8 @@ ADMIN = {
     ("POST", "/dashboard/api/delete"),
     ("POST", "/dashboard/api/benchmarks/start"),
     ("POST", "/dashboard/api/benchmarks/{run_id}/cancel"),
+    ("POST", "/dashboard/api/nodes/{node_id}/identity/reset"),
+    ("POST", "/dashboard/api/nodes/{node_id}/address/approve"),
 }
 OPEN = {("GET", "/")}
 HEARTBEAT = {("POST", "/fleet/heartbeat")}
