@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from router.analytics import percentile
 from router.errors import HerdError
+from router.measures import percentile
 from router.pipeline.dispatch import Pipeline
 from router.pipeline.request import InferenceRequest
 from router.store import TraceStore

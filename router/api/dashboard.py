@@ -1,7 +1,7 @@
 """The management API under ``/dashboard/api/``, and live updates at ``/dashboard/events``.
 
 Reads go to the store (SQL aggregates) and the registry, and are shaped by the pure modules
-(``analytics``, ``health``, ``recommendations``, ``management``). Changes (settings, pull, delete,
+(``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings, pull, delete,
 benchmarks) are administrative: ``router.auth`` guards them before they get here. Query
 parameters are validated and a bad one is a 400 that names it.
 """
@@ -17,7 +17,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router import __version__, health, management, recommendations
-from router.analytics import ALL_STATUSES
 from router.api.access import route
 from router.api.bodies import INT64, read_json_object
 from router.api.intake import model_and_node
@@ -26,6 +25,7 @@ from router.benchmarks import BenchmarkParams
 from router.config import write_persisted_toggles
 from router.errors import BadRequest, NotFound
 from router.fleet_view import fleet_status
+from router.measures import ALL_STATUSES
 from router.model_names import normalize
 from router.parts import AppParts
 from router.pipeline.pulls import final_status

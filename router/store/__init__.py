@@ -12,7 +12,7 @@ lets both run at once. A failed batch is logged and retried once; if it fails ag
 counted as dropped (``stats()``), never lost silently, and the router carries on.
 
 Never blocks the event loop, never raises from ``record()``, never shapes responses: the pure
-post-processing lives in ``router.analytics``.
+post-processing lives in ``router.store.shapes`` (counting conventions in ``router.measures``).
 
 Layout: ``trace_store`` (``TraceStore``: settings and life cycle), ``connections`` (the writer and
 reader connections, transactions, fetch helpers), ``schema`` (tables and migrations), ``rows``

@@ -1,4 +1,4 @@
-"""Counter queries over a time window: the SQL that sums ``analytics.COUNTER_FIELDS`` per group.
+"""Counter queries over a time window: the SQL that sums ``measures.COUNTER_FIELDS`` per group.
 
 Owns the two sources counted (all traces, traces per tag), how a window ``[since, until)`` is cut
 into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at either end
@@ -13,13 +13,13 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from router import analytics
+from router import measures
 
 from .rollups import DAY_S
 
 
 def _raw_counters(p: str = "") -> str:
-    """SQL computing ``analytics.COUNTER_FIELDS`` from raw trace rows (column prefix ``p``)."""
+    """SQL computing ``measures.COUNTER_FIELDS`` from raw trace rows (column prefix ``p``)."""
     done = f"{p}status = 'completed'"
     tps = f"{done} AND {p}completion_tokens > 0 AND {p}eval_duration_ns > 0"
     return f"""
@@ -42,7 +42,7 @@ def _raw_counters(p: str = "") -> str:
 
 
 _SUM_COUNTERS = ", ".join(
-    [f"sum({c}) AS {c}" for c in analytics.COUNTER_FIELDS] + ["max(last_used) AS last_used"]
+    [f"sum({c}) AS {c}" for c in measures.COUNTER_FIELDS] + ["max(last_used) AS last_used"]
 )
 
 

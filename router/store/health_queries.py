@@ -2,7 +2,7 @@
 
 Owns ``HealthQueries``, the part of ``TraceStore`` behind ``health_counts`` (attempts per status,
 retries, fallbacks, context protection, reaped streams, cold loads, timeouts; shaped by
-``analytics.shape_health_counts``) and ``fallback_reasons``. Runs on the reader connection only.
+``shapes.shape_health_counts``) and ``fallback_reasons``. Runs on the reader connection only.
 
 Never judges the counts (``router.health`` does) and never writes.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from router import analytics
+from router.store import shapes
 
 from .connections import Connections
 
@@ -34,7 +34,7 @@ class HealthQueries(Connections):
 
     async def health_counts(self, since: float, until: float | None = None) -> dict[str, Any]:
         """Counts over ``[since, until)`` for the health checks. See
-        ``analytics.shape_health_counts``."""
+        ``shapes.shape_health_counts``."""
         until = time.time() if until is None else until
         params = (since, until)
         window = "INDEXED BY ix_traces_timestamp WHERE timestamp >= ? AND timestamp < ?"
@@ -60,6 +60,6 @@ class HealthQueries(Connections):
             "GROUP BY node_id, model",
             params,
         )
-        return analytics.shape_health_counts(
+        return shapes.shape_health_counts(
             status_rows, flags[0] if flags else {}, cold, since, until
         )

@@ -5,7 +5,7 @@ how percentiles are found: exact (nearest rank over raw rows) for windows up to
 ``EXACT_PERCENTILE_WINDOW_S``, from the daily log histogram (about 2.5 %) beyond, the partial days
 at either end bucketed from raw rows. Runs on the reader connection only.
 
-Never shapes a response itself (``router.analytics`` does) and never writes.
+Never shapes a response itself (``router.store.shapes`` does) and never writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from router import analytics
+from router import measures
+from router.store import shapes
 
 from .connections import Connections
 from .counters import TRACES
@@ -62,9 +63,9 @@ class LatencyQueries(Connections):
         found = []
         for row in rows:
             for q in quantiles:
-                if analytics.nearest_rank(row["n"], q) == row["rn"]:
+                if measures.nearest_rank(row["n"], q) == row["rn"]:
                     found.append({"model": row["model"], "q": q, "value": row["value"]})
-        return analytics.group_percentiles(found)
+        return shapes.group_percentiles(found)
 
     async def _histogram_percentiles(
         self, since: float, until: float, quantiles: Sequence[float]
@@ -91,23 +92,23 @@ class LatencyQueries(Connections):
                 for metric, value in ((METRIC_LATENCY, latency), (METRIC_TTFT, ttft)):
                     if value is not None:
                         hist = counts.setdefault((model, metric), {})
-                        bucket = analytics.histogram_bucket(value)
+                        bucket = measures.histogram_bucket(value)
                         hist[bucket] = hist.get(bucket, 0) + 1
         latency: dict[str, dict[str, float | None]] = {}
         ttft_out: dict[str, dict[str, float | None]] = {}
         for (model, metric), hist in counts.items():
             target = latency if metric == METRIC_LATENCY else ttft_out
-            target[model] = analytics.histogram_percentiles(hist, quantiles)
+            target[model] = measures.histogram_percentiles(hist, quantiles)
         return latency, ttft_out
 
     async def model_stats(
         self,
         since: float,
         until: float | None = None,
-        quantiles: Sequence[float] = analytics.DEFAULT_QUANTILES,
+        quantiles: Sequence[float] = measures.DEFAULT_QUANTILES,
     ) -> list[dict[str, Any]]:
         """Per model: counters, latency and TTFT percentiles, per-node speed. See
-        ``analytics.shape_model_stats``. Percentiles are exact for windows up to two days and
+        ``shapes.shape_model_stats``. Percentiles are exact for windows up to two days and
         from the log histogram (about 2.5%) beyond."""
         until = time.time() if until is None else until
         model_rows = await self._counters(TRACES, (("model", "model", "model"),), since, until)
@@ -123,7 +124,7 @@ class LatencyQueries(Connections):
             ttft = await self._exact_percentiles("time_to_first_token_ms", since, until, quantiles)
         else:
             latency, ttft = await self._histogram_percentiles(since, until, quantiles)
-        return analytics.shape_model_stats(
+        return shapes.shape_model_stats(
             model_rows, node_rows, latency, ttft, quantiles, percentiles_exact=exact
         )
 
@@ -143,7 +144,7 @@ class LatencyQueries(Connections):
             rows = await self._fetch_rows(
                 f"SELECT time_to_first_token_ms {where} ORDER BY time_to_first_token_ms "
                 "LIMIT 1 OFFSET ?",
-                (since, until, analytics.nearest_rank(n, 0.5) - 1),
+                (since, until, measures.nearest_rank(n, 0.5) - 1),
             )
             return float(rows[0][0]) if rows else None
         hist: dict[int, int] = {}
@@ -161,6 +162,6 @@ class LatencyQueries(Connections):
                 "AND status = 'completed' AND time_to_first_token_ms IS NOT NULL",
                 (start, end),
             ):
-                bucket = analytics.histogram_bucket(value)
+                bucket = measures.histogram_bucket(value)
                 hist[bucket] = hist.get(bucket, 0) + 1
-        return analytics.histogram_percentiles(hist, (0.5,))["p50"]
+        return measures.histogram_percentiles(hist, (0.5,))["p50"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from router import analytics
+from router import measures
 
 from .rows import COLUMN, Pending
 
@@ -29,11 +29,11 @@ ROLLUP_TABLES: tuple[tuple[str, int], ...] = (
 """Every rollup table and its period: a bucket goes once it lies wholly before the cutoff."""
 
 _COUNTER_SET = ", ".join(
-    [f"{c} = {c} + excluded.{c}" for c in analytics.COUNTER_FIELDS]
+    [f"{c} = {c} + excluded.{c}" for c in measures.COUNTER_FIELDS]
     + ["last_used = max(last_used, excluded.last_used)"]
 )
-_COUNTER_NAMES = ", ".join([*analytics.COUNTER_FIELDS, "last_used"])
-_COUNTER_MARKS = ", ".join("?" for _ in [*analytics.COUNTER_FIELDS, "last_used"])
+_COUNTER_NAMES = ", ".join([*measures.COUNTER_FIELDS, "last_used"])
+_COUNTER_MARKS = ", ".join("?" for _ in [*measures.COUNTER_FIELDS, "last_used"])
 
 
 def _upsert(table: str, keys: str) -> str:
@@ -70,7 +70,7 @@ def increments(batch: Sequence[Pending]) -> tuple[Rollups, Hist]:
         status = row[COLUMN["status"]]
         latency = row[COLUMN["latency_ms"]]
         ttft = row[COLUMN["time_to_first_token_ms"]]
-        counters = analytics.trace_counters(
+        counters = measures.trace_counters(
             status,
             row[COLUMN["prompt_tokens"]],
             row[COLUMN["completion_tokens"]],
@@ -98,6 +98,6 @@ def increments(batch: Sequence[Pending]) -> tuple[Rollups, Hist]:
             day = int(ts // DAY_S)
             for metric, value in ((METRIC_LATENCY, latency), (METRIC_TTFT, ttft)):
                 if value is not None:
-                    key4 = (model, metric, day, analytics.histogram_bucket(value))
+                    key4 = (model, metric, day, measures.histogram_bucket(value))
                     hist[key4] = hist.get(key4, 0) + 1
     return rollups, hist

@@ -13,7 +13,7 @@ import time
 
 import aiosqlite
 
-from router import analytics
+from router import measures
 
 from .connections import transaction
 
@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 _ROLLUP_COLUMNS = (
     ",\n".join(
         f"            {name} {'REAL' if name.endswith('_sum') else 'INTEGER'} NOT NULL DEFAULT 0"
-        for name in analytics.COUNTER_FIELDS
+        for name in measures.COUNTER_FIELDS
     )
     + ",\n            last_used REAL NOT NULL DEFAULT 0"
 )

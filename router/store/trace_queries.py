@@ -1,7 +1,7 @@
 """Trace queries: the rows themselves, newest first and filtered, and the latency seed.
 
 Owns ``TraceQueries``, the part of ``TraceStore`` behind ``count``, ``traces`` (every column,
-decoded by ``analytics.decode_trace_row``) and ``recent_runs`` (completed attempts to seed the
+decoded by ``shapes.decode_trace_row``) and ``recent_runs`` (completed attempts to seed the
 latency history). Runs on the reader connection only.
 
 Never aggregates (the counter and percentile queries do) and never writes.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router import analytics
+from router.store import shapes
 
 from .connections import Connections
 from .rows import TRACE_COLUMNS, RunRow
@@ -63,7 +63,7 @@ class TraceQueries(Connections):
             + f" ORDER BY {order} LIMIT ?"
         )
         rows = await self._fetch(sql, [*params, limit])
-        return [analytics.decode_trace_row(row) for row in rows]
+        return [shapes.decode_trace_row(row) for row in rows]
 
     async def recent_runs(self, since: float, limit: int = 50_000) -> list[RunRow]:
         """Completed attempts since ``since``, oldest first, to seed the speed history."""

@@ -2,10 +2,10 @@
 
 Owns ``UsageQueries``, the part of ``TraceStore`` behind ``usage``, ``tag_stats``, ``tag_daily``,
 ``hourly_trends`` and ``node_model_usage``: each picks its groups and window and hands the rows of
-``Connections._counters`` to the matching ``analytics.shape_*`` function. Runs on the reader
+``Connections._counters`` to the matching ``shapes.shape_*`` function. Runs on the reader
 connection only.
 
-Never shapes a response itself (``router.analytics`` does) and never writes.
+Never shapes a response itself (``router.store.shapes`` does) and never writes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from router import analytics
+from router import measures
+from router.store import shapes
 
 from .connections import Connections
 from .counters import TAGS, TRACES
@@ -27,7 +28,7 @@ class UsageQueries(Connections):
     async def usage(
         self, since: float, until: float | None = None, tz_offset_s: int = 0
     ) -> dict[str, Any]:
-        """Usage per node, model and day in ``[since, until)``: see ``analytics.shape_usage``.
+        """Usage per node, model and day in ``[since, until)``: see ``shapes.shape_usage``.
 
         Days are UTC shifted by ``tz_offset_s`` (whole hours are exact; a rollup hour belongs to
         the day its start falls in)."""
@@ -48,10 +49,10 @@ class UsageQueries(Connections):
             until,
             daily=off % DAY_S == 0,
         )
-        return analytics.shape_usage(rows, since, until, off)
+        return shapes.shape_usage(rows, since, until, off)
 
     async def tag_stats(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
-        """Per tag (app): counters and the models used. See ``analytics.shape_tag_stats``."""
+        """Per tag (app): counters and the models used. See ``shapes.shape_tag_stats``."""
         until = time.time() if until is None else until
         rows = await self._counters(
             TAGS, (("tag", "g.tag", "tag"), ("model", "t.model", "model")), since, until
@@ -59,9 +60,9 @@ class UsageQueries(Connections):
         per_tag: dict[str, dict[str, Any]] = {}
         for row in rows:
             acc = per_tag.setdefault(row["tag"], {"tag": row["tag"]})
-            for key in analytics.COUNTER_FIELDS:
+            for key in measures.COUNTER_FIELDS:
                 acc[key] = acc.get(key, 0) + (row[key] or 0)
-        return analytics.shape_tag_stats(per_tag.values(), rows)
+        return shapes.shape_tag_stats(per_tag.values(), rows)
 
     async def tag_daily(
         self,
@@ -78,7 +79,7 @@ class UsageQueries(Connections):
         if tags is not None:
             wanted = list(tags)
             if not wanted:
-                return analytics.shape_tag_daily([], since, until, off)
+                return shapes.shape_tag_daily([], since, until, off)
             marks = ", ".join("?" for _ in wanted)
             raw_filter = (f"AND g.tag IN ({marks})", wanted)
             rollup_filter = (f"AND tag IN ({marks})", wanted)
@@ -98,12 +99,12 @@ class UsageQueries(Connections):
             rollup_filter,
             daily=off % DAY_S == 0,
         )
-        return analytics.shape_tag_daily(rows, since, until, off)
+        return shapes.shape_tag_daily(rows, since, until, off)
 
     async def hourly_trends(self, now: float, hours: int = 24) -> dict[str, Any]:
-        """The last ``hours`` hours (1..720), every hour present. See ``analytics.shape_hourly``."""
+        """The last ``hours`` hours (1..720), every hour present. See ``shapes.shape_hourly``."""
         hours = max(1, min(int(hours), 720))
-        start = analytics.hour_starts(now, hours)[0]
+        start = measures.hour_starts(now, hours)[0]
         rows = await self._counters(
             TRACES,
             (
@@ -114,7 +115,7 @@ class UsageQueries(Connections):
             start + hours * 3600,
             daily=False,
         )
-        return analytics.shape_hourly(rows, now, hours)
+        return shapes.shape_hourly(rows, now, hours)
 
     async def node_model_usage(
         self, since: float, until: float | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from router import analytics
+from router import measures
 from router.store import TRACE_COLUMNS, TraceStore
 from router.traces import TraceRecord
 
@@ -189,10 +189,10 @@ async def test_prune_removes_only_old_rows(store: TraceStore) -> None:
 
 
 def naive(records: list[TraceRecord], since: float, end: float) -> dict[str, float]:
-    total = dict.fromkeys(analytics.COUNTER_FIELDS, 0.0)
+    total = dict.fromkeys(measures.COUNTER_FIELDS, 0.0)
     for r in records:
         if since <= r.timestamp < end:
-            values = analytics.trace_counters(
+            values = measures.trace_counters(
                 r.status,
                 r.prompt_tokens,
                 r.completion_tokens,
@@ -203,7 +203,7 @@ def naive(records: list[TraceRecord], since: float, end: float) -> dict[str, flo
                 r.cold_load,
                 r.eval_duration_ns,
             )
-            for k, v in zip(analytics.COUNTER_FIELDS, values, strict=True):
+            for k, v in zip(measures.COUNTER_FIELDS, values, strict=True):
                 total[k] += v
     return total
 
@@ -242,7 +242,7 @@ async def test_aggregates_match_a_naive_count_for_any_window(store: TraceStore) 
                 for r in in_window
                 if r.model == m["model"] and r.status == "completed" and r.latency_ms is not None
             ]
-            exact = analytics.percentiles(mine)
+            exact = measures.percentiles(mine)
             for key in ("p50", "p95", "p99"):
                 if m["percentiles_exact"]:
                     assert m["latency_ms"][key] == pytest.approx(exact[key], abs=0.01)

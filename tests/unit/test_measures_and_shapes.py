@@ -1,4 +1,5 @@
-"""Pure analytics: percentiles, rates, buckets and the response shapes, on hand-made rows."""
+"""Pure numbers over traces (router.measures) and the store's answer shapes (router.store.shapes),
+on hand-made rows."""
 
 from __future__ import annotations
 
@@ -6,58 +7,59 @@ import random
 
 import pytest
 
-from router import analytics as a
+from router import measures as m
+from router.store import shapes as s
 
 DAY = 86_400
 T0 = 1_700_006_400  # 2023-11-15 00:00:00 UTC, a day boundary
 
 
 def counters(**kw: float) -> dict[str, float]:
-    row = dict.fromkeys(a.COUNTER_FIELDS, 0)
+    row = dict.fromkeys(m.COUNTER_FIELDS, 0)
     row.update(kw)
     return row
 
 
 def test_nearest_rank_percentiles_are_observed_values() -> None:
     values = [float(v) for v in range(1, 11)]
-    assert a.percentile(values, 0.5) == 5.0
-    assert a.percentile(values, 0.9) == 9.0
-    assert a.percentile(values, 0.95) == 10.0
-    assert a.percentile(values, 0.0) == 1.0
-    assert a.percentile(values, 1.0) == 10.0
-    assert a.percentile([], 0.5) is None
-    assert a.percentiles([3, 1, 2, 4]) == {"p50": 2, "p95": 4, "p99": 4}
+    assert m.percentile(values, 0.5) == 5.0
+    assert m.percentile(values, 0.9) == 9.0
+    assert m.percentile(values, 0.95) == 10.0
+    assert m.percentile(values, 0.0) == 1.0
+    assert m.percentile(values, 1.0) == 10.0
+    assert m.percentile([], 0.5) is None
+    assert m.percentiles([3, 1, 2, 4]) == {"p50": 2, "p95": 4, "p99": 4}
     with pytest.raises(ValueError):
-        a.nearest_rank(3, 1.5)
+        m.nearest_rank(3, 1.5)
     with pytest.raises(ValueError):
-        a.nearest_rank(0, 0.5)
+        m.nearest_rank(0, 0.5)
 
 
 def test_quantile_keys_and_rates() -> None:
-    assert a.quantile_key(0.5) == "p50"
-    assert a.quantile_key(0.999) == "p99.9"
-    assert a.error_rate(1, 3) == 0.3333
-    assert a.error_rate(5, 0) == 0.0
-    assert a.tokens_per_second(100, 2_000_000_000) == 50.0
-    assert a.tokens_per_second(0, 10) is None
+    assert m.quantile_key(0.5) == "p50"
+    assert m.quantile_key(0.999) == "p99.9"
+    assert m.error_rate(1, 3) == 0.3333
+    assert m.error_rate(5, 0) == 0.0
+    assert m.tokens_per_second(100, 2_000_000_000) == 50.0
+    assert m.tokens_per_second(0, 10) is None
 
 
 def test_days_and_hours_are_filled_and_ordered() -> None:
-    assert a.day_label(a.day_number(T0 + 10)) == "2023-11-15"
+    assert m.day_label(m.day_number(T0 + 10)) == "2023-11-15"
     # a two-hour offset moves 23:00 UTC into the next local day
-    assert a.day_label(a.day_number(T0 - 3600, tz_offset_s=7200)) == "2023-11-15"
-    assert [a.day_label(d) for d in a.day_numbers(T0 - DAY + 5, T0 + DAY)] == [
+    assert m.day_label(m.day_number(T0 - 3600, tz_offset_s=7200)) == "2023-11-15"
+    assert [m.day_label(d) for d in m.day_numbers(T0 - DAY + 5, T0 + DAY)] == [
         "2023-11-14",
         "2023-11-15",
     ]
-    assert a.hour_starts(T0 + 3 * 3600 + 59, 3) == [T0 + 3600, T0 + 7200, T0 + 10800]
+    assert m.hour_starts(T0 + 3 * 3600 + 59, 3) == [T0 + 3600, T0 + 7200, T0 + 10800]
 
 
 def test_trace_counters_follow_the_request_conventions() -> None:
     row = dict(
         zip(
-            a.COUNTER_FIELDS,
-            a.trace_counters("completed", 10, 50, 200.0, 40.0, 1, True, False, 1_000_000_000),
+            m.COUNTER_FIELDS,
+            m.trace_counters("completed", 10, 50, 200.0, 40.0, 1, True, False, 1_000_000_000),
             strict=True,
         )
     )
@@ -76,12 +78,12 @@ def test_trace_counters_follow_the_request_conventions() -> None:
         tps_tokens=50,
         tps_eval_ns=1_000_000_000,
     )
-    retried = a.trace_counters("retried", None, None, 5.0, None, 0, False, True, None)
+    retried = m.trace_counters("retried", None, None, 5.0, None, 0, False, True, None)
     assert retried[:4] == (1, 0, 0, 0)  # an attempt, not a request
     failed = dict(
         zip(
-            a.COUNTER_FIELDS,
-            a.trace_counters("incomplete", 3, 7, 9.0, 1.0, 0, 0, 0, 5),
+            m.COUNTER_FIELDS,
+            m.trace_counters("incomplete", 3, 7, 9.0, 1.0, 0, 0, 0, 5),
             strict=True,
         )
     )
@@ -93,18 +95,18 @@ def test_histogram_percentiles_are_within_a_bucket() -> None:
     values = [rng.lognormvariate(6, 1) for _ in range(5000)]
     hist: dict[int, int] = {}
     for v in values:
-        b = a.histogram_bucket(v)
-        assert a.HIST_BASE ** (b - 1) < max(v, a.HIST_MIN) <= a.HIST_BASE**b * (1 + 1e-9)
+        b = m.histogram_bucket(v)
+        assert m.HIST_BASE ** (b - 1) < max(v, m.HIST_MIN) <= m.HIST_BASE**b * (1 + 1e-9)
         hist[b] = hist.get(b, 0) + 1
-    approx = a.histogram_percentiles(hist)
-    exact = a.percentiles(values)
+    approx = m.histogram_percentiles(hist)
+    exact = m.percentiles(values)
     for key in ("p50", "p95", "p99"):
         assert approx[key] == pytest.approx(exact[key], rel=0.026)
-    assert a.histogram_percentiles({}) == {"p50": None, "p95": None, "p99": None}
+    assert m.histogram_percentiles({}) == {"p50": None, "p95": None, "p99": None}
 
 
 def test_shape_usage_rolls_up_and_fills_days() -> None:
-    d = a.day_number(T0)
+    d = m.day_number(T0)
     rows = [
         {
             "day": d,
@@ -122,7 +124,7 @@ def test_shape_usage_rolls_up_and_fills_days() -> None:
         },
         {"day": d + 2, "node_id": None, "model": "m2", **counters(requests=2, errors=2)},
     ]
-    out = a.shape_usage(rows, T0, T0 + 3 * DAY)
+    out = s.shape_usage(rows, T0, T0 + 3 * DAY)
     assert out["days"] == ["2023-11-15", "2023-11-16", "2023-11-17"]
     assert out["totals"] == {
         "requests": 6,
@@ -199,10 +201,10 @@ def test_shape_model_stats_merges_counters_percentiles_and_nodes() -> None:
             ),
         },
     ]
-    out = a.shape_model_stats(
+    out = s.shape_model_stats(
         model_rows,
         node_rows,
-        a.group_percentiles(
+        s.group_percentiles(
             [{"model": "big", "q": 0.5, "value": 90.0}, {"model": "big", "q": 0.99, "value": 180.0}]
         ),
         {},
@@ -218,7 +220,7 @@ def test_shape_model_stats_merges_counters_percentiles_and_nodes() -> None:
 
 
 def test_shape_tags() -> None:
-    stats = a.shape_tag_stats(
+    stats = s.shape_tag_stats(
         [{"tag": "app:x", **counters(requests=1)}, {"tag": "app:y", **counters(requests=4)}],
         [
             {"tag": "app:y", "model": "m1", "requests": 1},
@@ -227,8 +229,8 @@ def test_shape_tags() -> None:
     )
     assert [s["tag"] for s in stats] == ["app:y", "app:x"]
     assert stats[0]["models"] == [{"model": "m2", "requests": 3}, {"model": "m1", "requests": 1}]
-    daily = a.shape_tag_daily(
-        [{"tag": "app:x", "day": a.day_number(T0 + DAY), **counters(requests=2, errors=1)}],
+    daily = s.shape_tag_daily(
+        [{"tag": "app:x", "day": m.day_number(T0 + DAY), **counters(requests=2, errors=1)}],
         T0,
         T0 + 2 * DAY,
     )
@@ -246,14 +248,14 @@ def test_shape_hourly_fills_every_hour() -> None:
         {"hour": T0 + 3 * 3600, "model": "n", **counters(requests=1, errors=1)},
         {"hour": T0, "model": "m", **counters(requests=9)},  # outside the window
     ]
-    out = a.shape_hourly(rows, now, 3)
+    out = s.shape_hourly(rows, now, 3)
     assert [b["hour"] for b in out["buckets"]] == [T0 + 3 * 3600, T0 + 4 * 3600, T0 + 5 * 3600]
     assert [b["requests"] for b in out["buckets"]] == [1, 0, 2]
     assert out["by_model"] == {"m": [0, 0, 2], "n": [1, 0, 0]}
 
 
 def test_shape_health_counts() -> None:
-    out = a.shape_health_counts(
+    out = s.shape_health_counts(
         [
             {"status": "completed", "n": 7},
             {"status": "failed", "n": 1},
@@ -274,7 +276,7 @@ def test_shape_health_counts() -> None:
 
 
 def test_decode_trace_row() -> None:
-    row = a.decode_trace_row(
+    row = s.decode_trace_row(
         {"scores_breakdown": '{"thermal": 1.5}', "tags": "not json", "stream": 1, "reaped": 0}
     )
     assert row == {
