@@ -1,8 +1,8 @@
 """The management API under ``/dashboard/api/``, and live updates at ``/dashboard/events``.
 
 Reads go to the store (SQL aggregates) and the registry, and are shaped by the pure modules
-(``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings, pull, delete,
-benchmarks) are administrative: ``router.auth`` guards them before they get here. Query
+(``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings, pull,
+delete, benchmarks) are administrative: their routes declare it. Query
 parameters are validated and a bad one is a 400 that names it.
 """
 
