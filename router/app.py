@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router import __version__
-from router.api import dashboard, fleet, ollama, openai
+from router.api import dashboard, fleet, ollama, openai, pulls
 from router.api.access import guard
 from router.api.request_ids import HEADER, RequestIds, request_id_of
 from router.api.responses import error_response
@@ -96,6 +96,7 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
         *ollama.routes(ctx),
         *openai.routes(ctx),
         *dashboard.routes(ctx),
+        *pulls.routes(ctx),
     ]
     guard(routes, ctx.keys)
     app = Starlette(
@@ -124,6 +125,7 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
     except Exception:  # a damaged history must not stop the router
         log.exception("could not seed the speed history from the store")
     stack.push_async_callback(ctx.upstream.aclose)
+    stack.push_async_callback(ctx.pulls.jobs.aclose)  # runs before the upstream closes
 
     weekly_path = settings.resolved_data_dir / WEEKLY_FILE
     ctx.registry.weekly = await asyncio.to_thread(load_weekly, weekly_path)

@@ -79,7 +79,7 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
     registry.subscribe(events.changed)
     latency = SpeedHistory()
     ranker = Ranker(registry, queues, settings, clock, latency)
-    pulls = PullCoordinator(registry, upstream)
+    pulls = PullCoordinator(registry, upstream, clock)
     pipeline = Pipeline(
         settings, clock, queues, ranker, upstream, pulls, TraceJournal(store, events.changed)
     )

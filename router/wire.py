@@ -209,6 +209,39 @@ class FleetSummary(BaseModel):
     requests_queued: int = 0
 
 
+JobState = Literal["running", "done", "failed", "cancelled"]
+
+
+class LayerProgress(BaseModel):
+    digest: str
+    total_bytes: int
+    completed_bytes: int
+
+
+class PullJobView(BaseModel):
+    """One pull job as ``GET /dashboard/api/pulls/{id}`` shows it; sizes in bytes, times in
+    seconds since the epoch."""
+
+    id: str
+    model: str
+    node_id: str
+    started_by: str = Field(
+        description='"api", "dashboard", "auto" (a request for a missing model)'
+    )
+    state: JobState
+    status: str = Field(description="The node's last progress status, e.g. 'pulling 2af3b81862c6'")
+    completed_bytes: int
+    total_bytes: int = Field(description="Bytes of the layers announced so far")
+    percent: float | None
+    rate_bytes_per_s: float | None = Field(description="Over the last ten seconds")
+    eta_s: float | None
+    layers: list[LayerProgress]
+    started_at: float
+    updated_at: float
+    ended_at: float | None
+    error: str | None
+
+
 class FleetStatus(BaseModel):
     """``GET /fleet/status``."""
 
@@ -216,3 +249,6 @@ class FleetStatus(BaseModel):
     nodes: list[NodeView]
     queues: dict[str, QueueStats] = Field(default_factory=dict)
     router: dict[str, Any] = Field(default_factory=dict)
+    pulls: list[PullJobView] = Field(
+        default_factory=list, description="Pull jobs running or ended in the last ten minutes"
+    )

@@ -1,8 +1,8 @@
 """The management API under ``/dashboard/api/``, and live updates at ``/dashboard/events``.
 
 Reads go to the store (SQL aggregates) and the registry, and are shaped by the pure modules
-(``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings, pull,
-delete, benchmarks) are administrative: their routes declare it. Query
+(``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings,
+delete, benchmarks; pulls in ``router.api.pulls``) are administrative: their routes declare it. Query
 parameters are validated and a bad one is a 400 that names it.
 """
 
@@ -28,7 +28,6 @@ from router.fleet_view import fleet_status
 from router.measures import ALL_STATUSES
 from router.model_names import normalize
 from router.parts import AppParts
-from router.pipeline.pulls import final_status
 from router.wire import NodeView
 
 DAY = 86_400.0
@@ -170,23 +169,6 @@ def routes(ctx: AppParts) -> list[Route]:
         rows = await store.node_model_usage(since=now - 30 * DAY, until=now)
         return json_response(management.model_management(views(), rows))
 
-    async def pull(request: Request) -> Response:
-        body = await read_json_object(request, 65_536)
-        model, node_id = model_and_node(body)
-        coordinator = ctx.pulls
-        record = coordinator.resolve_node(normalize(model), node_id)
-        last = await final_status(coordinator.stream(record, model))
-        ok = last.get("status") == "success"
-        result = {
-            "ok": ok,
-            "model": model,
-            "node_id": record.node_id,
-            "status": last.get("status", "failed"),
-        }
-        if not ok:
-            result["error"] = last.get("error", "the pull ended without success")
-        return json_response(result, status=200 if ok else 502)
-
     async def delete(request: Request) -> Response:
         body = await read_json_object(request, 65_536)
         model, node_id = model_and_node(body, node_required=True)
@@ -270,7 +252,6 @@ def routes(ctx: AppParts) -> list[Route]:
         route("/dashboard/api/settings", settings_get, methods=["GET"], access="use"),
         route("/dashboard/api/settings", settings_post, methods=["POST"], access="admin"),
         route("/dashboard/api/model-management", model_management, methods=["GET"], access="use"),
-        route("/dashboard/api/pull", pull, methods=["POST"], access="admin"),
         route("/dashboard/api/delete", delete, methods=["POST"], access="admin"),
         route("/dashboard/api/benchmarks", benchmark_list, methods=["GET"], access="use"),
         route("/dashboard/api/benchmarks/start", benchmark_start, methods=["POST"], access="admin"),

@@ -101,6 +101,7 @@ def routes(ctx: AppParts) -> list[Route]:
             now,
             router_info={"uptime_s": round(now - ctx.started_at, 1)},
         )
+        view.pulls = [job.view() for job in ctx.pulls.jobs.all()]
         return json_response(view.model_dump(mode="json"))
 
     async def tags(request: Request) -> Response:

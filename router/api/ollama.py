@@ -23,7 +23,6 @@ from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
 from router.parts import AppParts
-from router.pipeline.pulls import final_status
 from router.pipeline.request import RequestKind
 from router.translate.option_ranges import check_options
 from router.upstream import error_message
@@ -101,18 +100,15 @@ def routes(ctx: AppParts) -> list[Route]:
         body = await read_json_object(request, ctx.settings.max_body_bytes)
         model, node_id = model_and_node(body)
         stream = require_bool(body, "stream", True)
-        coordinator = ctx.pulls
-        record = coordinator.resolve_node(normalize(model), node_id)
-        lines = coordinator.stream(record, model)
-        headers = {"X-Fleet-Node": record.node_id}
+        job = ctx.pulls.start(model, node_id, "api")
+        headers = {"X-Fleet-Node": job.node_id, "X-Herd-Pull-Job": job.id}
         if stream:
-            return StreamingResponse(lines, media_type=NDJSON, headers=headers)
-        last = await final_status(lines)
-        if "error" in last:
-            return json_response(last, status=500, headers=headers)
-        if last.get("status") != "success":
-            return json_response({"error": f"pull of {model} ended without success"}, 502, headers)
-        return json_response({"status": "success", "node_id": record.node_id}, headers=headers)
+            # The response follows the job: a client that goes away leaves the pull running.
+            return StreamingResponse(job.follow(), media_type=NDJSON, headers=headers)
+        await job.wait()
+        if job.state != "done":
+            return json_response({"error": job.error or f"pull {job.state}"}, 502, headers)
+        return json_response({"status": "success", "node_id": job.node_id}, headers=headers)
 
     async def delete(request: Request) -> Response:
         body = await read_json_object(request, ctx.settings.max_body_bytes)

@@ -1,25 +1,29 @@
-"""Pulling and deleting models on nodes: where a model should go, and pulling it only once.
+"""Pulling and deleting models on nodes: the plan of a pull, starting it as a job, deleting.
 
+``plan`` reads the nodes' room from the registry and asks ``router.pull_plan`` where a model goes
+and whether it fits; ``start`` refuses what cannot fit (``PullRefused``, with the figures) and
+otherwise starts a job (``router.pull_jobs``) that outlives the request that asked for it.
 ``ensure`` is the auto-pull: a model missing everywhere is pulled onto the best-fitting node, once,
-however many requests ask for it at the same moment (they all wait for the one pull). ``stream``
-serves ``/api/pull`` with Ollama's progress lines. After a change the node's model list is read
-back into the registry so routing sees it at once. Never routes inference.
+however many requests ask for it at the same moment (they all wait for the one job). ``stream`` is
+the download itself, the node's progress lines. After a change the node's model list is read back
+into the registry so routing sees it at once. Never routes inference.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from router import model_size
+from router import pull_plan
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.model_names import normalize
+from router.pipeline.pull_jobs import PullJob, PullJobs
+from router.pull_plan import NodeRoom, PullPlan
 from router.registry import NodeRecord, Registry
-from router.upstream import AttemptFailed, Upstream, error_message, is_error_line, iter_lines
+from router.upstream import AttemptFailed, Upstream, error_message, iter_lines
 from router.wire import AvailableModel
 
 log = logging.getLogger("herd.pulls")
@@ -27,77 +31,84 @@ PULL_TIMEOUT_S = 3600.0
 GB = 1e9
 
 
+class PullRefused(BadRequest):
+    """A pull that cannot go ahead (no room, node offline); ``plan`` holds the figures."""
+
+    def __init__(self, plan: PullPlan) -> None:
+        super().__init__(plan.reason or f"cannot pull {plan.model}")
+        self.plan = plan
+
+
 class PullCoordinator:
-    def __init__(self, registry: Registry, upstream: Upstream) -> None:
+    def __init__(self, registry: Registry, upstream: Upstream, clock: Callable[[], float]) -> None:
         self.registry = registry
         self.upstream = upstream
-        self._in_progress: dict[str, asyncio.Task[bool]] = {}
+        self.jobs = PullJobs(clock)
         self.pull_count = 0
 
-    def best_node(self, model: str) -> NodeRecord | None:
-        """The online node where ``model`` fits best: memory for it to run, disk to hold it.
-
-        Among the nodes that fit, the one with the most free memory left after loading it, so the
-        big machines take the big models.
-        """
-        need = model_size.estimate(model)
-        file_need = need * 0.8
-        best: tuple[float, NodeRecord] | None = None
-        for record, status in self.registry.routable():
-            if status != "online":
-                continue
+    def _rooms(self, model: str) -> list[NodeRoom]:
+        rooms = []
+        for record, status in self.registry.with_status():
             hb = record.heartbeat
             memory = (hb.memory.total_gb or hb.hardware.memory_gb) * GB
-            disk_free = hb.disk.free_gb * GB if hb.disk is not None else float("inf")
-            if memory < need or disk_free < file_need:
-                continue
-            spare = memory - need
-            if best is None or spare > best[0]:
-                best = (spare, record)
-        return best[1] if best else None
-
-    def resolve_node(self, model: str, node_id: str | None) -> NodeRecord:
-        if node_id:
-            record = self.registry.get(node_id)
-            if record is None:
-                raise NotFound(f"unknown node {node_id!r}")
-            if self.registry.status_of(record) == "offline":
-                raise BadRequest(f"node {node_id!r} is offline")
-            return record
-        record = self.best_node(model)
-        if record is None:
-            raise BadRequest(
-                f"no online node has the memory and disk for {model} "
-                f"(about {model_size.estimate(model) / GB:.1f} GB needed)"
+            rooms.append(
+                NodeRoom(
+                    node_id=record.node_id,
+                    online=status == "online" and not record.draining,
+                    memory_bytes=int(memory),
+                    disk_free_bytes=int(hb.disk.free_gb * GB) if hb.disk is not None else None,
+                    holds=model in record.available_models,
+                )
             )
-        return record
+        return rooms
+
+    def _reported_size(self, model: str) -> int | None:
+        """The model's file size as a node that holds it reports it."""
+        for record in self.registry.records():
+            for entry in record.heartbeat.ollama.models_available:
+                if normalize(entry.name) == model and entry.size > 0:
+                    return entry.size
+        return None
+
+    def plan(self, model: str, node_id: str | None) -> PullPlan:
+        """Where a pull of ``model`` would go and whether it fits there (``NotFound`` for an
+        unknown node)."""
+        model = normalize(model)
+        if node_id is not None and self.registry.get(node_id) is None:
+            raise NotFound(f"unknown node {node_id!r}")
+        need = pull_plan.need_of(model, self._reported_size(model))
+        return pull_plan.plan(need, self._rooms(model), node_id)
+
+    def start(self, model: str, node_id: str | None, started_by: str) -> PullJob:
+        """A running job pulling ``model`` onto ``node_id`` (or the best-fitting node); the job of
+        the same pull when one is running. ``PullRefused`` when it cannot fit."""
+        model = normalize(model)
+        plan = self.plan(model, node_id)
+        if not plan.fits or plan.node_id is None:
+            raise PullRefused(plan)
+        record = self.registry.get(plan.node_id)
+        if record is None:
+            raise NotFound(f"unknown node {plan.node_id!r}")
+        return self.jobs.start(
+            model, record.node_id, started_by, lambda: self.stream(record, model)
+        )
 
     async def ensure(self, model: str) -> bool:
         """Pull ``model`` onto the best node unless a pull of it is already running; wait for it."""
         model = normalize(model)
-        task = self._in_progress.get(model)
-        if task is None:
-            record = self.best_node(model)
-            if record is None:
+        running = self.jobs.running(model=model)
+        if running:
+            job = running[0]
+        else:
+            try:
+                job = self.start(model, None, "auto")
+            except (PullRefused, NotFound):
                 return False
-            task = asyncio.create_task(self._pull_quietly(record, model))
-            self._in_progress[model] = task
-            task.add_done_callback(lambda _t: self._in_progress.pop(model, None))
-        return await asyncio.shield(task)
+            log.info("auto-pulling %s onto %s", model, job.node_id, extra={"console": True})
+        await job.wait()
+        return job.state == "done"
 
-    async def _pull_quietly(self, record: NodeRecord, model: str) -> bool:
-        log.info("auto-pulling %s onto %s", model, record.node_id, extra={"console": True})
-        try:
-            async for line in self.stream(record, model):
-                if is_error_line(line):
-                    log.warning("auto-pull of %s failed: %s", model, line.decode().strip())
-                    return False
-        except (AttemptFailed, UpstreamFailure) as exc:
-            log.warning("auto-pull of %s on %s failed: %s", model, record.node_id, exc)
-            return False
-        return True
-
-    async def stream(self, record: NodeRecord, model: str) -> AsyncIterator[bytes]:
+    async def stream(self, record: NodeRecord, model: str) -> AsyncGenerator[bytes, None]:
         """Ollama's pull progress lines from ``record``, ending with the node's model list read."""
         self.pull_count += 1
         payload = json.dumps({"model": model, "stream": True}).encode()
@@ -144,16 +155,3 @@ class PullCoordinator:
             if isinstance(m, dict) and m.get("name")
         ]
         self.registry.replace_available(record.node_id, models)
-
-
-async def final_status(lines: AsyncIterator[bytes]) -> dict[str, Any]:
-    """Consume pull progress lines; the last one, or the first error line."""
-    last: dict[str, Any] = {}
-    async for line in lines:
-        try:
-            last = json.loads(line)
-        except ValueError:
-            continue
-        if "error" in last:
-            break
-    return last

@@ -146,8 +146,10 @@ def test_pull_and_delete_change_what_the_node_holds(fleet: Fleet) -> None:
     mini = fleet.sim("mini")
     assert "qwen3:latest" not in mini.state()["available"]
     pulled = post(fleet, "pull", {"model": "gemma3:latest", "node_id": "mini"})
-    assert pulled.status_code == 200, pulled.text
-    assert pulled.json()["ok"] is True and pulled.json()["node_id"] == "mini"
+    assert pulled.status_code == 202, pulled.text
+    assert pulled.json()["state"] == "running" and pulled.json()["node_id"] == "mini"
+    job_id = pulled.json()["id"]
+    wait_until(lambda: get(fleet, f"pulls/{job_id}")["state"] == "done", what="pull done")
     assert "gemma3:latest" in mini.state()["available"]
     deleted = post(fleet, "delete", {"model": "gemma3:latest", "node_id": "mini"})
     assert deleted.status_code == 200 and deleted.json()["ok"] is True

@@ -27,6 +27,8 @@ ADMIN = {
     ("POST", "/dashboard/api/benchmarks/{run_id}/cancel"),
     ("POST", "/dashboard/api/nodes/{node_id}/identity/reset"),
     ("POST", "/dashboard/api/nodes/{node_id}/address/approve"),
+    ("POST", "/dashboard/api/pulls"),
+    ("POST", "/dashboard/api/pulls/{job_id}/cancel"),
 }
 OPEN = {("GET", "/")}
 HEARTBEAT = {("POST", "/fleet/heartbeat")}
@@ -56,6 +58,9 @@ USE = {
     ("GET", "/dashboard/api/benchmarks"),
     ("GET", "/dashboard/api/benchmarks/{run_id}"),
     ("GET", "/dashboard/events"),
+    ("POST", "/dashboard/api/pulls/plan"),
+    ("GET", "/dashboard/api/pulls"),
+    ("GET", "/dashboard/api/pulls/{job_id}"),
 }
 EXPECTED = {
     **{key: "admin" for key in ADMIN},
