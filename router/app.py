@@ -130,48 +130,42 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
     weekly_path = settings.resolved_data_dir / WEEKLY_FILE
     ctx.registry.weekly = await asyncio.to_thread(load_weekly, weekly_path)
     stack.push_async_callback(lambda: asyncio.to_thread(save_weekly, weekly_path, ctx.registry))
-
-    reaper = asyncio.create_task(_housekeeping(ctx, weekly_path))
-    stack.callback(reaper.cancel)
     stack.push_async_callback(ctx.benchmarks.aclose)
+
+    supervisor = ctx.supervisor
+    supervisor.observe("trace-writer", lambda: ctx.store.writer_error)
+    supervisor.every("reaper", REAPER_PERIOD_S, lambda: _reap(ctx))
+    supervisor.every(
+        "weekly-save",
+        WEEKLY_SAVE_PERIOD_S,
+        lambda: asyncio.to_thread(save_weekly, weekly_path, ctx.registry),
+    )
     if settings.mdns:
-        try:
-            from router.discovery import RouterAdvertiser
-        except ImportError:  # pragma: no cover - discovery ships with the router
-            log.warning("mDNS advertiser unavailable")
-        else:
-            advertiser = RouterAdvertiser(
-                port=settings.port,
-                interfaces=settings.mdns_interfaces or None,
-                properties={"version": __version__},
+        from router.discovery import RouterAdvertiser
+
+        advertiser = RouterAdvertiser(
+            port=settings.port,
+            interfaces=settings.mdns_interfaces or None,
+            properties={"version": __version__},
+        )
+        stack.push_async_callback(advertiser.stop)
+        supervisor.keep("mdns-advertiser", advertiser.advertise)
+    stack.push_async_callback(supervisor.aclose)  # first out: the tasks stop before the rest
+
+
+async def _reap(ctx: AppParts) -> None:
+    """Free slots of requests that made no progress for the reaper timeout; forget long-dead
+    nodes."""
+    toggles = ctx.settings.toggles
+    now = ctx.clock()
+    if toggles.zombie_reaper:
+        for slot in ctx.queues.reap(now, toggles.reaper_timeout_s):
+            log.warning(
+                "reaped a stalled request on %s after %.0fs without progress",
+                slot.queue.key,
+                now - slot.last_progress,
             )
-            try:
-                await advertiser.start()
-            except OSError as exc:
-                log.warning("could not advertise over mDNS: %s", exc)
-            else:
-                stack.push_async_callback(advertiser.stop)
-
-
-async def _housekeeping(ctx: AppParts, weekly_path: Path) -> None:
-    """Free slots of requests that made no progress for the reaper timeout, forget long-dead
-    nodes, and save the learned weekly patterns now and then."""
-    last_save = ctx.clock()
-    while True:
-        await asyncio.sleep(REAPER_PERIOD_S)
-        toggles = ctx.settings.toggles
-        now = ctx.clock()
-        if toggles.zombie_reaper:
-            for slot in ctx.queues.reap(now, toggles.reaper_timeout_s):
-                log.warning(
-                    "reaped a stalled request on %s after %.0fs without progress",
-                    slot.queue.key,
-                    now - slot.last_progress,
-                )
-        ctx.registry.forget_stale(now)
-        if now - last_save >= WEEKLY_SAVE_PERIOD_S:
-            last_save = now
-            await asyncio.to_thread(save_weekly, weekly_path, ctx.registry)
+    ctx.registry.forget_stale(now)
 
 
 def load_weekly(path: Path) -> WeeklyPatterns:

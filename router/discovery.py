@@ -128,12 +128,24 @@ class RouterAdvertiser:
             return
         self._task = asyncio.create_task(self._register(), name="herd-mdns-register")
 
+    async def advertise(self) -> None:
+        """Register and announce the record, then hold it until cancelled; raise on failure
+        (zeroconf closed again), so a supervisor can retry it."""
+        try:
+            await self._announce()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            zc, self._zc = self._zc, None
+            if zc is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(zc.async_close(), timeout=3.0)
+            raise
+        await asyncio.Event().wait()
+
     async def _register(self) -> None:
         try:
-            self._zc = zeroconf_on(self.interfaces)
-            self._info = self._build_info()
-            # Probing happens here; the returned task then announces the record a few times.
-            announcing = await self._zc.async_register_service(self._info, allow_name_change=True)
+            await self._announce()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -141,7 +153,12 @@ class RouterAdvertiser:
                 "mDNS advertisement failed; nodes need --router-url",
                 extra={"error": repr(exc), "interfaces": self.interfaces},
             )
-            return
+
+    async def _announce(self) -> None:
+        self._zc = zeroconf_on(self.interfaces)
+        self._info = self._build_info()
+        # Probing happens here; the returned task then announces the record a few times.
+        announcing = await self._zc.async_register_service(self._info, allow_name_change=True)
         self.registered.set()
         with contextlib.suppress(Exception):
             await announcing

@@ -27,6 +27,7 @@ from router.pipeline.pulls import PullCoordinator
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.store import TraceStore
+from router.supervisor import Supervisor
 from router.upstream import Upstream
 
 
@@ -47,6 +48,8 @@ class AppParts:
     pipeline: Pipeline
     events: EventHub
     benchmarks: BenchmarkRunner
+    supervisor: Supervisor
+    """Owns the background tasks ``router.app`` starts; the health report reads its snapshot."""
 
     @property
     def keys(self) -> Keys:
@@ -98,4 +101,5 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         pipeline=pipeline,
         events=events,
         benchmarks=BenchmarkRunner(store, pipeline, clock),
+        supervisor=Supervisor(clock),
     )

@@ -137,6 +137,7 @@ def routes(ctx: AppParts) -> list[Route]:
                 fleet_token_set=bool(s.fleet_token),
                 api_key_set=bool(s.api_key),
                 admin_key_set=bool(s.admin_key),
+                tasks=ctx.supervisor.snapshot(),
             )
         )
         return json_response(report.model_dump(mode="json"))

@@ -12,7 +12,9 @@ in, together with ``now``. Same inputs, same report, in the same order.
 Layout: ``model`` (inputs and outputs), ``thresholds`` (every number a check compares against),
 ``findings`` (shared phrasing and rate severity), ``fleet_checks`` (node state),
 ``traffic_checks`` (rates over the window), ``config_checks`` (KV cache, versions, open fleet),
-``engine`` (``CHECKS``, ``evaluate``, ``score``). This module only re-exports the public API.
+``task_checks`` (supervised background tasks), ``registry`` (``CHECKS`` and the ``health_check``
+decorator each check registers itself with: adding a check is writing one decorated function),
+``engine`` (``evaluate``, ``score``). This module only re-exports the public API.
 """
 
 from .config_checks import (
@@ -23,7 +25,6 @@ from .config_checks import (
     parameter_billions,
 )
 from .engine import (
-    CHECKS,
     evaluate,
     overall_status,
     score,
@@ -47,6 +48,7 @@ from .model import (
     Severity,
     TrafficStats,
 )
+from .registry import CHECKS, health_check
 from .thresholds import (
     CONTEXT_PROTECTION_MIN_COUNT,
     CONTEXT_PROTECTION_RATE_WARNING,
@@ -180,6 +182,7 @@ __all__ = [
     "check_vram_fallbacks",
     "check_zombie_reaper",
     "evaluate",
+    "health_check",
     "kv_bytes_per_token",
     "overall_status",
     "parameter_billions",

@@ -15,6 +15,7 @@ from router.wire import LoadedModel, NodeView
 
 from .findings import gb, is_live, label, pct, sorted_nodes
 from .model import Findings, HealthCheck, HealthInputs, Severity
+from .registry import health_check
 from .thresholds import (
     GIB,
     KV_CACHE_RATIO_CRITICAL,
@@ -92,6 +93,7 @@ def _node_memory_gb(node: NodeView) -> float:
     return node.memory.total_gb or node.hardware.memory_gb
 
 
+@health_check
 def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
     findings = []
     for node in sorted_nodes(inputs.nodes):
@@ -169,6 +171,7 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_version_mismatch(inputs: HealthInputs) -> Findings:
     findings = []
     nodes = sorted_nodes(inputs.nodes)
@@ -238,6 +241,7 @@ def check_version_mismatch(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_open_fleet(inputs: HealthInputs) -> Findings:
     findings = []
     if not inputs.fleet_token_set:

@@ -1,5 +1,5 @@
-"""The health engine proper: ``CHECKS`` (every check, in order), ``score``, ``overall_status``,
-``vitals`` and ``evaluate``, which runs the checks and builds the ``HealthReport``.
+"""The health engine proper: ``score``, ``overall_status``, ``vitals`` and ``evaluate``, which runs
+every check registered in ``registry.CHECKS`` and builds the ``HealthReport``.
 
 Owns the ordering of findings and how they add up. It must never read a clock, the network, the
 database or the environment: same inputs, same report, in the same order.
@@ -7,58 +7,14 @@ database or the environment: same inputs, same report, in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from .config_checks import check_kv_cache_bloat, check_open_fleet, check_version_mismatch
+# Each *_checks module registers its checks with ``health_check`` when imported.
+from . import config_checks, fleet_checks, task_checks, traffic_checks  # noqa: F401
 from .findings import is_live
-from .fleet_checks import (
-    check_degraded_nodes,
-    check_memory_pressure,
-    check_no_nodes,
-    check_offline_nodes,
-    check_ollama_unreachable,
-    check_underutilized_nodes,
-)
-from .model import Findings, HealthCheck, HealthInputs, HealthReport, HealthVitals, OverallStatus
-from .thresholds import (
-    SEVERITY_PENALTY,
-    SEVERITY_RANK,
-)
-from .traffic_checks import (
-    check_client_disconnects,
-    check_context_protection,
-    check_error_rate,
-    check_incomplete_streams,
-    check_model_fallbacks,
-    check_model_thrashing,
-    check_request_timeouts,
-    check_retry_rate,
-    check_vram_fallbacks,
-    check_zombie_reaper,
-)
-
-CHECKS: tuple[Callable[[HealthInputs], Findings], ...] = (
-    check_no_nodes,
-    check_offline_nodes,
-    check_degraded_nodes,
-    check_ollama_unreachable,
-    check_memory_pressure,
-    check_underutilized_nodes,
-    check_kv_cache_bloat,
-    check_version_mismatch,
-    check_vram_fallbacks,
-    check_model_fallbacks,
-    check_context_protection,
-    check_zombie_reaper,
-    check_model_thrashing,
-    check_request_timeouts,
-    check_error_rate,
-    check_retry_rate,
-    check_client_disconnects,
-    check_incomplete_streams,
-    check_open_fleet,
-)
-"""Every check ``evaluate`` runs."""
+from .model import HealthCheck, HealthInputs, HealthReport, HealthVitals, OverallStatus
+from .registry import CHECKS
+from .thresholds import SEVERITY_PENALTY, SEVERITY_RANK
 
 
 def score(checks: Iterable[HealthCheck]) -> int:

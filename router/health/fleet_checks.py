@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .findings import gb, is_live, label, sorted_nodes
 from .model import Findings, HealthCheck, HealthInputs, Severity
+from .registry import health_check
 from .thresholds import (
     UNDERUTILIZED_FAIR_SHARE_FRACTION,
     UNDERUTILIZED_MIN_BUSY_NODE_REQUESTS,
@@ -16,6 +17,7 @@ from .thresholds import (
 )
 
 
+@health_check
 def check_no_nodes(inputs: HealthInputs) -> Findings:
     if inputs.nodes:
         return []
@@ -39,6 +41,7 @@ def check_no_nodes(inputs: HealthInputs) -> Findings:
     ]
 
 
+@health_check
 def check_offline_nodes(inputs: HealthInputs) -> Findings:
     nodes = sorted_nodes(inputs.nodes)
     offline = [n for n in nodes if n.status == "offline"]
@@ -76,6 +79,7 @@ def check_offline_nodes(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_degraded_nodes(inputs: HealthInputs) -> Findings:
     findings = []
     for node in sorted_nodes(inputs.nodes):
@@ -103,6 +107,7 @@ def check_degraded_nodes(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_ollama_unreachable(inputs: HealthInputs) -> Findings:
     findings = []
     for node in sorted_nodes(inputs.nodes):
@@ -128,6 +133,7 @@ def check_ollama_unreachable(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_memory_pressure(inputs: HealthInputs) -> Findings:
     findings = []
     for node in sorted_nodes(inputs.nodes):
@@ -176,6 +182,7 @@ def check_memory_pressure(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_underutilized_nodes(inputs: HealthInputs) -> Findings:
     counts = {node_id: max(0, n) for node_id, n in inputs.per_node_requests.items()}
     total = sum(counts.values())

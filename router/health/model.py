@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from router.supervisor import TaskHealth
 from router.wire import NodeView
 
 Severity = Literal["info", "warning", "critical"]
@@ -91,6 +92,8 @@ class HealthInputs:
     fleet_token_set: bool = False
     api_key_set: bool = False
     admin_key_set: bool = False
+    tasks: Sequence[TaskHealth] = ()
+    """The router's supervised background tasks (``Supervisor.snapshot()``)."""
 
 
 # --- outputs -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from .findings import pct, rate_severity, window_text
 from .model import Findings, HealthCheck, HealthInputs, Severity, TrafficStats, ratio
+from .registry import health_check
 from .thresholds import (
     CONTEXT_PROTECTION_MIN_COUNT,
     CONTEXT_PROTECTION_RATE_WARNING,
@@ -100,6 +101,7 @@ def _rate_check(
     return _counter_finding(t, counter, severity, **finding)
 
 
+@health_check
 def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
     return _rate_check(
         inputs.traffic,
@@ -121,6 +123,7 @@ def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_model_fallbacks(inputs: HealthInputs) -> Findings:
     return _rate_check(
         inputs.traffic,
@@ -141,6 +144,7 @@ def check_model_fallbacks(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_context_protection(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     if t.context_protections < CONTEXT_PROTECTION_MIN_COUNT or t.requests_total <= 0:
@@ -170,6 +174,7 @@ def check_context_protection(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_zombie_reaper(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     if t.zombie_reaps < ZOMBIE_MIN_COUNT:
@@ -202,6 +207,7 @@ def check_zombie_reaper(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_model_thrashing(inputs: HealthInputs) -> Findings:
     nodes = {n.node_id: n for n in inputs.nodes}
     window = window_text(inputs.traffic.window_s)
@@ -242,6 +248,7 @@ def check_model_thrashing(inputs: HealthInputs) -> Findings:
     return findings
 
 
+@health_check
 def check_request_timeouts(inputs: HealthInputs) -> Findings:
     return _rate_check(
         inputs.traffic,
@@ -264,6 +271,7 @@ def check_request_timeouts(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_error_rate(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     rate = t.effective_error_rate
@@ -293,6 +301,7 @@ def check_error_rate(inputs: HealthInputs) -> Findings:
     ]
 
 
+@health_check
 def check_retry_rate(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     return _rate_check(
@@ -315,6 +324,7 @@ def check_retry_rate(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_client_disconnects(inputs: HealthInputs) -> Findings:
     t = inputs.traffic
     ttft = f" The median time to first token is {t.ttft_p50_ms:.0f} ms." if t.ttft_p50_ms else ""
@@ -338,6 +348,7 @@ def check_client_disconnects(inputs: HealthInputs) -> Findings:
     )
 
 
+@health_check
 def check_incomplete_streams(inputs: HealthInputs) -> Findings:
     return _rate_check(
         inputs.traffic,

@@ -68,6 +68,7 @@ class TraceStore(
         self._write_errors = 0
         self._pruned = 0
         self._last_error: str | None = None
+        self._writer_error: str | None = None
 
     async def open(self) -> None:
         """Create the directory, open both connections, migrate, prune, start the writer."""

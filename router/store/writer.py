@@ -54,6 +54,13 @@ class BatchWriter(Retention):
     _dropped_errors: int
     _write_errors: int
     _last_error: str | None
+    _writer_error: str | None
+
+    @property
+    def writer_error(self) -> str | None:
+        """Why the writer last failed (a batch dropped, an iteration raised); ``None`` once a
+        batch was written again. The router's health shows it while it is set."""
+        return self._writer_error
 
     def record(self, trace: TraceRecord) -> None:
         """Queue one trace for writing. O(1), never awaits, never raises."""
@@ -95,7 +102,8 @@ class BatchWriter(Retention):
                     await self.prune(time.time())
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the writer must outlive any single failure
+            except Exception as exc:  # the writer must outlive any single failure
+                self._writer_error = f"{type(exc).__name__}: {exc}"
                 log.exception("trace writer iteration failed")
 
     async def _drain(self) -> None:
@@ -115,6 +123,7 @@ class BatchWriter(Retention):
                 async with self._write_lock:
                     await self._insert(batch)
                 self._written += len(batch)
+                self._writer_error = None
                 return
             except asyncio.CancelledError:
                 raise
@@ -128,6 +137,7 @@ class BatchWriter(Retention):
                     )
                     await asyncio.sleep(0.05)
         self._dropped_errors += len(batch)
+        self._writer_error = f"a batch of {len(batch)} traces was dropped: {self._last_error}"
         log.error(
             "trace batch dropped after retry",
             extra={

@@ -7,6 +7,8 @@ The app runs its full lifespan (real SQLite store in a temporary directory); no 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -16,6 +18,8 @@ from starlette.testclient import TestClient
 from router.api.access import route
 from router.app import create_app
 from router.config import load_settings
+from router.parts import build_parts
+from tests.procs import wait_until
 
 LAN = ("192.168.1.50", 40000)
 
@@ -105,3 +109,30 @@ def test_openai_errors_name_the_offending_param_over_http(app_client: TestClient
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "stop" and error["type"] == "invalid_request_error"
+
+
+def test_a_failing_background_task_shows_in_health_until_it_recovers(tmp_path: Path) -> None:
+    # Before: the housekeeping loop had no error handling; one failure stopped the reaper for
+    # good and health said nothing.
+    settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
+    parts = build_parts(settings)
+    reap = parts.queues.reap
+    broken = [True]
+
+    def flaky_reap(now: float, timeout_s: float) -> Any:
+        if broken[0]:
+            raise RuntimeError("reaper bug")
+        return reap(now, timeout_s)
+
+    parts.queues.reap = flaky_reap  # type: ignore[method-assign]
+    with TestClient(create_app(settings, parts), client=("127.0.0.1", 5000)) as client:
+
+        def reaper_findings() -> list[dict[str, Any]]:
+            checks = client.get("/dashboard/api/health").json()["checks"]
+            return [c for c in checks if c["check_id"] == "background_task_failing"]
+
+        found = wait_until(reaper_findings, timeout=20, what="a failing reaper in health")
+        assert found[0]["data"]["task"] == "reaper"
+        assert "reaper bug" in found[0]["data"]["last_error"]
+        broken[0] = False
+        wait_until(lambda: not reaper_findings(), timeout=20, what="the reaper to recover")
