@@ -2,8 +2,8 @@
 
 Reads go to the store (SQL aggregates) and the registry, and are shaped by the pure modules
 (``store.shapes``, ``health``, ``recommendations``, ``management``). Changes (settings,
-delete, benchmarks; pulls in ``router.api.pulls``) are administrative: their routes declare it. Query
-parameters are validated and a bad one is a 400 that names it.
+delete, benchmarks; pulls in ``router.api.pulls``) are administrative: their routes declare it.
+Query parameters are validated and a bad one is a 400 that names it.
 """
 
 from __future__ import annotations
