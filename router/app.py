@@ -177,6 +177,12 @@ def load_weekly(path: Path) -> WeeklyPatterns:
 
 
 def save_weekly(path: Path, registry: Registry) -> None:
+    """Write and rename; a full or read-only disk keeps the old file and the patterns in memory."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(registry.weekly.to_json(), separators=(",", ":")))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(registry.weekly.to_json(), separators=(",", ":")))
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        log.warning("could not save the weekly patterns to %s: %s", path, exc)

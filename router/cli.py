@@ -22,6 +22,7 @@ import uvicorn
 from node.children import die_with_parent
 from router import __version__
 from router.config import DEFAULT_PORT, load_settings
+from router.data_dir import data_dir_problem
 from router.logs import configure_logging, stop_logging
 
 CLIENT_COMMANDS = ("status", "ps", "list", "ls", "pull", "pulls", "rm", "traces", "health", "top")
@@ -86,6 +87,7 @@ _SETTING_KEYS = (
     "heartbeat_interval_s",
     "degraded_after_s",
     "offline_after_s",
+    "require_address_approval",
     "max_body_bytes",
     "max_queue_per_model",
     "reaper_timeout_s",
@@ -111,6 +113,14 @@ def _serve(overrides: dict[str, Any]) -> int:
     from router.app import create_app
 
     settings = load_settings(overrides)
+    problem = data_dir_problem(settings.resolved_data_dir)
+    if problem is not None:
+        print(
+            f"herd: cannot use the data directory {settings.resolved_data_dir}: {problem}. "
+            "Choose another with --data-dir (HERD_DATA_DIR) or free space on its disk.",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(
         settings.log_path, settings.log_level, settings.log_max_bytes, settings.log_backups
     )

@@ -8,6 +8,7 @@ anything; reading and writing the toggles file are the only I/O, done at start a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -169,5 +170,10 @@ def write_persisted_toggles(path: Path, toggles: RuntimeToggles) -> None:
     """Save the toggles atomically (write a temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(toggles.model_dump(), indent=2, sort_keys=True))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(toggles.model_dump(), indent=2, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # the old file stays as it was
+        raise

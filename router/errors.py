@@ -49,6 +49,13 @@ class PayloadTooLarge(HerdError):
     code = "payload_too_large"
 
 
+class InsufficientStorage(HerdError):
+    """The router could not save a change: its disk is full or read-only."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class NoCapacity(HerdError):
     """Every candidate queue is full, or no node can serve right now: try again later."""
 

@@ -54,6 +54,27 @@ class _ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING or bool(getattr(record, CONSOLE_FLAG, False))
 
 
+class _CountedFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file whose write errors (a full or read-only disk) are counted, and reported on
+    the console once, instead of a traceback on stderr for every line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        global _write_errors
+        _write_errors += 1
+        if _write_errors == 1:
+            problem = sys.exc_info()[1]
+            sys.stderr.write(
+                f"herd: cannot write the log file {self.baseFilename}: {problem}; further log "
+                "write errors are counted (health: log_write_errors), not printed\n"
+            )
+
+
+def log_write_errors() -> int:
+    """Log lines the file handler failed to write since the process started."""
+    return _write_errors
+
+
+_write_errors = 0
 _listener: logging.handlers.QueueListener | None = None
 
 
@@ -64,7 +85,7 @@ def configure_logging(
     global _listener
     stop_logging()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.handlers.RotatingFileHandler(
+    file_handler = _CountedFileHandler(
         log_path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
     )
     file_handler.setFormatter(JsonLineFormatter())

@@ -153,11 +153,17 @@ class Fleet:
 
 
 def start_router(
-    data_dir: Path, *flags: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    wrapper: list[str] | None = None,
 ) -> tuple[str, Proc]:
+    """A router process on a free port; ``wrapper`` is a command line it runs under (the same
+    process id, e.g. ``unshare`` exec'ing it in a mount namespace)."""
     port = free_port()
     proc = Proc(
-        python_module(
+        (wrapper or [])
+        + python_module(
             "router",
             "--host",
             "127.0.0.1",
@@ -184,8 +190,9 @@ def running_fleet(
     node_flags: list[str] | None = None,
     time_scale: float = 0.02,
     env: dict[str, str] | None = None,
+    router_wrapper: list[str] | None = None,
 ) -> Iterator[Fleet]:
-    url, router = start_router(data_dir, *(router_flags or []), env=env)
+    url, router = start_router(data_dir, *(router_flags or []), env=env, wrapper=router_wrapper)
     fleet = Fleet(router_url=url, router=router, data_dir=data_dir)
     try:
         for node_id, profile in nodes:

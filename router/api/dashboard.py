@@ -23,11 +23,13 @@ from router.api.intake import model_and_node
 from router.api.responses import json_response
 from router.benchmarks import BenchmarkParams
 from router.config import write_persisted_toggles
-from router.errors import BadRequest, NotFound
+from router.errors import BadRequest, InsufficientStorage, NotFound
 from router.fleet_view import fleet_status
+from router.logs import log_write_errors
 from router.measures import ALL_STATUSES
 from router.model_names import normalize
 from router.parts import AppParts
+from router.store import TraceStore
 from router.wire import NodeView
 
 DAY = 86_400.0
@@ -60,6 +62,15 @@ def float_param(request: Request, name: str) -> float | None:
     if value < 0:
         raise BadRequest(f"{name} must not be negative")
     return value
+
+
+def router_vitals(store: TraceStore) -> health.RouterVitals:
+    """The router's own write failures, for health and ``/fleet/status``."""
+    return health.RouterVitals(
+        traces_dropped=store.dropped,
+        last_error=store.stats()["last_error"],
+        log_write_errors=log_write_errors(),
+    )
 
 
 def routes(ctx: AppParts) -> list[Route]:
@@ -138,6 +149,7 @@ def routes(ctx: AppParts) -> list[Route]:
                 api_key_set=bool(s.api_key),
                 admin_key_set=bool(s.admin_key),
                 tasks=ctx.supervisor.snapshot(),
+                store=router_vitals(store),
             )
         )
         return json_response(report.model_dump(mode="json"))
@@ -159,7 +171,13 @@ def routes(ctx: AppParts) -> list[Route]:
             updated = management.apply_toggle_changes(ctx.settings.toggles, body)
         except management.SettingsError as exc:
             raise BadRequest(str(exc)) from None
-        write_persisted_toggles(ctx.settings.toggles_path, updated)
+        try:
+            write_persisted_toggles(ctx.settings.toggles_path, updated)
+        except OSError as exc:
+            raise InsufficientStorage(
+                f"the settings were not changed: could not save {ctx.settings.toggles_path.name} "
+                f"({exc.strerror or exc}); free space on the router's data disk"
+            ) from None
         ctx.settings.toggles = updated
         store.set_retention_days(updated.trace_retention_days)
         changed = {k: getattr(updated, k) for k in body}

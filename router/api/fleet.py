@@ -99,7 +99,10 @@ def routes(ctx: AppParts) -> list[Route]:
             ctx.registry.with_status(now),
             ctx.queues.stats(),
             now,
-            router_info={"uptime_s": round(now - ctx.started_at, 1)},
+            router_info={
+                "uptime_s": round(now - ctx.started_at, 1),
+                "traces_dropped": ctx.store.dropped,
+            },
         )
         view.pulls = [job.view() for job in ctx.pulls.jobs.all()]
         return json_response(view.model_dump(mode="json"))

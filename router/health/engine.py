@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # Each *_checks module registers its checks with ``health_check`` when imported.
-from . import config_checks, fleet_checks, task_checks, traffic_checks  # noqa: F401
+from . import (  # noqa: F401
+    config_checks,
+    fleet_checks,
+    router_checks,
+    task_checks,
+    traffic_checks,
+)
 from .findings import is_live
 from .model import HealthCheck, HealthInputs, HealthReport, HealthVitals, OverallStatus
 from .registry import CHECKS

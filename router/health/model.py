@@ -78,6 +78,16 @@ class TrafficStats:
 
 
 @dataclass(frozen=True, slots=True)
+class RouterVitals:
+    """What the router process knows about its own writes since it started."""
+
+    traces_dropped: int = 0
+    """Traces the store could not write (a full or read-only disk, a full buffer)."""
+    last_error: str | None = None
+    log_write_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HealthInputs:
     """Everything a health evaluation looks at; nothing else is consulted."""
 
@@ -94,6 +104,7 @@ class HealthInputs:
     admin_key_set: bool = False
     tasks: Sequence[TaskHealth] = ()
     """The router's supervised background tasks (``Supervisor.snapshot()``)."""
+    store: RouterVitals = field(default_factory=RouterVitals)
 
 
 # --- outputs -------------------------------------------------------------------------------------

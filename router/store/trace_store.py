@@ -26,7 +26,7 @@ from .rows import Pending
 from .schema import migrate
 from .trace_queries import TraceQueries
 from .usage_queries import UsageQueries
-from .writer import BatchWriter
+from .writer import DROP_REPORT_PERIOD_S, BatchWriter
 
 
 class TraceStore(
@@ -69,6 +69,7 @@ class TraceStore(
         self._pruned = 0
         self._last_error: str | None = None
         self._writer_error: str | None = None
+        self._last_drop_report = -DROP_REPORT_PERIOD_S
 
     async def open(self) -> None:
         """Create the directory, open both connections, migrate, prune, start the writer."""

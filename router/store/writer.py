@@ -35,6 +35,7 @@ _INSERT_TRACE = (
 )
 _INSERT_TAG = "INSERT OR IGNORE INTO trace_tags (tag, timestamp, trace_id) VALUES (?, ?, ?)"
 _TS = COLUMN["timestamp"]
+DROP_REPORT_PERIOD_S = 60.0
 
 
 class BatchWriter(Retention):
@@ -61,6 +62,8 @@ class BatchWriter(Retention):
         """Why the writer last failed (a batch dropped, an iteration raised); ``None`` once a
         batch was written again. The router's health shows it while it is set."""
         return self._writer_error
+
+    _last_drop_report: float
 
     def record(self, trace: TraceRecord) -> None:
         """Queue one trace for writing. O(1), never awaits, never raises."""
@@ -131,15 +134,19 @@ class BatchWriter(Retention):
                 self._write_errors += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 if attempt == 1:
-                    log.warning(
+                    log.info(
                         "trace batch write failed, retrying once",
                         extra={"rows": len(batch), "error": self._last_error},
                     )
                     await asyncio.sleep(0.05)
         self._dropped_errors += len(batch)
         self._writer_error = f"a batch of {len(batch)} traces was dropped: {self._last_error}"
+        now = time.monotonic()
+        if now - self._last_drop_report < DROP_REPORT_PERIOD_S:
+            return  # counted (stats, health, /metrics); not one console line per batch
+        self._last_drop_report = now
         log.error(
-            "trace batch dropped after retry",
+            "trace batch dropped after retry (reported at most once a minute)",
             extra={
                 "rows": len(batch),
                 "error": self._last_error,
