@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router import __version__
-from router.api import dashboard, fleet, ollama, openai, pulls
+from router.api import dashboard, fleet, ollama, openai, pages, pulls
 from router.api.access import guard
 from router.api.request_ids import HEADER, RequestIds, request_id_of
 from router.api.responses import error_response
@@ -97,6 +97,7 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
         *openai.routes(ctx),
         *dashboard.routes(ctx),
         *pulls.routes(ctx),
+        *pages.routes(),
     ]
     guard(routes, ctx.keys)
     app = Starlette(

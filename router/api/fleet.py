@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from router import __version__
@@ -152,11 +152,7 @@ def routes(ctx: AppParts) -> list[Route]:
         log.warning("the admin approved %s at %s", node_id, identity.url, extra={"console": True})
         return json_response({"node_id": node_id, "url": identity.url, **identity.view()})
 
-    async def root(request: Request) -> Response:
-        return PlainTextResponse("Ollama is running")
-
     return [
-        route("/", root, methods=["GET", "HEAD"], access="open"),
         route("/fleet/heartbeat", heartbeat, methods=["POST"], access="heartbeat"),
         route("/fleet/status", status, methods=["GET"], access="use"),
         route(

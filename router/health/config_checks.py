@@ -95,6 +95,7 @@ def _node_memory_gb(node: NodeView) -> float:
 
 @health_check
 def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
+    """Loaded models' context windows are not wastefully large."""
     findings = []
     for node in sorted_nodes(inputs.nodes):
         memory_gb = _node_memory_gb(node)
@@ -173,6 +174,7 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_version_mismatch(inputs: HealthInputs) -> Findings:
+    """Router, agents and Ollama versions agree."""
     findings = []
     nodes = sorted_nodes(inputs.nodes)
     router = inputs.router_version
@@ -243,6 +245,7 @@ def check_version_mismatch(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_open_fleet(inputs: HealthInputs) -> Findings:
+    """Keys guard the fleet, the API and the admin calls."""
     findings = []
     if not inputs.fleet_token_set:
         findings.append(

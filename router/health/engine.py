@@ -18,8 +18,15 @@ from . import (  # noqa: F401
     traffic_checks,
 )
 from .findings import is_live
-from .model import HealthCheck, HealthInputs, HealthReport, HealthVitals, OverallStatus
-from .registry import CHECKS
+from .model import (
+    HealthCheck,
+    HealthInputs,
+    HealthReport,
+    HealthVitals,
+    OverallStatus,
+    PassedCheck,
+)
+from .registry import CHECKS, Check
 from .thresholds import SEVERITY_PENALTY, SEVERITY_RANK
 
 
@@ -59,6 +66,16 @@ def vitals(inputs: HealthInputs) -> HealthVitals:
     )
 
 
+def check_id(check: Check) -> str:
+    """A check's id: its function's name without ``check_`` (the id its findings carry)."""
+    return check.__name__.removeprefix("check_")
+
+
+def what_is_checked(check: Check) -> str:
+    """The first line of a check's docstring: what it looks at, shown when it passes."""
+    return (check.__doc__ or check_id(check)).strip().splitlines()[0].rstrip(".")
+
+
 def _order(check: HealthCheck) -> tuple[int, str, str, str]:
     return (SEVERITY_RANK[check.severity], check.check_id, check.node_id or "", check.title)
 
@@ -67,7 +84,13 @@ def evaluate(inputs: HealthInputs) -> HealthReport:
     """Run every check over ``inputs``; findings sorted critical first, then by check id."""
     found = [finding for check in CHECKS for finding in check(inputs)]
     found.sort(key=_order)
+    failing = {f.check_id for f in found}
     return HealthReport(
+        passed=[
+            PassedCheck(check_id=check_id(check), title=what_is_checked(check))
+            for check in CHECKS
+            if check_id(check) not in failing
+        ],
         score=score(found),
         status=overall_status(found),
         vitals=vitals(inputs),

@@ -19,6 +19,7 @@ from .thresholds import (
 
 @health_check
 def check_no_nodes(inputs: HealthInputs) -> Findings:
+    """At least one node has joined the fleet."""
     if inputs.nodes:
         return []
     return [
@@ -43,6 +44,7 @@ def check_no_nodes(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_offline_nodes(inputs: HealthInputs) -> Findings:
+    """No node has stopped sending heartbeats."""
     nodes = sorted_nodes(inputs.nodes)
     offline = [n for n in nodes if n.status == "offline"]
     if not offline:
@@ -81,6 +83,7 @@ def check_offline_nodes(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_degraded_nodes(inputs: HealthInputs) -> Findings:
+    """Every node's heartbeats arrive on time."""
     findings = []
     for node in sorted_nodes(inputs.nodes):
         if node.status != "degraded":
@@ -109,6 +112,7 @@ def check_degraded_nodes(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_ollama_unreachable(inputs: HealthInputs) -> Findings:
+    """Every node's Ollama answers its agent."""
     findings = []
     for node in sorted_nodes(inputs.nodes):
         if not is_live(node) or node.ollama.reachable:
@@ -135,6 +139,7 @@ def check_ollama_unreachable(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_memory_pressure(inputs: HealthInputs) -> Findings:
+    """No node is short of memory."""
     findings = []
     for node in sorted_nodes(inputs.nodes):
         pressure = node.memory.pressure
@@ -184,6 +189,7 @@ def check_memory_pressure(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_underutilized_nodes(inputs: HealthInputs) -> Findings:
+    """Traffic is spread over the nodes that could take it."""
     counts = {node_id: max(0, n) for node_id, n in inputs.per_node_requests.items()}
     total = sum(counts.values())
     if total < UNDERUTILIZED_MIN_FLEET_REQUESTS:

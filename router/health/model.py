@@ -139,12 +139,20 @@ class HealthVitals(BaseModel):
     ttft_p50_ms: float | None
 
 
+class PassedCheck(BaseModel):
+    """A check that found nothing wrong, so a reader sees what was looked at."""
+
+    check_id: str
+    title: str
+
+
 class HealthReport(BaseModel):
     score: int = Field(ge=0, le=100)
     status: OverallStatus
     vitals: HealthVitals
     checks: list[HealthCheck]
     checked_at: float
+    passed: list[PassedCheck] = Field(default_factory=list)
 
 
 Findings = list[HealthCheck]

@@ -12,6 +12,7 @@ from .registry import health_check
 
 @health_check
 def check_background_tasks(inputs: HealthInputs) -> Findings:
+    """The router's background tasks are running."""
     return [
         HealthCheck(
             check_id="background_task_failing",

@@ -103,6 +103,7 @@ def _rate_check(
 
 @health_check
 def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
+    """Requests rarely fall back to a stand-in model."""
     return _rate_check(
         inputs.traffic,
         "vram_fallbacks",
@@ -125,6 +126,7 @@ def check_vram_fallbacks(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_model_fallbacks(inputs: HealthInputs) -> Findings:
+    """Requests rarely need a client's fallback model."""
     return _rate_check(
         inputs.traffic,
         "model_fallbacks",
@@ -146,6 +148,7 @@ def check_model_fallbacks(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_context_protection(inputs: HealthInputs) -> Findings:
+    """Context protection seldom has to step in."""
     t = inputs.traffic
     if t.context_protections < CONTEXT_PROTECTION_MIN_COUNT or t.requests_total <= 0:
         return []
@@ -176,6 +179,7 @@ def check_context_protection(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_zombie_reaper(inputs: HealthInputs) -> Findings:
+    """No request stalls until the reaper frees it."""
     t = inputs.traffic
     if t.zombie_reaps < ZOMBIE_MIN_COUNT:
         return []
@@ -209,6 +213,7 @@ def check_zombie_reaper(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_model_thrashing(inputs: HealthInputs) -> Findings:
+    """Models are not loaded over and over."""
     nodes = {n.node_id: n for n in inputs.nodes}
     window = window_text(inputs.traffic.window_s)
     findings = []
@@ -250,6 +255,7 @@ def check_model_thrashing(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_request_timeouts(inputs: HealthInputs) -> Findings:
+    """Requests do not time out."""
     return _rate_check(
         inputs.traffic,
         "timeouts",
@@ -273,6 +279,7 @@ def check_request_timeouts(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_error_rate(inputs: HealthInputs) -> Findings:
+    """The error rate is low."""
     t = inputs.traffic
     rate = t.effective_error_rate
     failed = t.failed or round(rate * t.requests_total)
@@ -303,6 +310,7 @@ def check_error_rate(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_retry_rate(inputs: HealthInputs) -> Findings:
+    """Few requests need a retry."""
     t = inputs.traffic
     return _rate_check(
         t,
@@ -326,6 +334,7 @@ def check_retry_rate(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_client_disconnects(inputs: HealthInputs) -> Findings:
+    """Clients rarely leave before the answer."""
     t = inputs.traffic
     ttft = f" The median time to first token is {t.ttft_p50_ms:.0f} ms." if t.ttft_p50_ms else ""
     return _rate_check(
@@ -350,6 +359,7 @@ def check_client_disconnects(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_incomplete_streams(inputs: HealthInputs) -> Findings:
+    """Streams finish once started."""
     return _rate_check(
         inputs.traffic,
         "incomplete",

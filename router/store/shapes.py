@@ -23,6 +23,7 @@ from router.measures import (
     day_numbers,
     error_rate,
     hour_starts,
+    percentile,
     quantile_key,
     tokens_per_second,
 )
@@ -256,9 +257,16 @@ def shape_tag_daily(
 # -- hourly trends ---------------------------------------------------------------------------
 
 
-def shape_hourly(rows: Iterable[Mapping[str, Any]], now: float, hours: int) -> dict[str, Any]:
+def shape_hourly(
+    rows: Iterable[Mapping[str, Any]],
+    now: float,
+    hours: int,
+    latencies: Iterable[tuple[int, float]] = (),
+) -> dict[str, Any]:
     """Rows ``hour`` (epoch start), ``model`` + counters -> the last ``hours`` hours, every hour
-    present (zeros when idle), and per-model request counts aligned with ``buckets``.
+    present (zeros when idle), and per-model request counts aligned with ``buckets``. Each bucket
+    also has ``tokens_per_s`` (generation speed) and ``p95_latency_ms`` from ``latencies``
+    (``(hour, latency_ms)`` of completed requests; ``None`` for an hour without any).
     """
     starts = hour_starts(now, hours)
     index = {h: i for i, h in enumerate(starts)}
@@ -270,9 +278,22 @@ def shape_hourly(rows: Iterable[Mapping[str, Any]], now: float, hours: int) -> d
             continue
         _merge(merged[i], row)
         per_model.setdefault(row["model"], [0] * len(starts))[i] += int(row["requests"] or 0)
+    by_hour: dict[int, list[float]] = {}
+    for hour, latency in latencies:
+        by_hour.setdefault(int(hour), []).append(float(latency))
     return {
         "hours": hours,
-        "buckets": [{"hour": h, **_counts(m)} for h, m in zip(starts, merged, strict=True)],
+        "buckets": [
+            {
+                "hour": h,
+                **_counts(m),
+                "tokens_per_s": _round(
+                    tokens_per_second(m.get("tps_tokens"), m.get("tps_eval_ns"))
+                ),
+                "p95_latency_ms": _round(percentile(sorted(by_hour.get(h, ())), 0.95)),
+            }
+            for h, m in zip(starts, merged, strict=True)
+        ],
         "by_model": dict(sorted(per_model.items())),
     }
 

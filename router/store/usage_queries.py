@@ -115,7 +115,13 @@ class UsageQueries(Connections):
             start + hours * 3600,
             daily=False,
         )
-        return shapes.shape_hourly(rows, now, hours)
+        latencies = await self._fetch_rows(
+            "SELECT CAST(timestamp / 3600 AS INTEGER) * 3600, latency_ms FROM request_traces "
+            "WHERE timestamp >= ? AND timestamp < ? AND status = 'completed' "
+            "AND latency_ms IS NOT NULL",
+            (start, start + hours * 3600),
+        )
+        return shapes.shape_hourly(rows, now, hours, ((r[0], r[1]) for r in latencies))
 
     async def node_model_usage(
         self, since: float, until: float | None = None

@@ -30,7 +30,24 @@ ADMIN = {
     ("POST", "/dashboard/api/pulls"),
     ("POST", "/dashboard/api/pulls/{job_id}/cancel"),
 }
-OPEN = {("GET", "/")}
+DASHBOARD_VIEWS = (
+    "fleet",
+    "trends",
+    "models",
+    "apps",
+    "benchmarks",
+    "health",
+    "recommendations",
+    "settings",
+    "requests",
+)
+OPEN = {
+    ("GET", "/"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/"),
+    *(("GET", f"/dashboard/{view}") for view in DASHBOARD_VIEWS),
+    ("GET", "/dashboard/static/{path:path}"),
+}
 HEARTBEAT = {("POST", "/fleet/heartbeat")}
 USE = {
     ("POST", "/api/chat"),
