@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from router.api.pages import VIEWS
 from tests.browser.conftest import PHONE, Browser, wait_ready
 from tests.factories import heartbeat
 from tests.fleet import Fleet, running_fleet, start_router
@@ -25,17 +26,6 @@ from tests.procs import wait_until
 pytestmark = pytest.mark.e2e
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-VIEWS = (
-    "fleet",
-    "trends",
-    "models",
-    "apps",
-    "benchmarks",
-    "health",
-    "recommendations",
-    "settings",
-    "requests",
-)
 
 
 @pytest.fixture(scope="module")

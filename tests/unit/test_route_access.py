@@ -13,6 +13,7 @@ import pytest
 from starlette.routing import Route
 
 from router.api.access import access_of, guard, route
+from router.api.pages import VIEWS
 from router.app import create_app
 from router.auth import Keys
 from router.config import load_settings
@@ -30,22 +31,11 @@ ADMIN = {
     ("POST", "/dashboard/api/pulls"),
     ("POST", "/dashboard/api/pulls/{job_id}/cancel"),
 }
-DASHBOARD_VIEWS = (
-    "fleet",
-    "trends",
-    "models",
-    "apps",
-    "benchmarks",
-    "health",
-    "recommendations",
-    "settings",
-    "requests",
-)
 OPEN = {
     ("GET", "/"),
     ("GET", "/dashboard"),
     ("GET", "/dashboard/"),
-    *(("GET", f"/dashboard/{view}") for view in DASHBOARD_VIEWS),
+    *(("GET", f"/dashboard/{view}") for view in VIEWS),
     ("GET", "/dashboard/static/{path:path}"),
 }
 HEARTBEAT = {("POST", "/fleet/heartbeat")}
