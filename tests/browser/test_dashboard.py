@@ -205,13 +205,13 @@ def _slow_chat(fleet: Fleet) -> None:
 
 
 def test_delete_and_pull_ask_first_then_show_the_result(fleet: Fleet, browser: Browser) -> None:
-    model = "mxbai-embed-large:latest"  # recommended on ws, on its disk, small
+    model = "qwen2.5-coder:32b"  # recommended on ws, on its disk, and in the simulator's library
     page = browser.open(fleet.router_url, "recommendations")
     ws = page.locator("section[data-node='ws']")
     ws.locator("details.on-disk summary").click()
     ws.locator(f"details.on-disk button[data-model='{model}']").click()
     dialog = page.locator("#confirm-dialog")
-    expect(dialog).to_contain_text("This frees about 0.67 GB on ws")
+    expect(dialog).to_contain_text("This frees about 19.9 GB on ws")
     page.locator("#confirm-no").click()
     expect(dialog).to_be_hidden()
     assert model in fleet.sim("ws").models()  # cancelled: nothing deleted
@@ -219,18 +219,16 @@ def test_delete_and_pull_ask_first_then_show_the_result(fleet: Fleet, browser: B
     page.locator("#confirm-yes").click()
     expect(page.locator("main")).to_contain_text(f"{model} was deleted from ws")
     assert model not in fleet.sim("ws").models()
-    pull = page.locator("section[data-node='ws'] button.primary[data-model^='mxbai-embed-large']")
-    expect(pull).to_have_count(1, timeout=10_000)
-    wanted = pull.get_attribute("data-model")
+    pull = page.locator(f"section[data-node='ws'] button.primary[data-model='{model}']")
     pull.click()
     expect(dialog).to_contain_text("Free disk on ws")
     expect(dialog).to_contain_text("after")
     page.locator("#confirm-yes").click()
-    expect(page.locator("main")).to_contain_text(f"{wanted} is now on ws", timeout=30_000)
-    assert wanted in fleet.sim("ws").models()
+    expect(page.locator("main")).to_contain_text(f"{model} is now on ws", timeout=30_000)
+    assert model in fleet.sim("ws").models()
     on_disk = page.locator("section[data-node='ws'] details.on-disk")
     on_disk.locator("summary").click()
-    expect(on_disk.locator(f"button[data-model='{wanted}']")).to_be_visible()
+    expect(on_disk.locator(f"button[data-model='{model}']")).to_be_visible()
 
 
 def test_benchmark_runs_from_the_page(fleet: Fleet, browser: Browser) -> None:
