@@ -17,11 +17,10 @@ from typing import Any
 from herd_cli import views
 from herd_cli.client import EXIT_FAILED, EXIT_OK, CliError, RouterClient
 from herd_cli.progress import PullProgress
-from herd_cli.render import human_bytes, human_gb, table
+from herd_cli.render import human_bytes, table
 from herd_cli.terminal import Terminal, confirm
 
 POLL_S = 0.25
-FINISHED = ("completed", "done", "success", "failed", "cancelled", "error")
 Command = Callable[..., argparse.ArgumentParser]
 
 
@@ -51,15 +50,18 @@ def _may_go_ahead(args: argparse.Namespace, term: Terminal, question: str) -> bo
 
 
 def plan_lines(plan: dict[str, Any]) -> list[str]:
-    size = plan.get("size_bytes")
-    before, after = plan.get("disk_free_gb_before"), plan.get("disk_free_gb_after")
+    """What a pull would do: the node, the download, the node's memory and free disk."""
+    chosen = " (picked by the router)" if plan.get("chosen_by") == "best_fit" else ""
     lines = [
-        f"Pull {plan.get('model')} onto {plan.get('node_id')}",
-        f"  size       {human_bytes(size) if isinstance(size, int | float) else '-'}",
-        f"  disk free  {human_gb(before)} now, {human_gb(after)} after",
+        f"Pull {plan.get('model')} onto {plan.get('node_id') or '-'}{chosen}",
+        f"  download   {human_bytes(plan.get('download_bytes'))}",
+        f"  disk free  {human_bytes(plan.get('disk_free_bytes'))} now, "
+        f"{human_bytes(plan.get('disk_free_after_bytes'))} after",
+        f"  memory     {human_bytes(plan.get('memory_needed_bytes'))} needed of "
+        f"{human_bytes(plan.get('memory_total_bytes'))}",
     ]
-    if plan.get("memory_total_gb"):
-        lines.append(f"  memory     {human_gb(plan['memory_total_gb'])} on the node")
+    if plan.get("already_there"):
+        lines.append("  note       it is already on that node; pulling again updates it")
     if plan.get("reason"):
         lines.append(f"  note       {plan['reason']}")
     return lines
@@ -68,7 +70,7 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
 def run_pull(args: argparse.Namespace, client: RouterClient, term: Terminal) -> int:
     plan = client.post("/dashboard/api/pulls/plan", {"model": args.model, "node_id": args.node})
     term.print(*plan_lines(plan))
-    if plan.get("fits") is False:
+    if not plan.get("fits"):
         raise CliError(f"refused: {plan.get('reason') or 'the model does not fit that node'}")
     if not _may_go_ahead(args, term, "Go ahead?"):
         term.print("Nothing was pulled.")
@@ -76,38 +78,51 @@ def run_pull(args: argparse.Namespace, client: RouterClient, term: Terminal) -> 
     job = client.post(
         "/dashboard/api/pulls", {"model": plan["model"], "node_id": plan["node_id"]}, admin=True
     )
-    job_id = str(job.get("id") or job.get("job_id"))
+    job_id = str(job["id"])
     try:
-        return _follow(client, term, job_id)
+        return _follow(client, term, job)
     except KeyboardInterrupt:
         term.print(
             "",
-            f"Detached. The pull goes on on the router as job {job_id}.",
-            f"Follow it with `herd pulls {job_id}`; it is listed in `herd status` until it ends.",
+            f"Detached: the pull goes on on the router as job {job_id}.",
+            f"Follow it with `herd pulls {job_id}`; `herd status` lists it until it ends.",
         )
         return EXIT_OK
 
 
-def _follow(client: RouterClient, term: Terminal, job_id: str) -> int:
+def job_events(job: dict[str, Any]) -> list[dict[str, object]]:
+    """A job's state as Ollama-style status objects, for ``PullProgress``."""
+    events: list[dict[str, object]] = [
+        {
+            "digest": layer.get("digest"),
+            "total": layer.get("total_bytes"),
+            "completed": layer.get("completed_bytes"),
+        }
+        for layer in job.get("layers") or []
+        if isinstance(layer, dict)
+    ]
+    if job.get("status"):
+        events.append({"status": job["status"]})
+    return events
+
+
+def _follow(client: RouterClient, term: Terminal, job: dict[str, Any]) -> int:
     progress = PullProgress()
-    seen = 0
     while True:
-        job = client.get(f"/dashboard/api/pulls/{job_id}")
-        events = job.get("events") or []
-        for event in events[seen:]:
+        for event in job_events(job):
             plain = progress.feed(event)
             if not term.fancy:
                 term.print(*plain)
-        seen = len(events)
         if term.fancy:
             term.redraw(progress.screen(term.width))
-        state = str(job.get("state") or job.get("status") or "")
-        if state in FINISHED:
-            if state in ("completed", "done", "success"):
-                term.print(f"{job.get('model')} is on {job.get('node_id')} (100%).")
-                return EXIT_OK
-            raise CliError(f"pull {state}: {job.get('error') or 'no details'}")
+        state = job.get("state")
+        if state == "done":
+            term.print(f"{job.get('model')} is on {job.get('node_id')}: 100% pulled.")
+            return EXIT_OK
+        if state in ("failed", "cancelled"):
+            raise CliError(f"the pull {state}: {job.get('error') or 'no details'}")
         time.sleep(POLL_S)
+        job = client.get(f"/dashboard/api/pulls/{job['id']}")
 
 
 def run_pulls(args: argparse.Namespace, client: RouterClient, term: Terminal) -> int:

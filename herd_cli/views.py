@@ -86,36 +86,53 @@ def fleet_summary(status: Json) -> str:
 
 
 def status_lines(status: Json, health: Json | None, width: int = WIDTH) -> list[str]:
-    """``herd status``: a node table, what each node holds hot, and the health headline."""
+    """``herd status``: a node table, what each node holds hot, pulls, and the health headline."""
     lines = [clip(f"Fleet: {fleet_summary(status)}", width)]
     nodes = _nodes(status)
-    if not nodes:
-        lines += ["", "No nodes have joined yet. Start `herd-node` on each device running Ollama."]
-    else:
-        queues = _queue_totals(status)
-        rows = []
-        for node in nodes:
-            node_id = str(node.get("node_id", "?"))
-            running, waiting = queues.get(node_id, (int(node.get("requests_active") or 0), 0))
-            rows.append(
-                [
-                    node_id,
-                    str(node.get("status", "?")) + (" (draining)" if node.get("draining") else ""),
-                    _memory(node),
-                    str((node.get("memory") or {}).get("pressure", "-")),
-                    _cpu(node),
-                    str((node.get("hardware") or {}).get("thermal_state", "-")),
-                    f"{running}/{waiting}",
-                ]
-            )
-        headers = ["NODE", "STATUS", "MEMORY", "PRESSURE", "CPU", "THERMAL", "RUN/WAIT"]
-        lines += ["", *table(headers, rows, width), ""]
+    if nodes:
+        lines += ["", *_node_table(status, nodes, width), ""]
         for node in nodes:
             loaded = _models(node, "models_loaded")
             names = ", ".join(f"{m['name']} ({human_bytes(model_bytes(m))})" for m in loaded)
             lines.append(clip(f"{node.get('node_id')}: {names or 'no model loaded'}", width))
+    else:
+        lines += ["", "No nodes have joined yet. Start `herd-node` on each device running Ollama."]
+    lines += _running_pulls(status, width)
     if health:
         lines += ["", *health_headline(health, width, worst=3)]
+    return lines
+
+
+def _node_table(status: Json, nodes: list[Json], width: int) -> list[str]:
+    queues = _queue_totals(status)
+    rows = []
+    for node in nodes:
+        node_id = str(node.get("node_id", "?"))
+        running, waiting = queues.get(node_id, (int(node.get("requests_active") or 0), 0))
+        rows.append(
+            [
+                node_id,
+                str(node.get("status", "?")) + (" (draining)" if node.get("draining") else ""),
+                _memory(node),
+                str((node.get("memory") or {}).get("pressure", "-")),
+                _cpu(node),
+                str((node.get("hardware") or {}).get("thermal_state", "-")),
+                f"{running}/{waiting}",
+            ]
+        )
+    headers = ["NODE", "STATUS", "MEMORY", "PRESSURE", "CPU", "THERMAL", "RUN/WAIT"]
+    return table(headers, rows, width)
+
+
+def _running_pulls(status: Json, width: int) -> list[str]:
+    jobs = [j for j in status.get("pulls") or [] if isinstance(j, dict)]
+    running = [j for j in jobs if j.get("state") == "running"]
+    lines = ["", "Pulls running:"] if running else []
+    for job in running:
+        percent = job.get("percent")
+        done = f"{percent:.0f}%" if isinstance(percent, int | float) else "?"
+        text = f"  {job.get('model')} onto {job.get('node_id')}: {done} (job {job.get('id')})"
+        lines.append(clip(text, width))
     return lines
 
 
@@ -281,38 +298,37 @@ def json_text(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
-def _job_fraction(job: Json) -> float | None:
-    total, completed = job.get("total"), job.get("completed")
-    if isinstance(total, int | float) and total > 0 and isinstance(completed, int | float):
-        return min(completed / total, 1.0)
-    percent = job.get("percent")
-    return percent / 100 if isinstance(percent, int | float) else None
-
-
 def pull_rows(jobs: Iterable[Json], now: float) -> tuple[list[str], list[list[str]]]:
     """``herd pulls``: every pull job the router knows, newest first."""
     rows = []
     for job in jobs:
-        fraction = _job_fraction(job)
+        percent = job.get("percent")
         rows.append(
             [
-                str(job.get("id") or job.get("job_id") or "-"),
+                str(job.get("id") or "-"),
                 str(job.get("model") or "-"),
                 str(job.get("node_id") or "-"),
-                str(job.get("state") or job.get("status") or "-"),
-                f"{fraction * 100:.0f}%" if fraction is not None else "-",
-                ago(parse_time(job.get("started_at")), now),
+                str(job.get("state") or "-"),
+                f"{percent:.0f}%" if isinstance(percent, int | float) else "-",
+                human_bytes(job.get("total_bytes")),
+                ago(parse_time(job.get("started_at")), now, short=True),
             ]
         )
-    return ["JOB", "MODEL", "NODE", "STATE", "DONE", "STARTED"], rows
+    return ["JOB", "MODEL", "NODE", "STATE", "DONE", "SIZE", "STARTED"], rows
 
 
 def pull_job_lines(job: Json) -> list[str]:
-    fraction = _job_fraction(job)
-    state = job.get("state") or job.get("status")
-    lines = [f"Pull {job.get('model')} onto {job.get('node_id')}: {state}"]
-    if fraction is not None:
-        lines.append(f"  progress  {fraction * 100:.0f}%")
+    """``herd pulls ID``: one job with its figures."""
+    lines = [f"Pull {job.get('model')} onto {job.get('node_id')}: {job.get('state')}"]
+    if job.get("status"):
+        lines.append(f"  step      {job['status']}")
+    percent = job.get("percent")
+    if isinstance(percent, int | float):
+        done = f"{human_bytes(job.get('completed_bytes'))} of {human_bytes(job.get('total_bytes'))}"
+        lines.append(f"  progress  {percent:.0f}% ({done})")
+    if job.get("state") == "running" and job.get("rate_bytes_per_s"):
+        rate = human_bytes(job["rate_bytes_per_s"])
+        lines.append(f"  rate      {rate}/s, {human_duration(job.get('eta_s'))} left")
     if job.get("error"):
         lines.append(f"  error     {job['error']}")
     return lines

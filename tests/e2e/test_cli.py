@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,3 +222,73 @@ def test_a_wrong_key_is_refused_without_a_traceback(tmp_path: Path) -> None:
         assert right.returncode == 0, right.stderr
     finally:
         router.stop()
+
+
+def _jobs(fleet: Fleet) -> list[dict[str, object]]:
+    answer = httpx.get(f"{fleet.router_url}/dashboard/api/pulls", timeout=10).json()
+    return list(answer["pulls"])
+
+
+def test_pull_without_a_terminal_or_yes_pulls_nothing(fleet: Fleet) -> None:
+    refused = herd(fleet.router_url, "pull", "qwen3:8b", "--node", "cli-mini")
+    assert refused.returncode == 1
+    assert "Pull qwen3:8b onto cli-mini" in refused.stdout
+    assert "--yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert "qwen3:8b" not in fleet.nodes["cli-mini"].models()
+    assert not any(job["model"] == "qwen3:8b" for job in _jobs(fleet))
+
+
+def test_pull_with_yes_shows_the_plan_and_progress_to_100_percent(fleet: Fleet) -> None:
+    done = herd(fleet.router_url, "pull", "gemma3:4b", "--node", "cli-mini", "--yes")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Pull gemma3:4b onto cli-mini"
+    assert any(line.strip().startswith("disk free") for line in lines)
+    assert any("100%" in line and line.startswith("pulling ") for line in lines)
+    assert lines[-1] == "gemma3:4b is on cli-mini: 100% pulled."
+    assert "gemma3:4b" in fleet.nodes["cli-mini"].models()
+
+
+def test_ctrl_c_detaches_and_the_pull_goes_on(fleet: Fleet) -> None:
+    node = fleet.nodes["cli-mini"]
+    node.configure(time_scale=0.25)  # a pull of a few seconds, to interrupt
+    try:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "router", "pull", "mxbai-embed-large"),
+                *("--node", "cli-mini", "--yes", "--router-url", fleet.router_url),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=_clean_env(),
+        )
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # bounded: the command ends when the pull does
+            seen.append(line)
+            if line.startswith("pulling ") and "%" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Detached: the pull goes on on the router as job" in out
+        job_id = out.split("as job ", 1)[1].split(".", 1)[0]
+        job = wait_until(
+            lambda: (j := _job(fleet, job_id))["state"] == "done" and j,
+            timeout=60,
+            what="the detached pull done",
+        )
+        assert job["percent"] == 100
+        assert "mxbai-embed-large:latest" in node.models()
+        status = run(fleet, "pulls", job_id)[1]
+        assert "mxbai-embed-large" in status and ": done" in status
+    finally:
+        node.configure(time_scale=0.02)
+
+
+def _job(fleet: Fleet, job_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{fleet.router_url}/dashboard/api/pulls/{job_id}", timeout=10)
+    response.raise_for_status()
+    return dict(response.json())

@@ -78,3 +78,17 @@ def test_health_shows_passing_and_failing_checks_worst_first() -> None:
     titles = [line for line in lines if "Disk" in line or "Inference" in line]
     assert "Disk almost full" in titles[0]
     assert any(line.strip() == "fix: Delete a model." for line in lines)
+
+
+def test_status_lists_running_pulls() -> None:
+    status = {
+        "fleet": {},
+        "nodes": [],
+        "pulls": [
+            {"id": "j1", "model": "qwen3:8b", "node_id": "n1", "state": "running", "percent": 42},
+            {"id": "j0", "model": "old:1b", "node_id": "n1", "state": "done", "percent": 100},
+        ],
+    }
+    lines = status_lines(status, None)
+    assert "  qwen3:8b onto n1: 42% (job j1)" in lines
+    assert not any("old:1b" in line for line in lines)
