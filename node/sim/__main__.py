@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="fail at once instead of waiting when busy models block a load",
     )
+    parser.add_argument(
+        "--version",
+        default=SimConfig.version,
+        help="the Ollama version to report (before 0.14.0 there is no /v1/messages)",
+    )
     parser.add_argument("--list-profiles", action="store_true")
     return parser.parse_args(argv)
 
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.models is not None
         else None,
         memory_wait=not args.no_memory_wait,
+        version=args.version,
     )
     app = create_app(config)
     uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()

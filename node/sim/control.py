@@ -127,6 +127,7 @@ def control_routes(sim: Simulator) -> list[Route]:
             "memory_gb": float,
             "memory_wait": bool,
             "context_length": int,
+            "version": str,
         }
         try:
             body = await _json_of(request)

@@ -102,7 +102,9 @@ class SimConfig:
     models: list[str] | None = None
     memory_gb: float | None = None
     memory_wait: bool = True
-    version: str = "0.12.6"
+    version: str = "0.14.3"
+    """What ``/api/version`` reports; below 0.13.3 / 0.14.0 the Responses / Anthropic endpoints
+    answer 404, as that Ollama would."""
     image_models: list[str] | None = None
     """Models of the simulated image server (None: every one ``media`` knows)."""
     stt_models: list[str] | None = None

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("herd.sim")
 
 Handler = Callable[["Call"], AsyncIterator[Item]]
+Dialect = Literal["ollama", "openai", "anthropic"]
+"""Which API's error shape and stream framing a request gets."""
 
 
 class Drop(Exception):
@@ -47,7 +49,12 @@ class Call:
     request: Request
     body: dict[str, Any]
     record: dict[str, Any]
-    openai: bool
+    dialect: Dialect = "ollama"
+
+    @property
+    def openai(self) -> bool:
+        """Whether the reply speaks SSE rather than NDJSON (the OpenAI and Anthropic APIs)."""
+        return self.dialect != "ollama"
 
     @property
     def engine(self) -> Engine:
@@ -68,10 +75,13 @@ async def _abort_connection(scope: Scope) -> None:
         await asyncio.sleep(0)
 
 
-def _error_body(openai: bool, status: int, message: str) -> dict[str, Any]:
-    if not openai:
+def _error_body(dialect: Dialect, status: int, message: str) -> dict[str, Any]:
+    if dialect == "ollama":
         return {"error": message}
     kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
+    if dialect == "anthropic":
+        kind = "overloaded_error" if status == 503 else kind
+        return {"type": "error", "error": {"type": kind, "message": message}}
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
@@ -132,8 +142,10 @@ class Exchange:
         await _abort_connection(scope)
 
     def _error_line(self, head: Head, message: str) -> bytes:
+        if head.media_type == SSE and self.call.dialect == "anthropic":
+            return b"event: error\n" + sse(_error_body("anthropic", 500, message))
         if head.media_type == SSE:
-            return sse(_error_body(True, 500, message))
+            return sse(_error_body("openai", 500, message))
         return line({"error": message})
 
     async def _run(self, scope: Scope, send: Send) -> None:
@@ -141,7 +153,7 @@ class Exchange:
         kind = fault.kind if fault else None
         openai = self.call.openai
         if fault is not None and kind == "http_error":
-            body = dumps(_error_body(openai, fault.status, fault.message))
+            body = dumps(_error_body(self.call.dialect, fault.status, fault.message))
             await self._start(send, Head(fault.status, JSON, False), len(body))
             await self._body(send, body, more=False)
             self.finished = True
@@ -235,7 +247,7 @@ class Exchange:
             self.recorder.finish(self.record, "completed")
 
     async def _fail_whole(self, send: Send, status: int, message: str) -> None:
-        body = dumps(_error_body(self.call.openai, status, message))
+        body = dumps(_error_body(self.call.dialect, status, message))
         await self._start(send, Head(status, JSON, False), len(body))
         await self._body(send, body, more=False)
         self._finish_error(message)

@@ -1,11 +1,11 @@
-"""The simulator's HTTP edge: wires Ollama's API, its OpenAI-compatible API and the ``/_sim`` test
-hooks into one ASGI app.
+"""The simulator's HTTP edge: wires Ollama's API, its OpenAI-compatible API (with Responses), its
+Anthropic Messages API and the ``/_sim`` test hooks into one ASGI app.
 
 Owns ``Simulator`` (engine + faults + records, and the request plumbing that hands each request to
 its handler through an ``Exchange``), ``SimApp`` and ``create_app``. The handlers live in
-``ollama_api``, ``openai_api`` and ``control``; the disconnect watch and fault execution in
-``exchange``; the shared generation machinery in ``generation``; physics in ``engine`` and reply
-content in ``replies``. This module only wires them to HTTP and never logs per request.
+``ollama_api``, ``openai_api``, ``compat_api`` and ``control``; the disconnect watch and fault
+execution in ``exchange``; the shared generation machinery in ``generation``; physics in ``engine``
+and reply content in ``replies``. This module only wires them to HTTP and never logs per request.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from .compat_api import CompatEndpoints
 from .control import ControlHooks, control_routes
 from .engine import BadRequest, Engine, SimConfig, SimError
-from .exchange import Call, Exchange, Handler, refuse
+from .exchange import Call, Dialect, Exchange, Handler, refuse
 from .faults import FaultBook
 from .media import ImageEngine, SpeechEngine
 from .media_api import MediaEndpoints
@@ -33,7 +34,7 @@ from .openai_api import OpenAIEndpoints
 from .records import Recorder
 
 
-class Simulator(OllamaEndpoints, OpenAIEndpoints, ControlHooks):
+class Simulator(OllamaEndpoints, OpenAIEndpoints, CompatEndpoints, ControlHooks):
     """One simulated Ollama server: engine + faults + records, and the handlers over them."""
 
     def __init__(self, config: SimConfig | None = None, engine: Engine | None = None) -> None:
@@ -51,7 +52,9 @@ class Simulator(OllamaEndpoints, OpenAIEndpoints, ControlHooks):
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def endpoint(self, handler: Handler, *, openai: bool = False) -> Callable[[Request], Any]:
+    def endpoint(
+        self, handler: Handler, *, dialect: Dialect = "ollama"
+    ) -> Callable[[Request], Any]:
         async def serve(request: Request) -> Any:
             record = self.recorder.open(
                 request.method, request.url.path, request.headers.get("user-agent")
@@ -76,7 +79,7 @@ class Simulator(OllamaEndpoints, OpenAIEndpoints, ControlHooks):
             fault = self.faults.take(path, record["model"])
             if fault is not None:
                 record["fault"] = fault.kind
-            call = Call(self, request, body, record, openai)
+            call = Call(self, request, body, record, dialect)
             producer = refuse(problem) if problem is not None else handler(call)
             return Exchange(call, producer, fault)
 
@@ -125,11 +128,13 @@ def _build_routes(sim: Simulator) -> Starlette:
         Route("/api/generate", ep(sim.generate), methods=["POST"]),
         Route("/api/embed", ep(sim.embed), methods=["POST"]),
         Route("/api/embeddings", ep(sim.embeddings), methods=["POST"]),
-        Route("/v1/models", ep(sim.openai_models, openai=True), methods=["GET"]),
-        Route("/v1/models/{model:path}", ep(sim.openai_model, openai=True), methods=["GET"]),
-        Route("/v1/chat/completions", ep(sim.openai_chat, openai=True), methods=["POST"]),
-        Route("/v1/completions", ep(sim.openai_completions, openai=True), methods=["POST"]),
-        Route("/v1/embeddings", ep(sim.openai_embeddings, openai=True), methods=["POST"]),
+        Route("/v1/models", ep(sim.openai_models, dialect="openai"), methods=["GET"]),
+        Route("/v1/models/{model:path}", ep(sim.openai_model, dialect="openai"), methods=["GET"]),
+        Route("/v1/chat/completions", ep(sim.openai_chat, dialect="openai"), methods=["POST"]),
+        Route("/v1/completions", ep(sim.openai_completions, dialect="openai"), methods=["POST"]),
+        Route("/v1/embeddings", ep(sim.openai_embeddings, dialect="openai"), methods=["POST"]),
+        Route("/v1/responses", ep(sim.openai_responses, dialect="openai"), methods=["POST"]),
+        Route("/v1/messages", ep(sim.anthropic_messages, dialect="anthropic"), methods=["POST"]),
         *sim.media.routes(),
         *control_routes(sim),
     ]

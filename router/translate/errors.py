@@ -1,10 +1,10 @@
 """Translation errors, and every error rendered in each client's wire format.
 
 Owns ``TranslationError`` (raised by every translator in this package when a body cannot be
-mapped) and the four renderings of an error: Ollama's ``{"error": "..."}`` body and NDJSON line,
-OpenAI's error object and its SSE event. The only place an OpenAI error object is built:
-``router.api.responses`` renders HTTP errors with these. Never does I/O; never decides HTTP
-status codes beyond reading them off the exception.
+mapped) and the renderings of an error: Ollama's ``{"error": "..."}`` body and NDJSON line,
+OpenAI's error object and its SSE event, Anthropic's error object and its SSE event. The only place
+an OpenAI error object is built: ``router.api.responses`` renders HTTP errors with these. Never
+does I/O; never decides HTTP status codes beyond reading them off the exception.
 """
 
 from __future__ import annotations
@@ -139,3 +139,37 @@ def error_status(error: BaseException) -> int:
     """The HTTP status to answer with for ``error`` (500 for anything untyped)."""
     status = getattr(error, "status", None)
     return status if isinstance(status, int) else 500
+
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    """Anthropic's ``error.type`` for an HTTP status (``api_error`` for other server faults)."""
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def anthropic_error_body(error: str | BaseException, status: int | None = None) -> dict[str, Any]:
+    """Anthropic's error body: ``{"type": "error", "error": {"type", "message"}}``."""
+    message, final_status, _, _ = _parts(error, status)
+    return {
+        "type": "error",
+        "error": {"type": anthropic_error_type(final_status), "message": message},
+    }
+
+
+def anthropic_error_event(error: str | BaseException, status: int | None = None) -> bytes:
+    """An error in the middle of an Anthropic SSE stream: ``event: error`` and its body."""
+    body = _encode(anthropic_error_body(error, status)).encode()
+    return b"event: error\ndata: " + body + b"\n\n"

@@ -125,7 +125,8 @@ def include_usage(body: dict[str, Any]) -> bool:
     return isinstance(stream_options, dict) and stream_options.get("include_usage") is True
 
 
-def _think(body: dict[str, Any]) -> bool | str | None:
+def reasoning_think(body: dict[str, Any]) -> bool | str | None:
+    """Ollama's ``think`` from ``reasoning_effort``, ``reasoning.effort`` or an Ollama ``think``."""
     effort = body.get("reasoning_effort")
     if effort is None:
         reasoning = body.get("reasoning")
@@ -370,7 +371,7 @@ def chat_request_to_ollama(body: dict[str, Any]) -> dict[str, Any]:
     fmt = _format(body.get("response_format"))
     if fmt is not None:
         out["format"] = fmt
-    think = _think(body)
+    think = reasoning_think(body)
     if think is not None:
         out["think"] = think
     _common(body, out)
@@ -407,7 +408,7 @@ def completion_request_to_ollama(body: dict[str, Any]) -> dict[str, Any]:
     best_of = body.get("best_of")
     if best_of is not None and best_of != 1:
         raise _fail("only best_of=1 is supported", "best_of", "unsupported_value")
-    think = _think(body)
+    think = reasoning_think(body)
     if think is not None:
         out["think"] = think
     _common(body, out)
