@@ -31,6 +31,7 @@ import json
 from typing import Any
 
 from router.translate.errors import TranslationError
+from router.translate.option_ranges import MAX_TOKENS, check_options, check_whole_number
 
 _ROLES = ("user", "assistant")
 _SAMPLING = ("temperature", "top_p")
@@ -215,9 +216,9 @@ def _choose_tools(choice: Any, tools: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
-        raise _fail("'max_tokens' is required and must be a positive integer", "max_tokens")
+    if body.get("max_tokens") is None:
+        raise _fail("'max_tokens' is required", "max_tokens")
+    max_tokens = check_whole_number(body["max_tokens"], "max_tokens", 1, MAX_TOKENS)
     options: dict[str, Any] = {"num_predict": max_tokens}
     for key in _SAMPLING:
         value = body.get(key)
@@ -225,17 +226,15 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
             if not _is_number(value):
                 raise _fail(f"'{key}' must be a number", key)
             options[key] = value
-    top_k = body.get("top_k")
-    if top_k is not None:
-        if not isinstance(top_k, int) or isinstance(top_k, bool):
-            raise _fail("'top_k' must be an integer", "top_k")
-        options["top_k"] = top_k
+    if body.get("top_k") is not None:
+        options["top_k"] = check_whole_number(body["top_k"], "top_k", 0, MAX_TOKENS)
     stop = body.get("stop_sequences")
     if stop is not None:
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
             raise _fail("'stop_sequences' must be a list of strings", "stop_sequences")
         if stop:
             options["stop"] = stop
+    check_options(options)
     return options
 
 

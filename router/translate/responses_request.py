@@ -32,6 +32,7 @@ from router.translate.openai_request import (
     reasoning_think,
     tool_arguments_to_object,
 )
+from router.translate.option_ranges import MAX_TOKENS, check_whole_number
 
 _ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
 
@@ -209,9 +210,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
         options[key] = value
     limit = body.get("max_output_tokens")
     if limit is not None:
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-            raise _fail("'max_output_tokens' must be a positive integer", "max_output_tokens")
-        options["num_predict"] = limit
+        options["num_predict"] = check_whole_number(limit, "max_output_tokens", 1, MAX_TOKENS)
     return options
 
 

@@ -1,369 +1,214 @@
-"""Ollama replies -> OpenAI objects (non-streaming), /v1/models, and the merge of Ollama streams."""
+"""OpenAI Responses <-> Ollama /api/chat: the pure translators, field by field."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from router.translate import (
-    OllamaStreamMerger,
-    TranslationError,
-    chat_response_to_openai,
-    completion_response_to_openai,
-    finish_reason,
-    merge_stream,
-    model_entry,
-    models_list,
-    tool_call_to_openai,
-    usage,
-)
+from router.translate import TranslationError
+from router.translate.responses_request import responses_request_to_ollama
+from router.translate.responses_response import ResponsesStreamTranslator, reply_to_response
 
-STATS = {
-    "total_duration": 5_000_000_000,
-    "load_duration": 1_000_000,
-    "prompt_eval_count": 12,
-    "prompt_eval_duration": 2_000_000,
-    "eval_count": 30,
-    "eval_duration": 3_000_000_000,
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "w",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 
 
-def chat_reply(message, done_reason="stop", **extra):
-    return {
-        "model": "llama3:latest",
-        "created_at": "2025-01-01T00:00:00Z",
-        "message": message,
-        "done": True,
-        "done_reason": done_reason,
-        **STATS,
-        **extra,
-    }
-
-
-def test_chat_response_plain():
-    out = chat_response_to_openai(
-        chat_reply({"role": "assistant", "content": "Hello!"}),
-        id="chatcmpl-abc",
-        created=1700000000,
+def test_string_input_instructions_and_options() -> None:
+    out = responses_request_to_ollama(
+        {
+            "model": "m",
+            "input": "hello",
+            "instructions": "be brief",
+            "max_output_tokens": 20,
+            "top_p": 0.5,
+            "previous_response_id": "resp_old",
+            "store": True,
+        }
     )
-    assert out == {
-        "id": "chatcmpl-abc",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "llama3:latest",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello!"},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
-    }
+    assert out["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"},
+    ]
+    # temperature defaults to 1.0 as in Ollama's endpoint; previous_response_id is ignored.
+    assert out["options"] == {"temperature": 1.0, "top_p": 0.5, "num_predict": 20}
+    assert out["stream"] is False
 
 
-def test_chat_response_model_override_and_fingerprint():
-    out = chat_response_to_openai(
-        chat_reply({"role": "assistant", "content": "x"}),
-        id="chatcmpl-1",
-        created=1,
-        model="llama3",
-        system_fingerprint="fp_herd",
+def test_items_function_call_round_trip_and_reasoning() -> None:
+    items = [
+        {"role": "developer", "content": "sys"},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "w?"}]},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "think"}]},
+        {
+            "type": "function_call",
+            "call_id": "c1",
+            "name": "get_weather",
+            "arguments": '{"city":"P"}',
+        },
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Sunny."}]},
+    ]
+    out = responses_request_to_ollama(
+        {"model": "m", "input": items, "tools": [TOOL], "reasoning": {"effort": "high"}}
     )
-    assert out["model"] == "llama3"
-    assert out["system_fingerprint"] == "fp_herd"
-
-
-def test_chat_response_tool_calls_object_arguments_become_string():
-    message = {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "°C"}}},
-            {"id": "call_ollama", "function": {"name": "get_time", "arguments": {}}},
-        ],
-    }
-    out = chat_response_to_openai(chat_reply(message), id="chatcmpl-xyz", created=2)
-    choice = out["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["content"] is None
-    calls = choice["message"]["tool_calls"]
-    assert calls[0] == {
-        "id": "call_xyz_0",
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city":"Paris","unit":"°C"}'},
-    }
-    assert json.loads(calls[0]["function"]["arguments"]) == {"city": "Paris", "unit": "°C"}
-    assert calls[1]["id"] == "call_ollama"
-    assert calls[1]["function"]["arguments"] == "{}"
-
-
-def test_chat_response_tool_calls_keep_content_when_present():
-    message = {
-        "role": "assistant",
-        "content": "Let me check.",
-        "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
-    }
-    out = chat_response_to_openai(chat_reply(message), id="chatcmpl-1", created=1)
-    assert out["choices"][0]["message"]["content"] == "Let me check."
-
-
-def test_chat_response_thinking_becomes_reasoning():
-    message = {"role": "assistant", "content": "4", "thinking": "2 plus 2"}
-    out = chat_response_to_openai(chat_reply(message), id="chatcmpl-1", created=1)
-    assert out["choices"][0]["message"] == {
-        "role": "assistant",
-        "content": "4",
-        "reasoning": "2 plus 2",
-    }
+    assert out["messages"] == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "w?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": "get_weather", "arguments": {"city": "P"}}, "id": "c1"}
+            ],
+            "thinking": "think",
+        },
+        {"role": "tool", "content": "sunny", "tool_call_id": "c1", "tool_name": "get_weather"},
+        {"role": "assistant", "content": "Sunny."},
+    ]
+    assert out["tools"][0]["function"]["name"] == "get_weather"
+    assert out["think"] == "high"
 
 
 @pytest.mark.parametrize(
-    ("done_reason", "has_calls", "expected"),
+    ("body", "param"),
     [
-        ("stop", False, "stop"),
-        ("length", False, "length"),
-        ("load", False, "stop"),
-        ("unload", False, "stop"),
-        (None, False, "stop"),
-        ("stop", True, "tool_calls"),
-        ("length", True, "tool_calls"),
+        ({"input": 3}, "input"),
+        ({"input": [{"type": "mystery"}]}, "input[0].type"),
+        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        (
+            {
+                "input": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_image", "image_url": "https://x/y.png"}],
+                    }
+                ]
+            },
+            "input[0].content[0].image_url",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+            "input[0].content[0]",
+        ),
+        ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
     ],
 )
-def test_finish_reason(done_reason, has_calls, expected):
-    assert finish_reason(done_reason, has_calls) == expected
+def test_bad_requests_name_the_field(body: dict[str, Any], param: str) -> None:
+    with pytest.raises(TranslationError) as caught:
+        responses_request_to_ollama({"model": "m", **body})
+    assert caught.value.status == 400 and caught.value.param == param
 
 
-def test_chat_response_length():
-    out = chat_response_to_openai(
-        chat_reply({"role": "assistant", "content": "cut"}, done_reason="length"),
-        id="c-1",
-        created=1,
-    )
-    assert out["choices"][0]["finish_reason"] == "length"
-
-
-def test_usage_with_missing_counts():
-    assert usage({}) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    assert usage({"eval_count": 3}) == {
-        "prompt_tokens": 0,
-        "completion_tokens": 3,
-        "total_tokens": 3,
-    }
-
-
-def test_tool_call_to_openai_string_arguments_kept():
-    call = {"function": {"name": "f", "arguments": '{"a":1}'}}
-    assert tool_call_to_openai(call, 3, "s")["function"]["arguments"] == '{"a":1}'
-    assert tool_call_to_openai(call, 3, "s")["id"] == "call_s_3"
-
-
-def test_completion_response():
+def test_whole_reply_text_and_tool_calls() -> None:
     reply = {
-        "model": "m",
-        "response": "4",
+        "message": {"role": "assistant", "content": "Hi", "thinking": "t"},
         "done": True,
         "done_reason": "stop",
-        "context": [1],
-        **STATS,
+        "prompt_eval_count": 4,
+        "eval_count": 2,
     }
-    out = completion_response_to_openai(reply, id="cmpl-9", created=5)
-    assert out == {
-        "id": "cmpl-9",
-        "object": "text_completion",
-        "created": 5,
-        "model": "m",
-        "choices": [{"text": "4", "index": 0, "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
-    }
-
-
-def test_completion_response_length():
-    reply = {"model": "m", "response": "abc", "done": True, "done_reason": "length"}
-    out = completion_response_to_openai(reply, id="cmpl-9", created=5, model="alias")
-    assert out["choices"][0]["finish_reason"] == "length"
-    assert out["model"] == "alias"
-
-
-def test_models_list():
-    out = models_list(["llama3:latest", "hf.co/bartowski/qwen:q4", "me/custom:1"], created=1700)
-    assert out == {
-        "object": "list",
-        "data": [
-            {"id": "llama3:latest", "object": "model", "created": 1700, "owned_by": "library"},
-            {
-                "id": "hf.co/bartowski/qwen:q4",
-                "object": "model",
-                "created": 1700,
-                "owned_by": "bartowski",
-            },
-            {"id": "me/custom:1", "object": "model", "created": 1700, "owned_by": "me"},
-        ],
-    }
-
-
-def test_models_list_owned_by_override_and_empty():
-    assert models_list([], created=1) == {"object": "list", "data": []}
-    assert model_entry("x", owned_by="herd")["owned_by"] == "herd"
-
-
-# --- merge ---
-
-
-def test_merge_chat_keeps_tool_calls_thinking_and_stats():
-    chunks = [
-        {
-            "model": "m",
-            "created_at": "t1",
-            "message": {"role": "assistant", "content": "", "thinking": "Let "},
-            "done": False,
-        },
-        {
-            "model": "m",
-            "created_at": "t2",
-            "message": {"role": "assistant", "content": "", "thinking": "me think"},
-            "done": False,
-        },
-        {
-            "model": "m",
-            "created_at": "t3",
-            "message": {"role": "assistant", "content": "Sure"},
-            "done": False,
-        },
-        {
-            "model": "m",
-            "created_at": "t4",
-            "message": {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [{"function": {"name": "a", "arguments": {"x": 1}}}],
-            },
-            "done": False,
-        },
-        {
-            "model": "m",
-            "created_at": "t5",
-            "message": {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [{"function": {"name": "b", "arguments": {}}}],
-            },
-            "done": False,
-        },
-        {
-            "model": "m",
-            "created_at": "t6",
-            "message": {"role": "assistant", "content": "."},
-            "done": True,
-            "done_reason": "stop",
-            "future_field": 1,
-            **STATS,
-        },
-    ]
-    out = merge_stream(chunks)
-    assert out == {
-        "model": "m",
-        "created_at": "t6",
+    out = reply_to_response(
+        reply, {"input": "x"}, id="resp_z", model="m", created_at=10, completed_at=11
+    )
+    assert out["object"] == "response" and out["status"] == "completed"
+    assert [o["type"] for o in out["output"]] == ["reasoning", "message"]
+    assert out["output"][1]["content"][0]["text"] == "Hi"
+    assert out["usage"]["total_tokens"] == 6 and out["completed_at"] == 11
+    called = {
         "message": {
             "role": "assistant",
-            "content": "Sure.",
-            "thinking": "Let me think",
-            "tool_calls": [
-                {"function": {"name": "a", "arguments": {"x": 1}}},
-                {"function": {"name": "b", "arguments": {}}},
-            ],
+            "content": "",
+            "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
         },
         "done": True,
-        "done_reason": "stop",
-        "future_field": 1,
-        **STATS,
     }
-
-
-def test_merge_chat_without_extras_has_no_empty_keys():
-    chunks = [
-        {"model": "m", "message": {"role": "assistant", "content": "hi"}, "done": False},
+    out = reply_to_response(called, {}, id="resp_z", model="m", created_at=1, completed_at=1)
+    assert out["output"] == [
         {
-            "model": "m",
-            "message": {"role": "assistant", "content": "", "thinking": ""},
-            "done": True,
-            "done_reason": "length",
-        },
+            "id": "fc_z_0",
+            "type": "function_call",
+            "status": "completed",
+            "call_id": "call_z_0",
+            "name": "f",
+            "arguments": '{"a":1}',
+        }
     ]
-    out = merge_stream(chunks)
-    assert out["message"] == {"role": "assistant", "content": "hi"}
-    assert out["done_reason"] == "length"
 
 
-def test_merge_generate_keeps_thinking_and_context():
+def _events(raw: bytes) -> list[dict[str, Any]]:
+    out = []
+    for block in raw.decode().split("\n\n"):
+        if block.strip():
+            head, data = block.split("\n", 1)
+            body = json.loads(data.removeprefix("data: "))
+            assert head == f"event: {body['type']}"
+            out.append(body)
+    return out
+
+
+def test_stream_text_sequence_numbers_and_usage() -> None:
+    translator = ResponsesStreamTranslator(
+        {"input": "x"}, id="resp_q", model="m", created_at=5, clock=lambda: 9.0
+    )
     chunks = [
-        {"model": "m", "response": "", "thinking": "hmm", "done": False},
-        {"model": "m", "response": "Hel", "done": False},
-        {"model": "m", "response": "lo", "done": False},
+        {"message": {"role": "assistant", "content": "He"}, "done": False},
+        {"message": {"role": "assistant", "content": "y"}, "done": False},
         {
-            "model": "m",
-            "response": "",
-            "done": True,
-            "done_reason": "stop",
-            "context": [1, 2, 3],
-            **STATS,
-        },
-    ]
-    out = merge_stream(chunks)
-    assert out["response"] == "Hello"
-    assert out["thinking"] == "hmm"
-    assert out["context"] == [1, 2, 3]
-    assert out["eval_count"] == 30
-
-
-def test_merge_then_translate_keeps_tool_calls():
-    chunks = [
-        {
-            "model": "m",
-            "message": {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [{"function": {"name": "f", "arguments": {"q": "x"}}}],
-            },
-            "done": False,
-        },
-        {
-            "model": "m",
             "message": {"role": "assistant", "content": ""},
             "done": True,
             "done_reason": "stop",
+            "prompt_eval_count": 3,
+            "eval_count": 2,
         },
     ]
-    out = chat_response_to_openai(merge_stream(chunks), id="chatcmpl-1", created=1)
-    assert out["choices"][0]["finish_reason"] == "tool_calls"
-    assert out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == '{"q":"x"}'
+    events = _events(b"".join(translator.feed_line(json.dumps(c)) for c in chunks))
+    assert [e["type"] for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[6]["text"] == "Hey" and events[6]["item_id"] == "msg_q"
+    done = events[-1]["response"]
+    assert done["status"] == "completed" and done["completed_at"] == 9
+    assert done["usage"]["input_tokens"] == 3 and done["usage"]["output_tokens"] == 2
+    assert done["output"][0]["content"][0]["text"] == "Hey"
 
 
-def test_merge_error_chunk_raises():
-    merger = OllamaStreamMerger()
-    merger.add({"model": "m", "message": {"role": "assistant", "content": "a"}, "done": False})
-    with pytest.raises(TranslationError) as info:
-        merger.add({"error": "model runner crashed"})
-    assert info.value.status == 500
-    assert info.value.code == "upstream_error"
-    assert info.value.message == "model runner crashed"
-
-
-def test_merge_incomplete_stream_raises():
-    merger = OllamaStreamMerger()
-    merger.add({"model": "m", "response": "a", "done": False})
-    assert not merger.done
-    with pytest.raises(TranslationError) as info:
-        merger.result()
-    assert info.value.status == 502
-    assert info.value.code == "incomplete_stream"
-
-
-def test_merge_ignores_chunks_after_done():
-    merger = OllamaStreamMerger()
-    merger.add({"model": "m", "response": "a", "done": True, "done_reason": "stop"})
-    merger.add({"model": "m", "response": "zzz", "done": False})
-    assert merger.done
-    assert merger.result()["response"] == "a"
+def test_stream_function_call_and_failure() -> None:
+    translator = ResponsesStreamTranslator(
+        {}, id="resp_f", model="m", created_at=1, clock=lambda: 1.0
+    )
+    call = {
+        "message": {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call_7", "function": {"name": "f", "arguments": {"a": 1}}}],
+        },
+        "done": False,
+    }
+    events = _events(translator.feed_line(json.dumps(call)))
+    assert [e["type"] for e in events][2:] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    ]
+    assert events[3]["delta"] == '{"a":1}' and events[5]["item"]["call_id"] == "call_7"
+    failed = _events(translator.feed_line(b'{"error":"boom"}'))
+    assert failed[0]["type"] == "response.failed"
+    assert failed[0]["response"]["error"] == {"code": "server_error", "message": "boom"}
+    assert translator.failed
