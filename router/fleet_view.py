@@ -102,21 +102,38 @@ def heartbeat_ps(record: NodeRecord) -> list[dict[str, Any]]:
 
 
 def merged_ps(per_node: Iterable[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """``/api/ps`` over nodes: one entry per node and loaded model, with ``node_id``.
+    """``/api/ps`` over nodes: one entry per model, as Ollama lists each name once.
 
-    ``per_node`` holds each node's own ``/api/ps`` entries, kept untouched (digest, details,
-    expires_at, size_vram, context_length). A model loaded on two nodes appears twice, because
-    those fields differ per node; each entry also lists every node holding it hot.
+    ``per_node`` holds each node's own ``/api/ps`` entries. A model's entry is the one from the node
+    where it stays loaded longest, untouched (digest, details, expires_at, size_vram,
+    context_length), with ``node_id`` naming that node, ``nodes`` listing every node that holds
+    it hot and ``node_details`` giving each one's ``size_vram``, ``context_length`` and
+    ``expires_at``.
     """
-    pairs = [(node_id, entry) for node_id, entries in per_node for entry in entries]
-    hot_on: dict[str, list[str]] = {}
-    for node_id, entry in pairs:
-        hot_on.setdefault(normalize(str(entry.get("name", ""))), []).append(node_id)
-    models = [
-        {**entry, "node_id": node_id, "nodes": hot_on[normalize(str(entry.get("name", "")))]}
-        for node_id, entry in pairs
-    ]
-    return {"models": models}
+    merged: dict[str, dict[str, Any]] = {}
+    for node_id, entries in per_node:
+        for entry in entries:
+            key = normalize(str(entry.get("name", "")))
+            detail = {
+                "node_id": node_id,
+                "size_vram": entry.get("size_vram", 0),
+                "context_length": entry.get("context_length", 0),
+                "expires_at": entry.get("expires_at", ""),
+            }
+            known = merged.get(key)
+            if known is None:
+                merged[key] = {
+                    **entry,
+                    "node_id": node_id,
+                    "nodes": [node_id],
+                    "node_details": [detail],
+                }
+                continue
+            nodes, details = known["nodes"] + [node_id], known["node_details"] + [detail]
+            if str(entry.get("expires_at", "")) > str(known.get("expires_at", "")):
+                known = {**entry, "node_id": node_id}
+            merged[key] = {**known, "nodes": nodes, "node_details": details}
+    return {"models": list(merged.values())}
 
 
 def openai_models(records: Iterable[NodeRecord], created: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
+from router.native import MESSAGES, RESPONSES, NativeApi, speaks
 from router.translate import TranslationError
 from router.translate.anthropic_request import estimate_input_tokens, messages_request_to_ollama
 from router.translate.anthropic_response import MessagesStreamTranslator, message_to_anthropic
@@ -31,19 +32,6 @@ from .engine import BadRequest, Engine
 from .exchange import Call
 from .framing import JSON, SSE, Head, Item, dumps
 
-RESPONSES_SINCE = (0, 13, 3)
-MESSAGES_SINCE = (0, 14, 0)
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"0.14.2"`` -> ``(0, 14, 2)``; anything unparsable sorts first."""
-    parts = []
-    for piece in version.split("-", 1)[0].split("."):
-        if not piece.isdigit():
-            return ()
-        parts.append(int(piece))
-    return tuple(parts)
-
 
 class CompatEndpoints:
     """The ``/v1/messages`` and ``/v1/responses`` handlers; mixed into ``server.Simulator``."""
@@ -51,8 +39,8 @@ class CompatEndpoints:
     engine: Engine
     chat: Callable[[Call], AsyncIterator[Item]]
 
-    def _speaks(self, since: tuple[int, int, int]) -> bool:
-        return version_tuple(self.engine.config.version) >= since
+    def _speaks(self, api: NativeApi) -> bool:
+        return speaks(self.engine.config.version, api)
 
     async def _chat(self, call: Call, body: dict[str, Any]) -> AsyncIterator[Item]:
         """The chat handler's items for ``body``, the translated request."""
@@ -62,7 +50,7 @@ class CompatEndpoints:
             yield item
 
     async def anthropic_messages(self, call: Call) -> AsyncIterator[Item]:
-        if not self._speaks(MESSAGES_SINCE):
+        if not self._speaks(MESSAGES):
             yield Head(404, "text/plain", False)
             yield b"404 page not found"
             return
@@ -89,7 +77,7 @@ class CompatEndpoints:
             yield item
 
     async def openai_responses(self, call: Call) -> AsyncIterator[Item]:
-        if not self._speaks(RESPONSES_SINCE):
+        if not self._speaks(RESPONSES):
             yield Head(404, "text/plain", False)
             yield b"404 page not found"
             return

@@ -229,11 +229,7 @@ class ResponsesStreamTranslator:
         out = [self._head()]
         message = chunk.get("message")
         if message is None and "error" in chunk:
-            self.failed = True
-            error = {"code": "server_error", "message": str(chunk["error"])}
-            out.append(
-                self._event("response.failed", {"response": self._response("failed", error=error)})
-            )
+            out.append(self.fail(str(chunk["error"])))
             return b"".join(out)
         message = message or {}
         if message.get("thinking"):
@@ -247,6 +243,12 @@ class ResponsesStreamTranslator:
         if chunk.get("done"):
             out.append(self._end(chunk))
         return b"".join(out)
+
+    def fail(self, message: str) -> bytes:
+        """The ``response.failed`` event that ends a stream the node broke off."""
+        self.failed = True
+        error = {"code": "server_error", "message": message}
+        return self._event("response.failed", {"response": self._response("failed", error=error)})
 
     def _head(self) -> bytes:
         if self._started:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -260,3 +261,20 @@ def test_openai_chat_models_and_embeddings(sim: str) -> None:
     assert raw.text.rstrip().endswith("data: [DONE]")
     legacy = client.completions.create(model=CHAT, prompt="Once", max_tokens=2)
     assert legacy.choices[0].finish_reason == "length" and legacy.choices[0].text
+
+
+def test_anthropic_and_responses_endpoints_follow_the_reported_version(sim: str) -> None:
+    claude = anthropic.Anthropic(base_url=sim, api_key="unused", max_retries=0)
+    message = claude.messages.create(
+        model=CHAT, max_tokens=40, messages=[{"role": "user", "content": "hello"}]
+    )
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens > 0
+    responses = openai.OpenAI(base_url=sim + "/v1", api_key="unused", max_retries=0)
+    assert responses.responses.create(model=CHAT, input="hello").output_text
+    httpx.post(sim + "/_sim/config", json={"version": "0.13.0"}).raise_for_status()
+    try:
+        old = httpx.post(sim + "/v1/messages", json={"model": CHAT, "max_tokens": 5})
+        assert old.status_code == 404 and old.text == "404 page not found"
+        assert get_json(sim + "/api/version")["version"] == "0.13.0"
+    finally:
+        httpx.post(sim + "/_sim/config", json={"version": "0.14.3"}).raise_for_status()
