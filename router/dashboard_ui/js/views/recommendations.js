@@ -75,24 +75,61 @@ function nodeSection(node, disk, act) {
 }
 
 async function pull(nodeId, rec, freeGb, act) {
-  const size = rec.download_gb ?? rec.size_gb;
-  const ok = await confirm(`Pull ${rec.model} onto ${nodeId}?`, [
-    `Download: about ${gb(size)}.`,
-    `Free disk on ${nodeId}: ${gb(freeGb)} now, about ${gb(freeGb - size)} after.`,
-    rec.reason,
-  ], "Pull");
-  if (!ok) return;
-  clear(act.status).append(notice(`Pulling ${rec.model} onto ${nodeId}… this can take a while for a big model.`, "info"));
+  let plan = null;
   try {
-    await post("/dashboard/api/pull", { model: rec.model, node_id: nodeId });
+    plan = await post("/dashboard/api/pulls/plan", { model: rec.model, node_id: nodeId });
+  } catch { /* an older router: fall back to the recommendation's own figures */ }
+  const size = plan ? plan.download_bytes / 1e9 : rec.download_gb ?? rec.size_gb;
+  const before = plan ? plan.disk_free_bytes / 1e9 : freeGb;
+  const after = plan ? plan.disk_free_after_bytes / 1e9 : freeGb - size;
+  const lines = [
+    `Download: about ${gb(size)}.`,
+    `Free disk on ${nodeId}: ${gb(before)} now, about ${gb(after)} after.`,
+    rec.reason,
+  ];
+  if (plan && !plan.fits) lines.push(`The router expects this to fail: ${plan.reason}`);
+  const ok = await confirm(`Pull ${rec.model} onto ${nodeId}?`, lines, "Pull");
+  if (!ok) return;
+  let job;
+  try {
+    job = await post("/dashboard/api/pulls", { model: rec.model, node_id: nodeId });
   } catch (error) {
     clear(act.status).append(refusal(error, `Pulling ${rec.model}`));
+    return;
+  }
+  job = await follow(job, act);
+  if (!job) return;
+  if (job.state !== "done") {
+    const why = job.error || `the pull ended ${job.state}`;
+    clear(act.status).append(refusal({ status: 502, message: why }, `Pulling ${rec.model}`));
     return;
   }
   flash = notice(`${rec.model} is now on ${nodeId}.`, "ok");
   clear(act.status).append(flash);
   await settle(() => onNode(nodeId, rec.model, true), act.signal);
   act.rerender();
+}
+
+/** Show a pull job's progress until it ends (or the view is left); the ended job. */
+async function follow(job, act) {
+  const cancel = el("button", { type: "button", text: "Cancel pull", on: { click: async () => {
+    try { await post(`/dashboard/api/pulls/${job.id}/cancel`); } catch (error) { act.status.append(refusal(error, "Cancelling the pull")); }
+  } } });
+  for (let i = 0; i < 7200 && !act.signal.aborted; i++) {
+    if (job.state && job.state !== "running") return job;
+    const pct = (job.percent ?? 0) / 100;
+    const rate = job.rate_bytes_per_s ? ` · ${gb(job.rate_bytes_per_s / 1e9)}/s` : "";
+    const eta = job.eta_s ? ` · about ${num(job.eta_s, 0)} s left` : "";
+    clear(act.status).append(el("div", { class: "notice", "data-kind": "info", "data-testid": "pull-progress" },
+      el("p", { text: `Pulling ${job.model} onto ${job.node_id}: ${job.status || "starting"}` }),
+      bar("Progress", pct, `${num(pct * 100, 0)}%${rate}${eta}`), cancel));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    try { job = await get(`/dashboard/api/pulls/${job.id}`); } catch (error) {
+      clear(act.status).append(refusal(error, "Following the pull"));
+      return null;
+    }
+  }
+  return null;
 }
 
 async function remove(nodeId, model, sizeGb, freeGb, act) {
