@@ -67,7 +67,7 @@ def vitals(inputs: HealthInputs) -> HealthVitals:
 
 
 def check_id(check: Check) -> str:
-    """A check's id: its function's name without ``check_`` (the id its findings carry)."""
+    """A check's name: its function's name without ``check_``."""
     return check.__name__.removeprefix("check_")
 
 
@@ -82,15 +82,16 @@ def _order(check: HealthCheck) -> tuple[int, str, str, str]:
 
 def evaluate(inputs: HealthInputs) -> HealthReport:
     """Run every check over ``inputs``; findings sorted critical first, then by check id."""
-    found = [finding for check in CHECKS for finding in check(inputs)]
+    found: list[HealthCheck] = []
+    passed: list[PassedCheck] = []
+    for check in CHECKS:
+        findings = check(inputs)
+        found.extend(findings)
+        if not findings:
+            passed.append(PassedCheck(check_id=check_id(check), title=what_is_checked(check)))
     found.sort(key=_order)
-    failing = {f.check_id for f in found}
     return HealthReport(
-        passed=[
-            PassedCheck(check_id=check_id(check), title=what_is_checked(check))
-            for check in CHECKS
-            if check_id(check) not in failing
-        ],
+        passed=passed,
         score=score(found),
         status=overall_status(found),
         vitals=vitals(inputs),

@@ -17,6 +17,7 @@ ADDRESS_CHANGE_RECENT_S = 86_400.0
 
 @health_check
 def check_dropped_traces(inputs: HealthInputs) -> Findings:
+    """Every trace reaches the store."""
     store = inputs.store
     if store.traces_dropped <= 0:
         return []
@@ -41,6 +42,7 @@ def check_dropped_traces(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_log_write_errors(inputs: HealthInputs) -> Findings:
+    """The router's log file can be written."""
     errors = inputs.store.log_write_errors
     if errors <= 0:
         return []
@@ -61,6 +63,7 @@ def check_log_write_errors(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_node_addresses(inputs: HealthInputs) -> Findings:
+    """No node changed its address unexpectedly."""
     found: Findings = []
     for node in sorted_nodes(inputs.nodes):
         identity = node.identity or {}
