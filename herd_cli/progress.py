@@ -41,7 +41,8 @@ class PullProgress:
     clock: Callable[[], float] = time.monotonic
     steps: list[str] = field(default_factory=list)
     layers: dict[str, Layer] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
+    order: list[tuple[str, str]] = field(default_factory=list)
+    """What to draw, in order of first appearance: ("step", text) or ("layer", digest)."""
     done: bool = False
 
     def feed(self, event: dict[str, object]) -> list[str]:
@@ -56,6 +57,8 @@ class PullProgress:
             self.done = True
         if status and (not self.steps or self.steps[-1] != status):
             self.steps.append(status)
+            if not _names_a_layer(status):
+                self.order.append(("step", status))
             return [status]
         return []
 
@@ -63,7 +66,7 @@ class PullProgress:
         layer = self.layers.get(digest)
         if layer is None:
             layer = self.layers[digest] = Layer(digest, total, started=now, updated=now)
-            self.order.append(digest)
+            self.order.append(("layer", digest))
         layer.total = total
         if isinstance(completed, int):
             layer.completed = min(max(completed, 0), total)
@@ -87,20 +90,19 @@ class PullProgress:
         return line[:width]
 
     def screen(self, width: int = WIDTH) -> list[str]:
-        """Every line, for redrawing in place on a terminal."""
-        lines = []
-        for step in self.steps:
-            if step.startswith("pulling ") and step.removeprefix("pulling ") in self.layers:
-                continue
-            lines.append(step)
-            if step == "pulling manifest":
-                lines += [self.layer_line(self.layers[d], True, width) for d in self.order]
-        if "pulling manifest" not in self.steps:
-            lines = [self.layer_line(self.layers[d], True, width) for d in self.order] + lines
-        return lines
+        """Every line, for redrawing in place on a terminal: steps, and a bar per layer."""
+        return [
+            self.layer_line(self.layers[item], True, width) if kind == "layer" else item
+            for kind, item in self.order
+        ]
 
     @property
     def percent(self) -> float:
         total = sum(layer.total for layer in self.layers.values())
         done = sum(layer.completed for layer in self.layers.values())
         return 100.0 if self.done else (100.0 * done / total if total else 0.0)
+
+
+def _names_a_layer(status: str) -> bool:
+    """``pulling 5229de6df837`` is drawn as that layer's bar; ``pulling manifest`` is a step."""
+    return status.startswith("pulling ") and status != "pulling manifest"

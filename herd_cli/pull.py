@@ -85,7 +85,7 @@ def run_pull(args: argparse.Namespace, client: RouterClient, term: Terminal) -> 
         term.print(
             "",
             f"Detached: the pull goes on on the router as job {job_id}.",
-            f"Follow it with `herd pulls {job_id}`; `herd status` lists it until it ends.",
+            f"Follow it with `herd pulls {job_id}` or `herd status`.",
         )
         return EXIT_OK
 
