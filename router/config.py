@@ -31,7 +31,18 @@ class RuntimeToggles(BaseModel):
         default=True, description="Prefer a loaded model of the same category over a cold load."
     )
     context_protection: bool = Field(
-        default=True, description="Drop a num_ctx that would only force a needless reload."
+        default=True,
+        description=(
+            "Drop a num_ctx that would only force a needless reload; ask for a larger window "
+            "when the prompt does not fit, and refuse one longer than the model's context."
+        ),
+    )
+    context_fallback: bool = Field(
+        default=False,
+        description=(
+            "When the prompt does not fit the requested model's loaded window, serve it with a "
+            "loaded model of the same family whose window holds it, even without fallback_models."
+        ),
     )
     session_affinity: bool = Field(
         default=True, description="Send a conversation back to the node that holds its cache."

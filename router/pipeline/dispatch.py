@@ -19,13 +19,23 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from router.config import RouterSettings, RuntimeToggles
-from router.errors import HerdError, NoCapacity, NotFound, UpstreamFailure
+from router.errors import BadRequest, HerdError, NoCapacity, NotFound, UpstreamFailure
 from router.http_client import HTTPError
 from router.latency import as_int
 from router.model_names import normalize
 from router.pipeline.attempt import Attempt, Failures
-from router.pipeline.candidates import Choice, Ranker, Ranking
-from router.pipeline.context_window import strip_smaller_num_ctx
+from router.pipeline.candidates import Choice, Ranker, Ranking, estimate_prompt_tokens
+from router.pipeline.context_window import (
+    CONTEXT_FALLBACK,
+    apply_num_ctx,
+    fallback_allowed,
+    holds_prompt,
+    loaded_too_small,
+    max_context,
+    same_family_loaded,
+    strip_smaller_num_ctx,
+    too_long,
+)
 from router.pipeline.journal import TraceJournal
 from router.pipeline.pulls import PullCoordinator
 from router.pipeline.request import Api, InferenceRequest, RequestKind
@@ -100,23 +110,17 @@ class Pipeline:
             pulled = False
             while retries <= self.toggles.max_retries:
                 ranking = self.ranker.rank(model, request, excluded)
-                if position == 0 and self.toggles.vram_fallback and not ranking.any_hot:
-                    substitute = self.ranker.vram_substitute(model, request, ranking)
-                    if substitute is not None:
-                        stand_in, stand_in_ranking = substitute
-                        result = await self._try_ranked(
-                            request,
-                            stand_in,
-                            stand_in_ranking,
-                            retries,
-                            primary,
-                            "vram_fallback",
-                            failures,
-                        )
-                        if isinstance(result, Routed):
-                            return result
-                        last_failure = result[1]
-                        retries += 1
+                self.check_window(model, request, ranking)
+                substitute = self.substitute(model, request, ranking) if position == 0 else None
+                if substitute is not None:
+                    stand_in, stand_in_ranking, why = substitute
+                    result = await self._try_ranked(
+                        request, stand_in, stand_in_ranking, retries, primary, why, failures
+                    )
+                    if isinstance(result, Routed):
+                        return result
+                    last_failure = result[1]
+                    retries += 1
                 if not ranking.choices and ranking.blocked:
                     # Busy models hold the memory it needs: wait on that node as Ollama would,
                     # rather than refusing (its queue and the reaper still bound the wait).
@@ -147,6 +151,54 @@ class Pipeline:
         if failures.pending is not None:
             self._record_final_failure(request, failures, rejection)
         raise rejection
+
+    def check_window(self, model: str, request: InferenceRequest, ranking: Ranking) -> None:
+        """Refuse a prompt longer than the model's whole context, rather than let it be cut."""
+        if not self.toggles.context_protection or not ranking.choices:
+            return
+        if ranking.choices[0].num_ctx is None:
+            return  # it fits the window it will run in
+        records = [record for record, _ in self.ranker.registry.routable()]
+        why = too_long(model, estimate_prompt_tokens(request.body), max_context(records, model))
+        if why is not None:
+            raise BadRequest(why)
+
+    def substitute(
+        self, model: str, request: InferenceRequest, ranking: Ranking
+    ) -> tuple[str, Ranking, str] | None:
+        """Another model to try first, and why: a loaded model of the same family whose window
+        holds a prompt the requested model's loaded window does not (when the client allowed
+        fallbacks), or a VRAM stand-in when the requested model is not loaded anywhere."""
+        toggles = self.toggles
+        if (
+            toggles.context_protection
+            and ranking.choices
+            and loaded_too_small(ranking.choices[0])
+            and fallback_allowed(request, toggles.context_fallback)
+        ):
+            larger = self._larger_window_model(model, request)
+            if larger is not None:
+                return (*larger, CONTEXT_FALLBACK)
+        if toggles.vram_fallback and not ranking.any_hot:
+            stand_in = self.ranker.vram_substitute(model, request, ranking)
+            if stand_in is not None:
+                return (*stand_in, "vram_fallback")
+        return None
+
+    def _larger_window_model(
+        self, model: str, request: InferenceRequest
+    ) -> tuple[str, Ranking] | None:
+        """The same-family model, loaded with a window that holds the prompt, expected to finish
+        first."""
+        records = [record for record, _ in self.ranker.registry.routable()]
+        best: tuple[float, str, Ranking] | None = None
+        for name in same_family_loaded(records, model):
+            candidate = self.ranker.rank(name, request, set())
+            fitting = [c for c in candidate.choices if holds_prompt(c)]
+            if fitting and (best is None or fitting[0].estimate_s < best[0]):
+                candidate.choices = fitting
+                best = (fitting[0].estimate_s, name, candidate)
+        return (best[1], best[2]) if best else None
 
     async def _try_ranked(
         self,
@@ -295,10 +347,14 @@ class Pipeline:
             if attempt.model != normalize(request.model)
             else body.get("model", attempt.model)
         )
-        if self.toggles.context_protection and strip_smaller_num_ctx(
-            body, attempt.choice.loaded_context
-        ):
-            trace.context_protected = True
+        if self.toggles.context_protection:
+            if attempt.choice.num_ctx is not None:
+                records = [record for record, _ in self.ranker.registry.routable()]
+                maximum = max_context(records, attempt.model)
+                apply_num_ctx(body, min(attempt.choice.num_ctx, maximum or attempt.choice.num_ctx))
+                trace.context_protected = True
+            elif strip_smaller_num_ctx(body, attempt.choice.loaded_context):
+                trace.context_protected = True
         task = asyncio.current_task()
         attempt.slot.on_reap = task.cancel if task is not None else None
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -359,6 +359,20 @@ def test_context_protection_drops_a_needless_num_ctx(fleet: Fleet) -> None:
     assert trace["context_protected"] is True
 
 
+def test_a_prompt_the_loaded_window_cannot_hold_is_sent_with_a_window_that_holds_it(
+    fleet: Fleet,
+) -> None:
+    # Before: forwarded without num_ctx, so the node ran it in its 4096-token window, cut.
+    load_directly(fleet, "ws", "llama3.2:3b")
+    response = chat(fleet, "llama3.2:3b", content="word " * 8000)
+    assert response.status_code == 200
+    node = response.headers["X-Fleet-Node"]
+    [record] = inference_records(fleet, node, "llama3.2:3b")
+    assert record["body"]["options"]["num_ctx"] >= 10_000
+    trace = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
+    assert trace["context_protected"] is True
+
+
 def test_router_only_fields_and_tags_are_never_forwarded(fleet: Fleet) -> None:
     response = httpx.post(
         f"{fleet.router_url}/api/chat",
