@@ -15,7 +15,7 @@ def check_background_tasks(inputs: HealthInputs) -> Findings:
     """The router's background tasks are running."""
     return [
         HealthCheck(
-            check_id="background_task_failing",
+            check_id="background_tasks",
             severity="critical",
             title=f"Background task {task.name} is failing",
             description=(

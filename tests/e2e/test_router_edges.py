@@ -129,7 +129,7 @@ def test_a_failing_background_task_shows_in_health_until_it_recovers(tmp_path: P
 
         def reaper_findings() -> list[dict[str, Any]]:
             checks = client.get("/dashboard/api/health").json()["checks"]
-            return [c for c in checks if c["check_id"] == "background_task_failing"]
+            return [c for c in checks if c["check_id"] == "background_tasks"]
 
         found = wait_until(reaper_findings, timeout=20, what="a failing reaper in health")
         assert found[0]["data"]["task"] == "reaper"
