@@ -19,6 +19,9 @@ from router.config import RouterSettings
 from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.latency import SpeedHistory
+from router.logs import log_write_errors
+from router.metrics import Metrics
+from router.metrics import Snapshot as MetricsSnapshot
 from router.node_identity import IdentityBook
 from router.pipeline.candidates import Ranker
 from router.pipeline.dispatch import Pipeline
@@ -48,6 +51,7 @@ class AppParts:
     pipeline: Pipeline
     events: EventHub
     benchmarks: BenchmarkRunner
+    metrics: Metrics
     supervisor: Supervisor
     """Owns the background tasks ``router.app`` starts; the health report reads its snapshot."""
 
@@ -83,9 +87,19 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
     latency = SpeedHistory()
     ranker = Ranker(registry, queues, settings, clock, latency)
     pulls = PullCoordinator(registry, upstream, clock)
-    pipeline = Pipeline(
-        settings, clock, queues, ranker, upstream, pulls, TraceJournal(store, events.changed)
-    )
+    metrics = Metrics()
+
+    def gauges() -> MetricsSnapshot:
+        return MetricsSnapshot(
+            queues={k: (q.pending, q.in_flight) for k, q in queues.stats().items()},
+            nodes={r.node_id: s for r, s in registry.with_status()},
+            traces_dropped=store.dropped,
+            log_write_errors=log_write_errors(),
+        )
+
+    metrics.watch(gauges)
+    journal = TraceJournal(store, events.changed, metrics)
+    pipeline = Pipeline(settings, clock, queues, ranker, upstream, pulls, journal)
     return AppParts(
         settings=settings,
         clock=clock,
@@ -101,5 +115,6 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         pipeline=pipeline,
         events=events,
         benchmarks=BenchmarkRunner(store, pipeline, clock),
+        metrics=metrics,
         supervisor=Supervisor(clock),
     )

@@ -210,7 +210,9 @@ class Pipeline:
         fallback_reason: str | None,
         failures: Failures,
     ) -> Routed | tuple[str, AttemptFailed]:
+        waiting = time.perf_counter()
         attempt = await self._take_slot(ranking.choices, model, request.started)
+        self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self._new_trace(request, attempt, original, retries, fallback_reason)
         try:
             routed = await self._forward(request, attempt, trace)

@@ -1,8 +1,9 @@
 """Where a finished attempt goes: the trace store, the request log line, and a change signal.
 
 Owns ``TraceJournal``: the pipeline hands it every trace (completed, failed, retried, rejected)
-and it writes it to the store (batched, off the request path), logs one JSON line in herd.jsonl,
-and tells the live dashboard something changed. Never decides a status.
+and it writes it to the store (batched, off the request path), counts it in the Prometheus
+metrics, logs one JSON line in herd.jsonl, and tells the live dashboard something changed.
+Never decides a status.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from router.metrics import Metrics
 from router.store import TraceStore
 from router.traces import TraceRecord
 
@@ -18,12 +20,14 @@ request_log = logging.getLogger("herd.requests")
 
 
 class TraceJournal:
-    def __init__(self, store: TraceStore, on_change: Callable[[], None]) -> None:
+    def __init__(self, store: TraceStore, on_change: Callable[[], None], metrics: Metrics) -> None:
         self.store = store
         self.on_change = on_change
+        self.metrics = metrics
 
     def record(self, trace: TraceRecord) -> None:
         self.store.record(trace)
+        self.metrics.observe(trace)
         if request_log.isEnabledFor(logging.INFO):
             request_log.info(
                 "%s %s %s",

@@ -49,6 +49,7 @@ USE = {
     ("GET", "/api/ps"),
     ("GET", "/api/version"),
     ("GET", "/fleet/status"),
+    ("GET", "/metrics"),
     ("GET", "/v1/models"),
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
