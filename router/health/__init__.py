@@ -50,7 +50,12 @@ from .model import (
     TrafficStats,
 )
 from .registry import CHECKS, health_check
-from .router_checks import check_dropped_traces, check_log_write_errors, check_node_addresses
+from .router_checks import (
+    check_log_write_errors,
+    check_node_address_changed,
+    check_node_address_pending,
+    check_traces_dropped,
+)
 from .thresholds import (
     CONTEXT_PROTECTION_MIN_COUNT,
     CONTEXT_PROTECTION_RATE_WARNING,
@@ -168,7 +173,6 @@ __all__ = [
     "check_client_disconnects",
     "check_context_protection",
     "check_degraded_nodes",
-    "check_dropped_traces",
     "check_error_rate",
     "check_incomplete_streams",
     "check_kv_cache_bloat",
@@ -177,12 +181,14 @@ __all__ = [
     "check_model_fallbacks",
     "check_model_thrashing",
     "check_no_nodes",
-    "check_node_addresses",
+    "check_node_address_changed",
+    "check_node_address_pending",
     "check_offline_nodes",
     "check_ollama_unreachable",
     "check_open_fleet",
     "check_request_timeouts",
     "check_retry_rate",
+    "check_traces_dropped",
     "check_underutilized_nodes",
     "check_version_mismatch",
     "check_vram_fallbacks",

@@ -16,8 +16,8 @@ ADDRESS_CHANGE_RECENT_S = 86_400.0
 
 
 @health_check
-def check_dropped_traces(inputs: HealthInputs) -> Findings:
-    """Every trace reaches the store."""
+def check_traces_dropped(inputs: HealthInputs) -> Findings:
+    """Every trace reached the store."""
     store = inputs.store
     if store.traces_dropped <= 0:
         return []
@@ -42,7 +42,7 @@ def check_dropped_traces(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_log_write_errors(inputs: HealthInputs) -> Findings:
-    """The router's log file can be written."""
+    """Every log line reached herd.jsonl."""
     errors = inputs.store.log_write_errors
     if errors <= 0:
         return []
@@ -62,47 +62,56 @@ def check_log_write_errors(inputs: HealthInputs) -> Findings:
 
 
 @health_check
-def check_node_addresses(inputs: HealthInputs) -> Findings:
-    """No node changed its address unexpectedly."""
+def check_node_address_pending(inputs: HealthInputs) -> Findings:
+    """No node waits for approval of a new address."""
+    found: Findings = []
+    for node in sorted_nodes(inputs.nodes):
+        pending = (node.identity or {}).get("pending_url")
+        if not pending:
+            continue
+        found.append(
+            HealthCheck(
+                check_id="node_address_pending",
+                severity="warning",
+                title=f"{label(node)} asks to move to {pending}",
+                description=(
+                    f"Heartbeats for {node.node_id} now name {pending}; the router keeps "
+                    f"sending its requests to {node.ollama_url} until the move is approved."
+                ),
+                fix=f"POST /dashboard/api/nodes/{node.node_id}/address/approve (admin), or "
+                "reset the node's identity if this is not your machine.",
+                node_id=node.node_id,
+                data={"url": node.ollama_url, "pending_url": pending},
+            )
+        )
+    return found
+
+
+@health_check
+def check_node_address_changed(inputs: HealthInputs) -> Findings:
+    """No node changed its address in the last day."""
     found: Findings = []
     for node in sorted_nodes(inputs.nodes):
         identity = node.identity or {}
-        pending = identity.get("pending_url")
         changed_at = identity.get("address_changed_at")
-        if pending:
-            found.append(
-                HealthCheck(
-                    check_id="node_address_pending",
-                    severity="warning",
-                    title=f"{label(node)} asks to move to {pending}",
-                    description=(
-                        f"Heartbeats for {node.node_id} now name {pending}; the router keeps "
-                        f"sending its requests to {node.ollama_url} until the move is approved."
-                    ),
-                    fix=f"POST /dashboard/api/nodes/{node.node_id}/address/approve (admin), or "
-                    "reset the node's identity if this is not your machine.",
-                    node_id=node.node_id,
-                    data={"url": node.ollama_url, "pending_url": pending},
-                )
+        if not isinstance(changed_at, int | float):
+            continue
+        if inputs.now - changed_at >= ADDRESS_CHANGE_RECENT_S:
+            continue
+        previous = identity.get("previous_url")
+        found.append(
+            HealthCheck(
+                check_id="node_address_changed",
+                severity="info",
+                title=f"{label(node)} changed its address",
+                description=(
+                    f"{node.node_id} moved from {previous} to {node.ollama_url} "
+                    f"{(inputs.now - changed_at) / 60:.0f} min ago, with its node key."
+                ),
+                fix="Nothing if you expected it (DHCP, a new port); otherwise reset the "
+                "node's identity and check the machine at the new address.",
+                node_id=node.node_id,
+                data={"previous_url": previous, "url": node.ollama_url},
             )
-        elif (
-            isinstance(changed_at, int | float)
-            and inputs.now - changed_at < ADDRESS_CHANGE_RECENT_S
-        ):
-            previous = identity.get("previous_url")
-            found.append(
-                HealthCheck(
-                    check_id="node_address_changed",
-                    severity="info",
-                    title=f"{label(node)} changed its address",
-                    description=(
-                        f"{node.node_id} moved from {previous} to {node.ollama_url} "
-                        f"{(inputs.now - changed_at) / 60:.0f} min ago, with its node key."
-                    ),
-                    fix="Nothing if you expected it (DHCP, a new port); otherwise reset the "
-                    "node's identity and check the machine at the new address.",
-                    node_id=node.node_id,
-                    data={"previous_url": previous, "url": node.ollama_url},
-                )
-            )
+        )
     return found
