@@ -6,7 +6,7 @@ the per-node "what to check" notes. Pure string building over plain data; no I/O
 
 from __future__ import annotations
 
-from router.wire import NodeView
+from herd_mcp.router_views import NodeView
 
 LOG_PATH = "~/.fleet-manager/logs/herd.jsonl"
 NO_NODE = (

@@ -12,19 +12,17 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from router.health import HealthReport
-from router.recommendations import RecommendationsReport
-from router.wire import FleetStatus
+from herd_mcp.router_views import FleetView, HealthView, PullJob, PullPlanView, RecommendationsView
 
 DEFAULT_ROUTER_URL = "http://localhost:11435"
 READ_TIMEOUT_S = 30.0
-PULL_TIMEOUT_S = 3600.0
 
 
 class RouterUnreachable(Exception):
@@ -186,8 +184,8 @@ class RouterClient:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def fleet_status(self) -> FleetStatus:
-        return FleetStatus.model_validate(await self._json("GET", "/fleet/status"))
+    async def fleet_status(self) -> FleetView:
+        return FleetView.model_validate(await self._json("GET", "/fleet/status"))
 
     async def tags(self) -> dict[str, Any]:
         return await self._json("GET", "/api/tags")
@@ -224,12 +222,26 @@ class RouterClient:
     async def apps(self, days: int) -> dict[str, Any]:
         return await self._json("GET", "/dashboard/api/apps", params={"days": days})
 
-    async def health(self) -> HealthReport:
-        return HealthReport.model_validate(await self._json("GET", "/dashboard/api/health"))
+    async def health(self) -> HealthView:
+        return HealthView.model_validate(await self._json("GET", "/dashboard/api/health"))
 
-    async def recommendations(self) -> RecommendationsReport:
+    async def recommendations(self) -> RecommendationsView:
         data = await self._json("GET", "/dashboard/api/recommendations")
-        return RecommendationsReport.model_validate(data)
+        return RecommendationsView.model_validate(data)
+
+    async def pull_plan(self, model: str, node_id: str | None) -> PullPlanView:
+        """Where a pull would go and whether it fits, as the router works it out."""
+        body = {"model": model, "node_id": node_id} if node_id else {"model": model}
+        data = await self._json("POST", "/dashboard/api/pulls/plan", body=body)
+        return PullPlanView.model_validate(data)
+
+    async def pull_jobs(self) -> list[PullJob]:
+        data = await self._json("GET", "/dashboard/api/pulls")
+        return [PullJob.model_validate(job) for job in data.get("pulls", [])]
+
+    async def pull_job(self, job_id: str) -> PullJob:
+        path = f"/dashboard/api/pulls/{urllib.parse.quote(job_id, safe='')}"
+        return PullJob.model_validate(await self._json("GET", path))
 
     async def settings(self) -> dict[str, Any]:
         return await self._json("GET", "/dashboard/api/settings")
@@ -248,15 +260,15 @@ class RouterClient:
     async def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         return await self._json("POST", "/dashboard/api/settings", body=changes, admin=True)
 
-    async def pull(self, model: str, node_id: str) -> AsyncIterator[dict[str, Any]]:
-        """``POST /api/pull`` streamed: yields each progress line; an error line raises."""
-        path = "/api/pull"
-        body = {"model": model, "node_id": node_id, "stream": True}
-        async with self._stream(path, body, admin=True, timeout=PULL_TIMEOUT_S) as response:
-            async for line in _json_lines(response):
-                if "error" in line:
-                    raise RouterApiError("POST", path, response.status_code, line)
-                yield line
+    async def start_pull(self, model: str, node_id: str) -> PullJob:
+        """Start a pull job on the router (or join the one already pulling it there)."""
+        body = {"model": model, "node_id": node_id}
+        data = await self._json("POST", "/dashboard/api/pulls", body=body, admin=True)
+        return PullJob.model_validate(data)
+
+    async def cancel_pull(self, job_id: str) -> PullJob:
+        path = f"/dashboard/api/pulls/{urllib.parse.quote(job_id, safe='')}/cancel"
+        return PullJob.model_validate(await self._json("POST", path, admin=True))
 
     async def delete(self, model: str, node_id: str) -> dict[str, Any]:
         body = {"model": model, "node_id": node_id}

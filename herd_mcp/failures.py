@@ -1,7 +1,8 @@
 """The one edge where router failures become text: ``router_errors`` turns an unreachable router
 or an API error into a ``ToolError`` carrying the helpful text of ``herd_mcp.advice``, and
 ``api_error_text`` builds that text (with the router's log path), and ``failure_text`` gives either
-text to tools that report failures in their result instead.
+text to tools that report failures in their result instead. Either way the text also goes to the
+client's log as a warning (``herd_mcp.client_log``).
 
 Owns that translation. It must never retry, swallow an error silently, or decide what a tool
 returns on success.
@@ -14,6 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from herd_mcp import advice
 from herd_mcp.client import RouterApiError, RouterClient, RouterUnreachable
+from herd_mcp.client_log import tell
 
 
 @contextlib.asynccontextmanager
@@ -21,11 +23,8 @@ async def router_errors(client: RouterClient) -> AsyncIterator[None]:
     """The one edge where router failures become the helpful text a tool error carries."""
     try:
         yield
-    except RouterUnreachable as exc:
-        detail = str(exc.cause) or type(exc.cause).__name__
-        raise ToolError(advice.unreachable(exc.url, detail)) from exc
-    except RouterApiError as exc:
-        raise ToolError(await api_error_text(client, exc)) from exc
+    except (RouterUnreachable, RouterApiError) as exc:
+        raise ToolError(await failure_text(client, exc)) from exc
 
 
 async def api_error_text(client: RouterClient, exc: RouterApiError) -> str:
@@ -38,7 +37,10 @@ async def api_error_text(client: RouterClient, exc: RouterApiError) -> str:
 
 
 async def failure_text(client: RouterClient, exc: RouterUnreachable | RouterApiError) -> str:
-    """The message of a changing tool's ``failed`` result for a router failure."""
+    """The text of a router failure, also put in the client's log."""
     if isinstance(exc, RouterUnreachable):
-        return advice.unreachable(exc.url, str(exc.cause))
-    return await api_error_text(client, exc)
+        text = advice.unreachable(exc.url, str(exc.cause) or type(exc.cause).__name__)
+    else:
+        text = await api_error_text(client, exc)
+    await tell("warning", text)
+    return text

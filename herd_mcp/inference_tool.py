@@ -1,8 +1,8 @@
 """herd's ``test_inference`` tool: one short chat through the fleet, as any client would send it,
 reported with the node that answered, latency, tokens/s, routing score, retries and fallback.
 
-Owns that tool. It puts work on the fleet (it may load a model), so it is one of
-``CHANGING_TOOLS`` and is left out by ``--read-only``; it must never pull, delete or reconfigure
+Owns that tool. It puts work on the fleet (it may load a model), so it is not annotated read-only
+and ``--read-only`` leaves it out; it must never pull, delete or reconfigure
 anything. No ``from __future__ import annotations``: the SDK evaluates tool annotations.
 """
 

@@ -1,8 +1,7 @@
 """The typed results of herd-mcp's tools: what clients get as outputSchema and structuredContent.
 
-Owns one pydantic model per tool result. Where the router already defines the shape
-(``router.wire.FleetStatus``, ``router.health.HealthReport``,
-``router.recommendations.RecommendationsReport``) it is reused; where the router's JSON is still
+Owns one pydantic model per tool result. The router's answers are read through
+``herd_mcp.router_views`` (herd-mcp imports no router code); where the router's JSON is still
 settling (usage, traces, insights, apps, settings) the models keep unknown keys
 (``extra="allow"``) so a new field never breaks a tool. No I/O, no logic beyond shapes.
 """
@@ -13,10 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.wire import FleetStatus
+from herd_mcp.router_views import FleetView, PullJob
 
-ChangeStatus = Literal["done", "needs_confirmation", "declined", "cancelled", "refused", "failed"]
-"""What a changing tool did: ``done`` acted; ``needs_confirmation`` only previewed (two-step flow);
+ChangeStatus = Literal[
+    "done", "running", "needs_confirmation", "declined", "cancelled", "refused", "failed"
+]
+"""What a changing tool did: ``done`` acted; ``running`` started work that goes on after the call
+(a pull job); ``needs_confirmation`` only previewed (two-step flow);
 ``declined``/``cancelled`` the user said no or closed the question; ``refused`` the server would not
 act (bad token, impossible plan); ``failed`` the router reported an error while acting."""
 
@@ -31,7 +33,7 @@ class NodeProblem(BaseModel):
     what_to_check: str = Field(description="What a person should look at; herd-mcp fixes nothing.")
 
 
-class FleetStatusResult(FleetStatus):
+class FleetStatusResult(FleetView):
     """``GET /fleet/status`` plus what needs a person's attention."""
 
     problems: list[NodeProblem] = Field(default_factory=list)
@@ -98,8 +100,23 @@ class PullResult(_ChangeBase):
     download_gb: float | None = Field(default=None, description="About this much to download.")
     disk_free_gb: float | None = None
     disk_free_after_gb: float | None = None
-    progress_updates: int = 0
-    final_status: str | None = Field(default=None, description="The last line of the pull stream.")
+    job_id: str | None = Field(default=None, description="The router's pull job (pull_status).")
+    job: PullJob | None = Field(default=None, description="The job when the call returned.")
+
+
+class PullStatusResult(BaseModel):
+    pulls: list[PullJob] = Field(description="Running jobs and those ended in the last minutes.")
+    count: int
+    summary: str
+    lines: list[str] = Field(default_factory=list, description="One sentence per job.")
+
+
+class CancelPullResult(_ChangeBase):
+    job_id: str
+    model: str | None = None
+    node_id: str | None = None
+    percent: float | None = Field(default=None, description="How far it got before the stop.")
+    job: PullJob | None = None
 
 
 class DeleteResult(_ChangeBase):

@@ -1,13 +1,13 @@
-"""What a change would do, worked out before anyone is asked: pull, delete and settings plans.
+"""What a change would do, worked out before anyone is asked: pull, cancel, delete and settings
+plans.
 
 Owns the facts shown to the user before a change (the node, the size in GB, the free disk before
 and after) and the sentence that asks for confirmation, plus the read-side views built from one
-``FleetStatus`` (model list, where a model lives). When no node is named for a pull, the node is
-chosen here the way the router would choose it (enough memory to run the model, enough disk to hold
-it, most memory to spare) and then named explicitly in the pull, so what the user confirmed is
-exactly what happens.
+``FleetView`` (model list, where a model lives). A pull's node and figures are the router's own
+plan (``POST /dashboard/api/pulls/plan``); the node it names is then named explicitly in the pull,
+so what the user confirmed is exactly what happens.
 
-Pure: functions of a ``FleetStatus`` snapshot and arguments; no clock, no I/O.
+Pure: functions of the router's answers and arguments; no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -18,18 +18,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from herd_mcp.models import FindModelResult, ModelEntry, SettingValue
-from router import catalogue, model_size
+from herd_mcp.router_views import FleetView, ModelView, NodeView, PullJob, PullPlanView
 from router.model_names import base_name, normalize
-from router.wire import FleetStatus, NodeView
 
 GB = 1e9
-GIB = 1024**3
 
 
 class PullPlan(BaseModel):
     model: str
     node_id: str | None = None
-    chosen_by: str = Field(default="caller", description='"caller" or "herd-mcp (best fit)".')
+    chosen_by: str = Field(default="caller", description='"caller" or "herd (best fit)".')
     download_gb: float | None = None
     disk_free_gb: float | None = None
     disk_free_after_gb: float | None = None
@@ -56,11 +54,24 @@ class SettingsPlan(BaseModel):
     question: str = ""
 
 
+class CancelPlan(BaseModel):
+    job_id: str
+    model: str | None = None
+    node_id: str | None = None
+    percent: float | None = None
+    problem: str | None = None
+    question: str = ""
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _holds(node: NodeView, model: str) -> Any:
+def _gb(value: int | None) -> float | None:
+    return None if value is None else round(value / GB, 1)
+
+
+def _holds(node: NodeView, model: str) -> ModelView | None:
     for entry in node.ollama.models_available:
         if normalize(entry.name) == model:
             return entry
@@ -71,86 +82,32 @@ def _loaded(node: NodeView, model: str) -> bool:
     return any(normalize(m.name) == model for m in node.ollama.models_loaded)
 
 
-def _size_gb(entry: Any) -> float:
+def _size_gb(entry: ModelView) -> float:
     return entry.size_gb or (entry.size / GB if entry.size else 0.0)
 
 
-def download_size_gb(status: FleetStatus, model: str) -> float | None:
-    """The download size: what a node that holds it reports, else the catalogue, else None."""
-    for node in status.nodes:
-        entry = _holds(node, model)
-        if entry is not None and _size_gb(entry) > 0:
-            return _size_gb(entry)
-    known = catalogue.lookup(model)
-    return known.size_gb if known is not None else None
-
-
-def best_node(status: FleetStatus, model: str) -> NodeView | None:
-    """The online node the router's own rule would pick (memory to run it, disk to hold it)."""
-    need = model_size.estimate(model)
-    best: tuple[float, NodeView] | None = None
-    for node in status.nodes:
-        if node.status != "online" or node.draining:
-            continue
-        memory = (node.memory.total_gb or node.hardware.memory_gb) * GB
-        disk_free = node.disk.free_gb * GB if node.disk is not None else float("inf")
-        if memory < need or disk_free < need * 0.8:
-            continue
-        spare = memory - need
-        if best is None or spare > best[0]:
-            best = (spare, node)
-    return best[1] if best else None
-
-
-def plan_pull(status: FleetStatus, model: str, node_id: str | None) -> PullPlan:
-    wanted = normalize(model)
-    if not wanted:
-        return PullPlan(model=model, problem="model is empty")
-    size = download_size_gb(status, wanted)
-    chosen_by = "caller"
-    if node_id:
-        node = next((n for n in status.nodes if n.node_id == node_id), None)
-        if node is None:
-            known = ", ".join(sorted(n.node_id for n in status.nodes)) or "none"
-            return PullPlan(
-                model=model, node_id=node_id, problem=f"unknown node {node_id!r} (known: {known})"
-            )
-        if node.status == "offline":
-            return PullPlan(
-                model=model,
-                node_id=node_id,
-                problem=f"node {node_id!r} is offline; it cannot pull until it is back",
-            )
-    else:
-        if not any(n.status == "online" for n in status.nodes):
-            return PullPlan(model=model, problem="no node is online")
-        node = best_node(status, wanted)
-        if node is None:
-            need = model_size.estimate(wanted) / GIB
-            return PullPlan(
-                model=model,
-                problem=f"no online node has the memory and disk for {model} "
-                f"(about {need:.1f} GB needed); name a node to pull it anyway",
-            )
-        chosen_by = "herd-mcp (best fit)"
-    already = _holds(node, wanted) is not None
-    free = node.disk.free_gb if node.disk is not None else None
-    after = None if free is None or size is None else free - (0.0 if already else size)
+def plan_pull(view: PullPlanView) -> PullPlan:
+    """The router's plan of a pull, in GB, with the question to ask."""
     plan = PullPlan(
-        model=model,
-        node_id=node.node_id,
-        chosen_by=chosen_by,
-        download_gb=_round(size),
-        disk_free_gb=_round(free),
-        disk_free_after_gb=_round(after),
-        already_there=already,
+        model=view.model,
+        node_id=view.node_id,
+        chosen_by="caller" if view.chosen_by == "caller" else "herd (best fit)",
+        download_gb=_gb(view.download_bytes),
+        disk_free_gb=_gb(view.disk_free_bytes),
+        disk_free_after_gb=_gb(view.disk_free_after_bytes),
+        already_there=view.already_there,
+        problem=None if view.fits else (view.reason or f"{view.model} cannot be pulled"),
     )
-    if after is not None and after < 0:
-        plan.problem = (
-            f"{node.node_id} has {free:.1f} GB free on disk, not enough for {model} "
-            f"(about {size:.1f} GB)"
-        )
     plan.question = pull_question(plan)
+    return plan
+
+
+def plan_cancel(job: PullJob, line: str) -> CancelPlan:
+    plan = CancelPlan(job_id=job.id, model=job.model, node_id=job.node_id, percent=job.percent)
+    if job.state != "running":
+        plan.problem = f"the pull is not running ({line})"
+    else:
+        plan.question = f"Stop the pull of {line}? Go ahead?"
     return plan
 
 
@@ -171,7 +128,7 @@ def pull_question(plan: PullPlan) -> str:
     return f"Pull model {plan.model} onto {where}: {what}; {disk}. Go ahead?"
 
 
-def plan_delete(status: FleetStatus, model: str, node_id: str) -> DeletePlan:
+def plan_delete(status: FleetView, model: str, node_id: str) -> DeletePlan:
     wanted = normalize(model)
     node = next((n for n in status.nodes if n.node_id == node_id), None)
     if node is None:
@@ -249,7 +206,7 @@ def _show(value: Any) -> str:
 # --- read-side views -----------------------------------------------------------------------------
 
 
-def model_entries(status: FleetStatus) -> list[ModelEntry]:
+def model_entries(status: FleetView) -> list[ModelEntry]:
     """Every model on an online or degraded node, with its holders and where it is hot."""
     found: dict[str, ModelEntry] = {}
     for node in sorted(status.nodes, key=lambda n: n.node_id):
@@ -279,7 +236,7 @@ def model_entries(status: FleetStatus) -> list[ModelEntry]:
     return sorted(found.values(), key=lambda m: m.name)
 
 
-def find(status: FleetStatus, model: str) -> FindModelResult:
+def find(status: FleetView, model: str) -> FindModelResult:
     wanted = normalize(model)
     loaded_on: list[str] = []
     on_disk: list[str] = []
@@ -333,7 +290,7 @@ def find(status: FleetStatus, model: str) -> FindModelResult:
     )
 
 
-def pick_test_model(status: FleetStatus) -> str | None:
+def pick_test_model(status: FleetView) -> str | None:
     """For test_inference without a model: a loaded model, else the smallest one on disk."""
     online = [n for n in status.nodes if n.status == "online"]
     for node in sorted(online, key=lambda n: n.node_id):

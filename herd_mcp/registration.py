@@ -1,19 +1,16 @@
-"""How herd's MCP tools are registered: the shared annotations (``READ``, ``changing``), the set of
-tools ``--read-only`` leaves out (``CHANGING_TOOLS``), and ``tool_registrar``, the decorator factory
-every tool module registers through.
+"""How herd's MCP tools are registered: the shared annotations (``READ``, ``changing``) and
+``tool_registrar``, the decorator factory every tool module registers through.
 
-Owns the read-only rule, so that no module can register a changing tool behind its back. It must
-never define a tool itself or talk to the router.
+Owns the read-only rule: ``--read-only`` registers exactly the tools whose own annotations say
+they only read (``readOnlyHint``), so no module can slip a changing tool past it and no list of
+names can drift from the annotations. It must never define a tool itself or talk to the router.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
-
-CHANGING_TOOLS = frozenset({"pull_model", "delete_model", "update_settings", "test_inference"})
-"""Tools left out by ``--read-only``: they change the fleet or put work on it."""
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -31,22 +28,44 @@ def changing(*, destructive: bool, idempotent: bool, open_world: bool) -> ToolAn
     )
 
 
+def registered(annotations: ToolAnnotations, *, read_only: bool) -> bool:
+    """Whether a tool with ``annotations`` is registered: under ``read_only``, only readers."""
+    return not read_only or annotations.read_only_hint is True
+
+
 ToolDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-Tool = Callable[[str, ToolAnnotations, str], ToolDecorator]
-"""``tool(name, annotations, title)``: the decorator that registers a tool function."""
+
+
+class Tool(Protocol):
+    """``tool(name, annotations, title, meta=None)``: the decorator that registers a tool."""
+
+    def __call__(
+        self,
+        name: str,
+        annotations: ToolAnnotations,
+        title: str,
+        meta: dict[str, Any] | None = None,
+    ) -> ToolDecorator: ...
 
 
 def tool_registrar(server: MCPServer, *, read_only: bool) -> Tool:
-    """The ``tool`` decorator factory for ``server``; with ``read_only`` it skips changing tools."""
+    """The ``tool`` decorator factory for ``server``; with ``read_only`` it skips every tool whose
+    annotations do not say it only reads."""
 
-    def tool(name: str, annotations: ToolAnnotations, title: str) -> ToolDecorator:
+    def tool(
+        name: str,
+        annotations: ToolAnnotations,
+        title: str,
+        meta: dict[str, Any] | None = None,
+    ) -> ToolDecorator:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if not (read_only and name in CHANGING_TOOLS):
+            if registered(annotations, read_only=read_only):
                 server.add_tool(
                     fn,
                     name=name,
                     title=title,
                     annotations=annotations.model_copy(update={"title": title}),
+                    meta=meta,
                     structured_output=True,
                 )
             return fn

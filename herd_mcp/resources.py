@@ -13,15 +13,15 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from herd_mcp import advice
 from herd_mcp.client import RouterApiError, RouterClient, RouterUnreachable
 from herd_mcp.failures import api_error_text
+from herd_mcp.fleet_tools import fleet_advice
 from herd_mcp.models import FleetStatusResult
-from herd_mcp.read_tools import fleet_advice
-from router.wire import FleetStatus
+from herd_mcp.router_views import FleetView
 
 
 def register_resources(server: MCPServer, client: RouterClient) -> None:
     """Register the fleet and node resources for ``client``'s router."""
 
-    async def current_fleet() -> FleetStatus:
+    async def current_fleet() -> FleetView:
         """The router's fleet status, or a ``ResourceError`` with the helpful text."""
         try:
             return await client.fleet_status()

@@ -8,6 +8,8 @@ the simulator's own ``/api/tags``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -21,7 +23,6 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from herd_mcp.server import CHANGING_TOOLS
 from tests.elicitation import answering
 from tests.fleet import Fleet, running_fleet
 from tests.procs import ROOT, Proc, free_port, python_module, wait_until
@@ -35,6 +36,8 @@ ALL_TOOLS = {
     "loaded_models",
     "find_model",
     "pull_model",
+    "pull_status",
+    "cancel_pull",
     "delete_model",
     "traces",
     "health",
@@ -43,6 +46,13 @@ ALL_TOOLS = {
     "model_insights",
     "app_analytics",
     "get_settings",
+    "update_settings",
+    "test_inference",
+}
+READ_ONLY = ALL_TOOLS - {
+    "pull_model",
+    "cancel_pull",
+    "delete_model",
     "update_settings",
     "test_inference",
 }
@@ -74,7 +84,8 @@ async def test_tools_list_every_tool_with_annotations_and_output_schema(fleet: F
         assert tool.description and tool.output_schema and tool.output_schema["type"] == "object"
         a = tool.annotations
         assert a is not None and a.title
-        assert a.read_only_hint is (tool.name not in CHANGING_TOOLS), tool.name
+        assert a.read_only_hint is (tool.name in READ_ONLY), tool.name
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
         assert a.open_world_hint is (tool.name == "pull_model"), tool.name
         assert a.idempotent_hint is not None and a.destructive_hint is not None
     assert tools["delete_model"].annotations.destructive_hint  # type: ignore[union-attr]
@@ -133,7 +144,7 @@ async def test_accepted_pull_lands_on_the_simulator_with_progress(fleet: Fleet, 
     assert content is not None and content["status"] == "done", result.content
     assert model in fleet.sim(NODE).models()
     assert len(progress) >= 2 and progress == sorted(progress)
-    assert content["progress_updates"] == len(progress)
+    assert content["job"]["state"] == "done" and content["job"]["percent"] == 100.0
     assert model.split(":")[0] in callback.messages[0] and NODE in callback.messages[0]
     assert "GB" in callback.messages[0] and "free" in callback.messages[0]
 
@@ -180,7 +191,7 @@ async def test_token_flow_pulls_once_and_refuses_reuse_and_mismatch(fleet: Fleet
 async def test_read_only_lists_no_changing_tool(fleet: Fleet) -> None:
     async with Client(stdio(fleet.router_url, "--read-only"), mode="legacy") as client:
         names = {t.name for t in (await client.list_tools()).tools}
-    assert names == ALL_TOOLS - CHANGING_TOOLS
+    assert names == READ_ONLY
 
 
 async def test_router_down_gives_the_helpful_message() -> None:
@@ -240,3 +251,89 @@ async def test_resources_and_prompts_over_stdio(fleet: Fleet) -> None:
     assert json.loads(fleet_doc.contents[0].text)["fleet"]["nodes_online"] == 1
     assert json.loads(node_doc.contents[0].text)["node_id"] == NODE
     assert "find_model" in prompt.messages[0].content.text
+
+
+# --- long pulls: router jobs that outlive the call ------------------------------------------
+
+
+def router_jobs(fleet: Fleet) -> list[dict[str, Any]]:
+    return httpx.get(f"{fleet.router_url}/dashboard/api/pulls", timeout=5).json()["pulls"]
+
+
+def router_job(fleet: Fleet, job_id: str) -> dict[str, Any]:
+    return httpx.get(f"{fleet.router_url}/dashboard/api/pulls/{job_id}", timeout=5).json()
+
+
+async def test_a_pull_whose_client_goes_away_completes_and_pull_status_shows_it(
+    fleet: Fleet,
+) -> None:
+    model = "phi4:14b"  # 9.1 GB at 200 MB/s: about 4.5 s at this scale
+    fleet.sim(NODE).configure(time_scale=0.1)
+    progress: list[float] = []
+    moving = asyncio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+        if value > 0:
+            moving.set()
+
+    args = {"model": model, "node": NODE}
+    try:
+        async with Client(
+            stdio(fleet.router_url), mode="legacy", elicitation_callback=answering("accept")
+        ) as client:
+            call = asyncio.ensure_future(
+                client.call_tool("pull_model", args, progress_callback=on_progress)
+            )
+            await asyncio.wait_for(moving.wait(), timeout=30)
+            call.cancel()  # the client gives up mid-download and goes away
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+        job_id = next(j["id"] for j in router_jobs(fleet) if j["model"] == model)
+        wait_until(lambda: router_job(fleet, job_id)["state"] == "done", what="pull done")
+        assert model in fleet.sim(NODE).models()
+        assert progress == sorted(progress) and progress[-1] < 9e9
+        async with Client(stdio(fleet.router_url), mode="legacy") as client:
+            status = await client.call_tool("pull_status", {"job_id": job_id})
+        content = status.structured_content
+        assert content is not None and content["pulls"][0]["state"] == "done"
+        assert content["pulls"][0]["completed_bytes"] == content["pulls"][0]["total_bytes"]
+    finally:
+        fleet.sim(NODE).configure(time_scale=0.01)
+
+
+async def test_a_pull_returns_within_its_bound_and_cancel_needs_the_users_yes(
+    fleet: Fleet,
+) -> None:
+    model = "llava:7b"  # 4.7 GB at 200 MB/s: about 24 s at this scale, unless stopped
+    fleet.sim(NODE).configure(time_scale=1.0)
+    try:
+        async with Client(
+            stdio(fleet.router_url), mode="legacy", elicitation_callback=answering("accept")
+        ) as client:
+            args = {"model": model, "node": NODE, "wait_s": 1}
+            started = (await client.call_tool("pull_model", args)).structured_content
+        assert started is not None and started["status"] == "running"
+        job_id = started["job_id"]
+        assert router_job(fleet, job_id)["state"] == "running"
+        async with Client(stdio(fleet.router_url), mode="legacy") as client:  # no elicitation
+            preview = (await client.call_tool("cancel_pull", {"job_id": job_id})).structured_content
+            assert preview is not None and preview["status"] == "needs_confirmation"
+            assert router_job(fleet, job_id)["state"] == "running"
+            token = preview["confirm_token"]
+            done = await client.call_tool("cancel_pull", {"job_id": job_id, "confirm_token": token})
+        content = done.structured_content
+        assert content is not None and content["status"] == "done"
+        assert router_job(fleet, job_id)["state"] == "cancelled"
+
+        def outcomes() -> list[str | None]:
+            return [
+                r["outcome"]
+                for r in fleet.sim(NODE).records()
+                if r["path"] == "/api/pull" and r["model"] == model
+            ]
+
+        wait_until(lambda: outcomes() == ["cancelled"], what="the node's download stopped")
+        assert model not in fleet.sim(NODE).models()
+    finally:
+        fleet.sim(NODE).configure(time_scale=0.01)

@@ -8,10 +8,12 @@ from herd_mcp.plans import (
     find,
     model_entries,
     pick_test_model,
+    plan_cancel,
     plan_delete,
     plan_pull,
     plan_settings,
 )
+from herd_mcp.router_views import FleetView, PullJob, PullPlanView
 from router.wire import FleetStatus, FleetSummary, NodeView
 from tests.factories import heartbeat
 
@@ -32,12 +34,13 @@ def node(node_id: str, status: str = "online", **kwargs: Any) -> NodeView:
     )
 
 
-def fleet(*nodes: NodeView) -> FleetStatus:
+def fleet(*nodes: NodeView) -> FleetView:
     online = sum(1 for n in nodes if n.status == "online")
     summary = FleetSummary(
         nodes_total=len(nodes), nodes_online=online, models_loaded=0, requests_active=0
     )
-    return FleetStatus(fleet=summary, nodes=list(nodes))
+    status = FleetStatus(fleet=summary, nodes=list(nodes))
+    return FleetView.model_validate(status.model_dump(mode="json"))
 
 
 BIG = node("big", memory_gb=128, available=[("llama3.1:8b", 4.9), ("qwen3:8b", 5.2)])
@@ -45,33 +48,37 @@ SMALL = node("small", memory_gb=16, available_gb=8, loaded=[("llama3.2:3b", 2.0)
 GONE = node("gone", status="offline", available=[("mistral:7b", 4.1)])
 
 
-def test_pull_onto_a_named_node_states_size_and_disk() -> None:
-    plan = plan_pull(fleet(BIG, SMALL), "qwen3:8b", "small")
-    assert plan.problem is None and plan.node_id == "small" and plan.chosen_by == "caller"
-    assert plan.download_gb == 5.2  # the size a holder reports
-    assert plan.disk_free_gb == 400 and plan.disk_free_after_gb == 394.8
-    assert "qwen3:8b" in plan.question and "small" in plan.question
+def test_pull_plan_is_the_routers_own_in_gb_with_the_question() -> None:
+    view = PullPlanView(
+        model="qwen3:8b",
+        node_id="small",
+        chosen_by="best_fit",
+        download_bytes=5_200_000_000,
+        disk_free_bytes=400_000_000_000,
+        disk_free_after_bytes=394_800_000_000,
+        fits=True,
+    )
+    plan = plan_pull(view)
+    assert plan.problem is None and plan.node_id == "small" and plan.chosen_by != "caller"
+    assert (plan.download_gb, plan.disk_free_gb, plan.disk_free_after_gb) == (5.2, 400, 394.8)
+    assert "qwen3:8b" in plan.question and "small (chosen as the best fit)" in plan.question
     assert "5.2 GB" in plan.question and "400.0 GB free" in plan.question
 
 
-def test_pull_without_node_picks_the_roomiest_fit_and_names_it() -> None:
-    plan = plan_pull(fleet(SMALL, BIG), "llama3.3:70b", None)
-    assert plan.node_id == "big" and plan.chosen_by != "caller"
-    assert plan.download_gb is not None and plan.download_gb > 30  # from the catalogue
-    assert "best fit" in plan.question
+def test_a_pull_the_router_refuses_carries_its_reason() -> None:
+    reason = "llama3.3:70b needs about 47.0 GB of memory to run; node small has 16.0 GB in all"
+    plan = plan_pull(PullPlanView(model="llama3.3:70b", node_id="small", reason=reason))
+    assert plan.problem == reason
+    there = plan_pull(PullPlanView(model="m:1b", node_id="big", already_there=True, fits=True))
+    assert there.problem is None and "already has it" in there.question
 
 
-def test_pull_problems_unknown_offline_no_fit_no_node() -> None:
-    assert "unknown node" in (plan_pull(fleet(BIG), "qwen3:8b", "nope").problem or "")
-    assert "offline" in (plan_pull(fleet(BIG, GONE), "qwen3:8b", "gone").problem or "")
-    assert "no online node" in (plan_pull(fleet(SMALL), "llama3.3:70b", None).problem or "")
-    assert plan_pull(fleet(GONE), "qwen3:8b", None).problem == "no node is online"
-
-
-def test_pull_of_a_model_already_there_says_so() -> None:
-    plan = plan_pull(fleet(BIG), "llama3.1:8b", "big")
-    assert plan.already_there and plan.disk_free_after_gb == plan.disk_free_gb
-    assert "already has it" in plan.question
+def test_only_a_running_pull_can_be_cancelled() -> None:
+    running = PullJob(id="pull-1", model="m:1b", node_id="big", state="running", percent=40.0)
+    plan = plan_cancel(running, "m:1b onto big: 40%")
+    assert plan.problem is None and "Stop the pull of m:1b onto big: 40%" in plan.question
+    ended = plan_cancel(running.model_copy(update={"state": "done"}), "m:1b onto big: done")
+    assert ended.problem is not None and "not running" in ended.problem
 
 
 def test_delete_states_freed_space_and_other_copies() -> None:

@@ -15,7 +15,7 @@ from mcp import Client
 
 from herd_mcp.client import RouterClient
 from herd_mcp.guard import ConfirmationGuard
-from herd_mcp.server import CHANGING_TOOLS, build_server
+from herd_mcp.server import build_server
 from herd_mcp.web import AccessGate, is_loopback, origin_allowed
 from tests.elicitation import answering
 from tests.factories import heartbeat
@@ -36,13 +36,45 @@ def _node(node_id: str, status: str = "online") -> dict[str, Any]:
 
 
 class FakeRouter:
-    def __init__(self, nodes: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, nodes: list[dict[str, Any]] | None = None, stall: bool = False) -> None:
         self.nodes = nodes if nodes is not None else [_node("ws")]
         self.calls: list[tuple[str, str, Any]] = []
         self.toggles: dict[str, Any] = {"auto_pull": True, "max_retries": 2}
+        self.job: dict[str, Any] | None = None
+        self.stall = stall
+        """A stalled job never moves: the tool must still return within its bound."""
 
     def changes(self) -> list[tuple[str, str, Any]]:
-        return [c for c in self.calls if c[0] != "GET"]
+        return [c for c in self.calls if c[0] != "GET" and not c[1].endswith("/plan")]
+
+    def pulls(self, request: httpx.Request, body: Any) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/plan"):
+            online = [n["node_id"] for n in self.nodes if n["status"] == "online"]
+            node = body.get("node_id") or (online[0] if online else None)
+            if node is None:
+                return httpx.Response(
+                    200, json={"model": body["model"], "fits": False, "reason": "no node is online"}
+                )
+            free = 400_000_000_000
+            plan = {"model": body["model"], "node_id": node, "fits": True}
+            plan |= {"download_bytes": 523_000_000, "disk_free_bytes": free}
+            return httpx.Response(200, json=plan | {"disk_free_after_bytes": free - 523_000_000})
+        if request.method == "POST" and path == "/dashboard/api/pulls":
+            self.job = {"id": "pull-1", "model": body["model"], "node_id": body["node_id"]}
+            self.job |= {"state": "running", "completed_bytes": 0, "total_bytes": 100}
+            return httpx.Response(202, json=self.job)
+        if path == "/dashboard/api/pulls":
+            return httpx.Response(200, json={"pulls": [self.job] if self.job else []})
+        if self.job is None or self.job["id"] not in path:
+            return httpx.Response(404, json={"error": "no pull job"})
+        if path.endswith("/cancel"):
+            self.job |= {"state": "cancelled", "error": "the pull was cancelled"}
+        elif not self.stall and self.job["state"] == "running":
+            done = self.job["completed_bytes"] + 50
+            self.job |= {"completed_bytes": done, "percent": float(done)}
+            self.job["state"] = "done" if done >= 100 else "running"
+        return httpx.Response(200, json=self.job)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
@@ -57,16 +89,8 @@ class FakeRouter:
                 "requests_active": 0,
             }
             return httpx.Response(200, json={"fleet": fleet, "nodes": self.nodes})
-        if path == "/api/pull":
-            lines = [
-                {"status": "pulling manifest"},
-                {"status": "pulling abc", "digest": "sha256:abc", "total": 100},
-                {"status": "pulling abc", "digest": "sha256:abc", "total": 100, "completed": 50},
-                {"status": "pulling abc", "digest": "sha256:abc", "total": 100, "completed": 100},
-                {"status": "success"},
-            ]
-            text = "".join(json.dumps(line) + "\n" for line in lines)
-            return httpx.Response(200, text=text, headers={"content-type": "application/x-ndjson"})
+        if path.startswith("/dashboard/api/pulls"):
+            return self.pulls(request, body)
         if path == "/api/delete":
             return httpx.Response(200, json={"model": body["model"], "deleted": [body["node_id"]]})
         if path == "/dashboard/api/settings" and request.method == "GET":
@@ -86,13 +110,16 @@ def serve(router: FakeRouter, **kwargs: Any) -> Any:
     return build_server(client, **kwargs)
 
 
-async def test_read_only_registers_no_changing_tool() -> None:
+async def test_read_only_follows_each_tools_own_read_only_annotation() -> None:
+    async with Client(serve(FakeRouter())) as client:
+        every = (await client.list_tools()).tools
     async with Client(serve(FakeRouter(), read_only=True)) as client:
-        tools = (await client.list_tools()).tools
-    names = {t.name for t in tools}
-    assert not names & CHANGING_TOOLS
-    assert "fleet_status" in names and "health" in names
-    assert all(t.annotations is not None and t.annotations.read_only_hint for t in tools)
+        kept = {t.name for t in (await client.list_tools()).tools}
+    assert len(every) == 17
+    for tool in every:
+        assert tool.annotations is not None and tool.annotations.read_only_hint is not None
+        assert (tool.name in kept) is tool.annotations.read_only_hint, tool.name
+    assert {"fleet_status", "pull_status"} <= kept and "pull_model" not in kept
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -121,7 +148,7 @@ async def test_accepting_with_confirm_false_counts_as_declined() -> None:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_accepted_pull_streams_progress_and_pulls(mode: str) -> None:
+async def test_accepted_pull_follows_the_job_with_progress_to_its_end(mode: str) -> None:
     router = FakeRouter()
     seen: list[tuple[float, float | None, str | None]] = []
 
@@ -134,12 +161,62 @@ async def test_accepted_pull_streams_progress_and_pulls(mode: str) -> None:
             "pull_model", {"model": "qwen3:0.6b", "node": "ws"}, progress_callback=progress
         )
     content = result.structured_content
-    assert content["status"] == "done" and content["final_status"] == "success"
+    assert content["status"] == "done" and content["job_id"] == "pull-1"
+    assert content["job"]["state"] == "done"
     assert router.changes() == [
-        ("POST", "/api/pull", {"model": "qwen3:0.6b", "node_id": "ws", "stream": True})
+        ("POST", "/dashboard/api/pulls", {"model": "qwen3:0.6b", "node_id": "ws"})
     ]
-    assert [p for p, _, _ in seen] == [50, 100] and seen[-1][1] == 100
-    assert "GB" in callback.messages[0]
+    assert [p for p, _, _ in seen] == [0, 50, 100] and seen[-1][1] == 100
+    assert "0.5 GB" in callback.messages[0] and "400.0 GB free" in callback.messages[0]
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += max(seconds, 0.001)
+
+
+async def test_a_pull_call_returns_within_its_bound_and_the_job_goes_on() -> None:
+    router = FakeRouter(stall=True)
+    time = FakeTime()
+    server = serve(router, clock=time.clock, sleep=time.sleep, poll_s=1.0)
+    async with Client(server, elicitation_callback=answering("accept")) as client:
+        args = {"model": "qwen3:0.6b", "node": "ws", "wait_s": 5}
+        content = (await client.call_tool("pull_model", args)).structured_content
+        status = (await client.call_tool("pull_status", {"job_id": "pull-1"})).structured_content
+        listed = (await client.call_tool("pull_status", {})).structured_content
+    assert content["status"] == "running" and content["job"]["state"] == "running"
+    assert 'pull_status(job_id="pull-1")' in content["message"]
+    assert time.now <= 5.0 and time.sleeps == 5
+    assert status["count"] == 1 and status["pulls"][0]["id"] == "pull-1"
+    assert status["summary"] == "1 running, 0 ended recently"
+    assert listed["count"] == 1 and "qwen3:0.6b onto ws" in listed["lines"][0]
+
+
+@pytest.mark.parametrize("action", ["decline", "accept"])
+async def test_cancel_pull_is_confirmed_before_it_stops_the_job(action: str) -> None:
+    router = FakeRouter(stall=True)
+    router.job = {"id": "pull-1", "model": "qwen3:0.6b", "node_id": "ws", "state": "running"}
+    callback = answering(action)
+    async with Client(serve(router), elicitation_callback=callback) as client:
+        result = await client.call_tool("cancel_pull", {"job_id": "pull-1"})
+    content = result.structured_content
+    cancels = [c for c in router.changes() if c[1].endswith("/cancel")]
+    assert "Stop the pull of qwen3:0.6b onto ws" in callback.messages[-1]
+    if action == "decline":
+        assert content["status"] == "declined" and cancels == []
+    else:
+        assert content["status"] == "done" and content["job"]["state"] == "cancelled"
+        assert cancels == [("POST", "/dashboard/api/pulls/pull-1/cancel", None)]
 
 
 async def test_token_flow_without_elicitation() -> None:
