@@ -13,6 +13,7 @@ from typing import Any
 from router import __version__
 from router.model_names import normalize
 from router.registry import NodeRecord
+from router.versions import version_key
 from router.wire import FleetStatus, FleetSummary, NodeStatus, NodeView, QueueStats
 
 
@@ -156,12 +157,4 @@ def fleet_ollama_version(records: Iterable[NodeRecord]) -> str:
     versions = [r.heartbeat.ollama.version for r in records if r.heartbeat.ollama.version]
     if not versions:
         return "0.0.0"
-    return min(versions, key=_version_key)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("-")[0].split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+    return min(versions, key=version_key)

@@ -19,15 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"0.14.2"`` -> ``(0, 14, 2)``; empty when unparsable (then nothing is assumed)."""
-    parts = []
-    for piece in version.strip().split("-", 1)[0].split("."):
-        if not piece.isdigit():
-            return ()
-        parts.append(int(piece))
-    return tuple(parts)
+from router.versions import parse_version
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +61,8 @@ RESPONSES = NativeApi(
 
 def speaks(ollama_version: str, api: NativeApi) -> bool:
     """Whether an Ollama of ``ollama_version`` serves ``api`` itself."""
-    version = version_tuple(ollama_version)
-    return bool(version) and version >= api.since
+    version = parse_version(ollama_version)
+    return version is not None and version >= api.since
 
 
 def upstream_for(native: NativeCall | None, ollama_version: str) -> NativeCall | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 
+from router.versions import parse_version, version_key
 from router.wire import LoadedModel, NodeView
 
 from .findings import gb, is_live, label, pct, sorted_nodes
@@ -29,20 +30,10 @@ from .thresholds import (
     OLLAMA_DEFAULT_NUM_PARALLEL,
 )
 
-_VERSION_RE = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-
-
-def _parse_version(version: str) -> tuple[int, int, int] | None:
-    match = _VERSION_RE.match(version)
-    if not match:
-        return None
-    major, minor, patch = (int(part) if part else 0 for part in match.groups())
-    return major, minor, patch
-
 
 def _version_gap(a: str, b: str) -> Severity:
     """How far apart two differing version strings are: major, minor, or less."""
-    pa, pb = _parse_version(a), _parse_version(b)
+    pa, pb = parse_version(a), parse_version(b)
     if pa is None or pb is None:
         return "warning"
     if pa[0] != pb[0]:
@@ -50,11 +41,6 @@ def _version_gap(a: str, b: str) -> Severity:
     if pa[1] != pb[1]:
         return "warning"
     return "info"
-
-
-def _version_key(version: str) -> tuple[int, int, int, str]:
-    parsed = _parse_version(version) or (-1, -1, -1)
-    return (*parsed, version)
 
 
 _PARAM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMBT])?\s*$", re.IGNORECASE)
@@ -202,7 +188,7 @@ def check_version_mismatch(inputs: HealthInputs) -> Findings:
                 )
             )
     elif len(set(agents.values())) > 1:
-        versions = sorted(set(agents.values()), key=_version_key)
+        versions = sorted(set(agents.values()), key=version_key)
         findings.append(
             HealthCheck(
                 check_id="version_mismatch",
@@ -218,7 +204,7 @@ def check_version_mismatch(inputs: HealthInputs) -> Findings:
             )
         )
     ollamas = {n.node_id: n.ollama.version for n in nodes if n.ollama.version}
-    distinct = sorted(set(ollamas.values()), key=_version_key)
+    distinct = sorted(set(ollamas.values()), key=version_key)
     if len(distinct) > 1:
         newest = distinct[-1]
         behind = [k for k, v in ollamas.items() if v != newest]

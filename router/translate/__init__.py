@@ -8,15 +8,10 @@ and every error rendering). Nothing here reads a clock, the network or a databas
 """
 
 from router.translate.embeddings import (
-    embed_request_to_legacy,
-    embed_response_to_legacy,
     embeddings_request_to_ollama,
     embeddings_response_to_openai,
     encoding_format,
-    legacy_request_to_embed,
-    legacy_response_to_embed,
     pack_float32_base64,
-    unpack_float32_base64,
 )
 from router.translate.errors import (
     TranslationError,
@@ -44,7 +39,6 @@ from router.translate.openai_response import (
     completion_response_to_openai,
     finish_reason,
     model_entry,
-    models_list,
     tool_call_to_openai,
     usage,
 )
@@ -63,8 +57,6 @@ __all__ = [
     "completion_request_to_ollama",
     "completion_response_to_openai",
     "data_url_image",
-    "embed_request_to_legacy",
-    "embed_response_to_legacy",
     "embeddings_request_to_ollama",
     "embeddings_response_to_openai",
     "encoding_format",
@@ -72,11 +64,8 @@ __all__ = [
     "extract_router_fields",
     "finish_reason",
     "include_usage",
-    "legacy_request_to_embed",
-    "legacy_response_to_embed",
     "merge_stream",
     "model_entry",
-    "models_list",
     "ollama_error_body",
     "ollama_error_line",
     "openai_error_body",
@@ -85,6 +74,5 @@ __all__ = [
     "pack_float32_base64",
     "tool_arguments_to_object",
     "tool_call_to_openai",
-    "unpack_float32_base64",
     "usage",
 ]

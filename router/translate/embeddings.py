@@ -1,16 +1,13 @@
-"""Embedding bodies in every shape herd serves: OpenAI `/v1/embeddings` and both Ollama endpoints.
+"""Embedding bodies for OpenAI's ``/v1/embeddings``, served by Ollama's ``/api/embed``.
 
 Owns ``/v1/embeddings`` <-> ``/api/embed`` (requests and replies, with ``encoding_format: base64``
-packed as little-endian float32) and Ollama's older ``/api/embeddings {model, prompt}`` <->
-``/api/embed {model, input}``. Note that Ollama normalises ``/api/embed`` vectors while the older
-endpoint returned them raw; a router that translates one into the other changes that detail.
-Never does I/O.
+packed as little-endian float32). Ollama's older ``/api/embeddings`` is forwarded as it is, never
+translated. Never does I/O.
 """
 
 from __future__ import annotations
 
 import base64
-import struct
 import sys
 from array import array
 from typing import Any
@@ -78,12 +75,6 @@ def pack_float32_base64(vector: list[float]) -> str:
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def unpack_float32_base64(text: str) -> list[float]:
-    """The inverse of ``pack_float32_base64`` (used by tests and clients)."""
-    raw = base64.b64decode(text)
-    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-
-
 def embeddings_response_to_openai(
     reply: dict[str, Any], *, model: str | None = None, encoding: str = "float"
 ) -> dict[str, Any]:
@@ -103,44 +94,3 @@ def embeddings_response_to_openai(
         "model": model if model is not None else reply.get("model", ""),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
-
-
-def legacy_request_to_embed(body: dict[str, Any]) -> dict[str, Any]:
-    """``/api/embeddings {model, prompt}`` -> ``/api/embed {model, input}``; other keys kept."""
-    prompt = body.get("prompt", "")
-    if not isinstance(prompt, str):
-        raise _fail("'prompt' must be a string", "prompt")
-    out = {k: v for k, v in body.items() if k != "prompt"}
-    out["model"] = _model(body)
-    out["input"] = prompt
-    return out
-
-
-def embed_request_to_legacy(body: dict[str, Any]) -> dict[str, Any]:
-    """``/api/embed {model, input}`` -> ``/api/embeddings {model, prompt}`` (one input only)."""
-    value = body.get("input", "")
-    if isinstance(value, list):
-        if len(value) != 1 or not isinstance(value[0], str):
-            raise _fail("the older /api/embeddings takes exactly one text input", "input")
-        value = value[0]
-    if not isinstance(value, str):
-        raise _fail("'input' must be a string or a list of strings", "input")
-    out = {k: v for k, v in body.items() if k not in ("input", "dimensions", "truncate")}
-    out["model"] = _model(body)
-    out["prompt"] = value
-    return out
-
-
-def embed_response_to_legacy(reply: dict[str, Any]) -> dict[str, Any]:
-    """``/api/embed`` reply -> ``/api/embeddings`` reply: ``{"embedding": embeddings[0]}``."""
-    vectors = reply.get("embeddings") or []
-    return {"embedding": vectors[0] if vectors else []}
-
-
-def legacy_response_to_embed(reply: dict[str, Any], *, model: str) -> dict[str, Any]:
-    """``/api/embeddings`` reply -> ``/api/embed`` reply; other keys (durations...) kept."""
-    out = {k: v for k, v in reply.items() if k != "embedding"}
-    out["model"] = reply.get("model", model)
-    vector = reply.get("embedding") or []
-    out["embeddings"] = [vector] if vector else []
-    return out

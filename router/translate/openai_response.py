@@ -324,19 +324,6 @@ def _owner(name: str) -> str:
     return head.rsplit("/", 1)[-1] if sep else "library"
 
 
-def models_list(
-    names: list[str], *, created: int = 0, owned_by: str | None = None
-) -> dict[str, Any]:
-    """``/v1/models``: ``{object: "list", data: [{id, object: "model", created, owned_by}]}``.
-
-    ``owned_by`` defaults to the model's namespace (``library`` for un-namespaced names).
-    """
-    return {
-        "object": "list",
-        "data": [model_entry(n, created=created, owned_by=owned_by) for n in names],
-    }
-
-
 def model_entry(name: str, *, created: int = 0, owned_by: str | None = None) -> dict[str, Any]:
     """One ``/v1/models`` entry (also the body of ``/v1/models/{id}``)."""
     return {

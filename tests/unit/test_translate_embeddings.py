@@ -10,15 +10,10 @@ import pytest
 
 from router.translate import (
     TranslationError,
-    embed_request_to_legacy,
-    embed_response_to_legacy,
     embeddings_request_to_ollama,
     embeddings_response_to_openai,
     encoding_format,
-    legacy_request_to_embed,
-    legacy_response_to_embed,
     pack_float32_base64,
-    unpack_float32_base64,
 )
 
 REPLY = {
@@ -115,7 +110,7 @@ def test_response_base64_is_little_endian_float32():
     first = out["data"][0]["embedding"]
     assert isinstance(first, str)
     assert base64.b64decode(first) == struct.pack("<3f", 0.5, -1.25, 2.0)
-    assert unpack_float32_base64(out["data"][1]["embedding"]) == [0.0, 1.0, -0.5]
+    assert base64.b64decode(out["data"][1]["embedding"]) == struct.pack("<3f", 0.0, 1.0, -0.5)
 
 
 def test_base64_decodes_as_the_openai_client_does():
@@ -128,55 +123,3 @@ def test_base64_decodes_as_the_openai_client_does():
 def test_response_without_embeddings():
     out = embeddings_response_to_openai({"model": "m"})
     assert out["data"] == [] and out["usage"] == {"prompt_tokens": 0, "total_tokens": 0}
-
-
-# --- /api/embeddings (older) <-> /api/embed ---
-
-
-def test_legacy_request_to_embed():
-    body = {"model": "m", "prompt": "hello", "keep_alive": "5m", "options": {"num_ctx": 512}}
-    assert legacy_request_to_embed(body) == {
-        "model": "m",
-        "keep_alive": "5m",
-        "options": {"num_ctx": 512},
-        "input": "hello",
-    }
-
-
-def test_legacy_request_validated():
-    assert raises(legacy_request_to_embed, {"model": "m", "prompt": ["a"]}).param == "prompt"
-    assert raises(legacy_request_to_embed, {"prompt": "a"}).param == "model"
-
-
-def test_embed_request_to_legacy():
-    assert embed_request_to_legacy({"model": "m", "input": "hi", "truncate": True}) == {
-        "model": "m",
-        "prompt": "hi",
-    }
-    assert embed_request_to_legacy({"model": "m", "input": ["hi"]}) == {
-        "model": "m",
-        "prompt": "hi",
-    }
-
-
-@pytest.mark.parametrize("value", [["a", "b"], [], [1], 5])
-def test_embed_request_to_legacy_needs_one_text(value):
-    assert raises(embed_request_to_legacy, {"model": "m", "input": value}).param == "input"
-
-
-def test_embed_response_to_legacy():
-    assert embed_response_to_legacy(REPLY) == {"embedding": [0.5, -1.25, 2.0]}
-    assert embed_response_to_legacy({"embeddings": []}) == {"embedding": []}
-
-
-def test_legacy_response_to_embed():
-    assert legacy_response_to_embed({"embedding": [1.0, 2.0]}, model="m") == {
-        "model": "m",
-        "embeddings": [[1.0, 2.0]],
-    }
-    assert legacy_response_to_embed({"embedding": []}, model="m")["embeddings"] == []
-
-
-def test_round_trip_legacy_shapes():
-    legacy = {"model": "m", "prompt": "x"}
-    assert embed_request_to_legacy(legacy_request_to_embed(legacy)) == legacy
