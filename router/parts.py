@@ -27,6 +27,7 @@ from router.pipeline.candidates import Ranker
 from router.pipeline.dispatch import Pipeline
 from router.pipeline.journal import TraceJournal
 from router.pipeline.pulls import PullCoordinator
+from router.pipeline.show import ModelShow
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.store import TraceStore
@@ -49,6 +50,7 @@ class AppParts:
     ranker: Ranker
     pulls: PullCoordinator
     pipeline: Pipeline
+    model_show: ModelShow
     events: EventHub
     benchmarks: BenchmarkRunner
     metrics: Metrics
@@ -113,6 +115,7 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         ranker=ranker,
         pulls=pulls,
         pipeline=pipeline,
+        model_show=ModelShow(registry, upstream, journal),
         events=events,
         benchmarks=BenchmarkRunner(store, pipeline, clock),
         metrics=metrics,

@@ -16,7 +16,7 @@ TraceStatus = Literal[
 """``rejected``: refused before routing (bad input, no node, full queue); ``retried``: an attempt
 that failed before the first byte and was tried again elsewhere."""
 
-RequestKind = Literal["chat", "generate", "embed", "embeddings", "image", "transcribe"]
+RequestKind = Literal["chat", "generate", "embed", "embeddings", "show", "image", "transcribe"]
 
 
 @dataclass(slots=True)

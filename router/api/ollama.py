@@ -17,15 +17,14 @@ from starlette.routing import Route
 from router.api.access import route
 from router.api.bodies import read_json_object
 from router.api.intake import intake, model_and_node, require_bool, traced
+from router.api.request_ids import request_id_of
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
-from router.errors import BadRequest, NotFound, UpstreamFailure
-from router.http_client import HTTPError
+from router.errors import BadRequest, NotFound
 from router.model_names import normalize
 from router.parts import AppParts
 from router.pipeline.request import RequestKind
 from router.translate.option_ranges import check_options
-from router.upstream import error_message
 
 NDJSON = "application/x-ndjson"
 
@@ -72,29 +71,11 @@ def routes(ctx: AppParts) -> list[Route]:
         model = body.get("model") or body.get("name")
         if not isinstance(model, str) or not model:
             raise BadRequest("model is required")
-        wanted = normalize(model)
-        holders = [r for r, _ in ctx.registry.routable() if wanted in r.available_models]
-        if not holders:
-            raise NotFound(f"model '{model}' not found")
-        holders.sort(key=lambda r: wanted not in r.loaded_models)
-        upstream = ctx.upstream
-        last = "no node answered"
-        for record in holders:
-            try:
-                response = await upstream.request_json(
-                    "POST", record.ollama_url, "/api/show", {**body, "model": model}, timeout=10.0
-                )
-            except HTTPError as exc:
-                last = str(exc)
-                continue
-            if response.status_code == 200:
-                return Response(
-                    response.content,
-                    media_type="application/json",
-                    headers={"X-Fleet-Node": record.node_id},
-                )
-            last = error_message(response.content) or f"HTTP {response.status_code}"
-        raise UpstreamFailure(last)
+        client_ip = request.client.host if request.client else None
+        node_id, content = await ctx.model_show.show(
+            model, body, request_id_of(request.scope), client_ip
+        )
+        return Response(content, media_type="application/json", headers={"X-Fleet-Node": node_id})
 
     async def pull(request: Request) -> Response:
         body = await read_json_object(request, ctx.settings.max_body_bytes)

@@ -373,6 +373,15 @@ def test_a_prompt_the_loaded_window_cannot_hold_is_sent_with_a_window_that_holds
     assert trace["context_protected"] is True
 
 
+def test_api_show_is_answered_by_a_holder_and_leaves_a_trace(fleet: Fleet) -> None:
+    # Before: answered from the front end with no trace at all.
+    response = httpx.post(f"{fleet.router_url}/api/show", json={"model": "llama3.2:3b"}, timeout=10)
+    assert response.status_code == 200 and "details" in response.json()
+    trace = wait_trace(fleet, response.headers["X-Request-Id"], "completed")
+    assert trace["kind"] == "show" and trace["node_id"] == response.headers["X-Fleet-Node"]
+    assert trace["latency_ms"] > 0
+
+
 def test_router_only_fields_and_tags_are_never_forwarded(fleet: Fleet) -> None:
     response = httpx.post(
         f"{fleet.router_url}/api/chat",
