@@ -10,7 +10,7 @@ import importlib
 import sys
 import traceback
 
-BENCHMARKS = ("scoring", "store", "dashboard", "overhead", "fleet")
+BENCHMARKS = ("scoring", "store", "dashboard", "pages", "overhead", "fleet")
 
 
 def main() -> int:

@@ -53,7 +53,8 @@ a preview with a confirm_token. Show that preview to the user, wait for their ex
 then call the tool again with the same arguments plus confirm_token. Never invent a token. A pull
 is a job on the router: pull_model returns within wait_s seconds and the download goes on;
 pull_status follows it. Nothing here restarts or stops the router or the node agents: when a node
-is offline, report what to check."""
+is offline, report what to check. A person can watch the same fleet live in a browser at the
+router's /dashboard."""
 
 
 def build_server(

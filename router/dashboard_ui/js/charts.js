@@ -20,7 +20,7 @@ export function timeChart(title, times, series, { height = 180, unit = "" } = {}
     height,
     legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.08 : 1] } },
     axes: [
       { stroke: "#888", grid: { stroke: "rgba(128,128,128,.15)" } },
       { stroke: "#888", grid: { stroke: "rgba(128,128,128,.15)" }, size: 56,

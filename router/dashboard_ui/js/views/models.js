@@ -32,7 +32,7 @@ export default {
       { label: "TTFT p50", num: true, value: (m) => ms(m.ttft_ms?.p50) },
       { label: "Tokens/s", num: true, value: (m) => num(tokensPerSecond(m), 1) },
       { label: "Errors", num: true, value: (m) => `${num(m.errors)} (${pct(m.error_rate)})` },
-      { label: "Nodes", value: (m) => (m.nodes || []).map((n) => n.node_id).join(", ") || "–" },
+      { label: "Nodes", value: (m) => (m.nodes || []).map((n) => n.node_id).filter(Boolean).join(", ") || "–" },
     ], rows(models))));
     for (const model of models) {
       root.append(section(`${model.model} by node`, table([
