@@ -19,12 +19,14 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
 from node.backends.inventory import Backends
+from node.backends.jobs import BackendReport
 from node.collectors import (
     OllamaReader,
     OllamaSnapshot,
@@ -36,7 +38,7 @@ from node.collectors import (
 from node.config import NodeSettings
 from node.discovery import Backoff, FailureTracker, discover_router
 from node.node_key import NodeKey, default_key_file
-from router.wire import Heartbeat
+from router.wire import BackendInfo, Capabilities, Heartbeat
 
 log = logging.getLogger("herd.node.agent")
 
@@ -102,6 +104,7 @@ class NodeAgent:
         self.sent = 0
         self.accepted = 0
         self._last: tuple[SystemSnapshot, OllamaSnapshot] | None = None
+        self._backends_last: list[BackendReport] = []
         self._ollama_reachable: bool | None = None
 
     @property
@@ -119,10 +122,11 @@ class NodeAgent:
     async def collect(self, status: str = "online") -> Heartbeat:
         """One heartbeat from fresh snapshots (system in a thread, Ollama over HTTP, together)."""
         collector = await self._system_collector()
-        system, ollama = await asyncio.gather(
-            asyncio.to_thread(collector.collect), self._ollama.read()
+        system, ollama, backends = await asyncio.gather(
+            asyncio.to_thread(collector.collect), self._ollama.read(), self._backend_reports()
         )
         self._last = (system, ollama)
+        self._backends_last = backends
         if ollama.reachable != self._ollama_reachable:
             self._ollama_reachable = ollama.reachable
             if ollama.reachable:
@@ -137,8 +141,13 @@ class NodeAgent:
                 )
         return self._build(system, ollama, status)
 
+    async def _backend_reports(self) -> list[BackendReport]:
+        if self.backends is None:
+            return []
+        return await self.backends.reports(self.settings.gateway_url)
+
     def _build(self, system: SystemSnapshot, ollama: OllamaSnapshot, status: str) -> Heartbeat:
-        return build_heartbeat(
+        heartbeat = build_heartbeat(
             node_id=self.settings.node_id,
             ollama_url=self.settings.ollama_url,
             system=system,
@@ -147,6 +156,17 @@ class NodeAgent:
             sent_at=time.time(),
             status=status,
         )
+        reports = self._backends_last
+        heartbeat.backends = [BackendInfo.model_validate(asdict(r)) for r in reports]
+        image = sorted({m for r in reports if r.kind == "image" and r.reachable for m in r.models})
+        speech = sorted({m for r in reports if r.kind == "stt" and r.reachable for m in r.models})
+        heartbeat.capabilities = Capabilities(
+            image_generation=bool(image),
+            speech_to_text=bool(speech),
+            image_models=image[:64],
+            stt_models=speech[:64],
+        )
+        return heartbeat
 
     # --- sending --------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router import __version__
-from router.api import dashboard, fleet, metrics, ollama, openai, pages, pulls
+from router.api import audio, dashboard, fleet, images, metrics, ollama, openai, pages, pulls
 from router.api.access import guard
 from router.api.request_ids import HEADER, RequestIds, request_id_of
 from router.api.responses import error_response
@@ -95,6 +95,8 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
         *fleet.routes(ctx),
         *ollama.routes(ctx),
         *openai.routes(ctx),
+        *images.routes(ctx),
+        *audio.routes(ctx),
         *dashboard.routes(ctx),
         *metrics.routes(ctx),
         *pulls.routes(ctx),

@@ -12,7 +12,7 @@ from typing import Any
 
 from router import __version__
 from router.model_names import normalize
-from router.registry import NodeRecord
+from router.registry import NodeRecord, reachable_ollama_url
 from router.versions import version_key
 from router.wire import FleetStatus, FleetSummary, NodeStatus, NodeView, QueueStats
 
@@ -35,6 +35,10 @@ def node_view(
         disk=hb.disk,
         ollama=hb.ollama,
         capabilities=hb.capabilities,
+        backends=[
+            b.model_copy(update={"url": reachable_ollama_url(b.url, record.source_ip)})
+            for b in hb.backends
+        ],
         requests_active=requests_active,
         identity=record.identity,
     )
@@ -75,7 +79,9 @@ def fleet_status(
 
 
 def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
-    """``/api/tags`` over the given nodes: one entry per model, listing the nodes that hold it."""
+    """``/api/tags`` over the given nodes: one entry per model, listing the nodes that hold it,
+    with its ``kind`` (``ollama``, or the backend kind: ``openai``, ``image``, ``stt``)."""
+    records = list(records)
     merged: dict[str, dict[str, Any]] = {}
     for record in records:
         for model in record.heartbeat.ollama.models_available:
@@ -85,10 +91,48 @@ def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
                 entry = model.model_dump(exclude={"size_gb", "context_length"}, exclude_none=True)
                 entry["name"] = model.name
                 entry["model"] = model.model or model.name
+                entry["kind"] = "ollama"
                 entry["nodes"] = []
                 merged[key] = entry
             entry["nodes"].append(record.node_id)
+    for found in backend_models(records):
+        key = normalize(found["name"])
+        if key not in merged:
+            merged[key] = {
+                "name": found["name"],
+                "model": found["name"],
+                "modified_at": "",
+                "size": 0,
+                "digest": "",
+                "details": {
+                    "format": "",
+                    "family": "",
+                    "parameter_size": "",
+                    "quantization_level": "",
+                },
+                "kind": found["kind"],
+                "nodes": found["nodes"],
+            }
     return {"models": [merged[k] for k in sorted(merged)]}
+
+
+def backend_models(records: Iterable[NodeRecord]) -> list[dict[str, Any]]:
+    """Every model the nodes' non-Ollama backends serve: ``{name, kind, adapters, nodes}``."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        for backend in record.heartbeat.backends:
+            if not backend.reachable:
+                continue
+            for name in backend.models:
+                entry = found.setdefault(
+                    (backend.kind, name),
+                    {"name": name, "kind": backend.kind, "adapters": [], "nodes": []},
+                )
+                if backend.adapter not in entry["adapters"]:
+                    entry["adapters"].append(backend.adapter)
+                if record.node_id not in entry["nodes"]:
+                    entry["nodes"].append(record.node_id)
+    return [found[key] for key in sorted(found)]
 
 
 def heartbeat_ps(record: NodeRecord) -> list[dict[str, Any]]:
@@ -138,16 +182,26 @@ def merged_ps(per_node: Iterable[tuple[str, list[dict[str, Any]]]]) -> dict[str,
 
 
 def openai_models(records: Iterable[NodeRecord], created: int) -> dict[str, Any]:
-    """``/v1/models``: every model available on a routable node."""
-    owners: dict[str, list[str]] = {}
+    """``/v1/models``: every model available on a routable node, with its kind."""
+    records = list(records)
+    owners: dict[str, tuple[str, list[str]]] = {}
     for record in records:
         for model in record.heartbeat.ollama.models_available:
-            owners.setdefault(model.name, []).append(record.node_id)
+            owners.setdefault(model.name, ("ollama", []))[1].append(record.node_id)
+    for found in backend_models(records):
+        owners.setdefault(found["name"], (found["kind"], found["nodes"]))
     return {
         "object": "list",
         "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "herd", "nodes": nodes}
-            for name, nodes in sorted(owners.items())
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "herd",
+                "kind": kind,
+                "nodes": nodes,
+            }
+            for name, (kind, nodes) in sorted(owners.items())
         ],
     }
 

@@ -65,7 +65,9 @@ class Upstream:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def open(self, base_url: str, path: str, body: bytes) -> Response:
+    async def open(
+        self, base_url: str, path: str, body: bytes, headers: bytes = _JSON_HEADERS
+    ) -> Response:
         """POST ``body`` and return the response with its body not yet read.
 
         Raises ``AttemptFailed`` for connection failures, timeouts and error statuses (the error
@@ -73,7 +75,7 @@ class Upstream:
         once on a fresh connection by the client, before any response byte.
         """
         try:
-            response = await self.client.stream("POST", base_url, path, body, _JSON_HEADERS)
+            response = await self.client.stream("POST", base_url, path, body, headers)
         except HTTPError as exc:
             raise _classify(exc) from None
         if response.status_code >= 400:

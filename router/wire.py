@@ -130,6 +130,26 @@ class Capabilities(_Strict):
     stt_models: list[str] = Field(default_factory=list, max_length=64)
 
 
+BackendKind = Literal["ollama", "openai", "image", "stt"]
+
+
+class BackendInfo(_Strict):
+    """One inference server on the node besides (or as well as) its default Ollama.
+
+    ``url`` is where the router sends its requests: an ``openai`` server's own base URL, or for
+    ``image`` and ``stt`` the agent's job gateway (``/herd/images``, ``/herd/transcriptions``).
+    """
+
+    kind: BackendKind
+    adapter: str = Field(default="", max_length=64, description="mflux, openai, qwen3-asr...")
+    url: str = Field(max_length=2048)
+    models: list[str] = Field(default_factory=list, max_length=4096)
+    reachable: bool = True
+    capacity: int = Field(default=1, ge=1, le=1024, description="Jobs it runs at once.")
+    busy: int = Field(default=0, ge=0, le=1_000_000, description="Jobs running or waiting.")
+    detail: str = Field(default="", max_length=1000)
+
+
 class Heartbeat(_Strict):
     """What a node agent posts to ``POST /fleet/heartbeat`` every few seconds."""
 
@@ -144,6 +164,8 @@ class Heartbeat(_Strict):
     disk: DiskInfo | None = None
     ollama: OllamaInfo
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    backends: list[BackendInfo] = Field(default_factory=list, max_length=64)
+    """Backends besides ``ollama`` (older agents send none)."""
     user_active: bool | None = Field(
         default=None, description="Whether someone is using the device (when the OS says)."
     )
@@ -191,6 +213,7 @@ class NodeView(BaseModel):
     disk: DiskInfo | None = None
     ollama: OllamaInfo
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    backends: list[BackendInfo] = Field(default_factory=list)
     requests_active: int = 0
     identity: dict[str, Any] | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router import model_size, scoring
+from router.backends import placement
 from router.config import RouterSettings
 from router.demand import Demand
 from router.latency import Run, SpeedHistory
@@ -25,6 +26,7 @@ from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.scoring.speed import DEFAULT_OUTPUT_TOKENS
+from router.wire import BackendKind
 
 SESSION_MEMORY = 10_000
 """Conversations remembered for affinity (least recently used forgotten first)."""
@@ -54,6 +56,9 @@ class Choice:
     free_slot: bool = True
     num_ctx: int | None = None
     """A larger window to ask for: the prompt does not fit the one it would run in."""
+    backend: BackendKind = "ollama"
+    """Which kind of server ``ollama_url`` is (the URL of an ``openai`` server, or the agent's
+    job gateway for ``image`` and ``stt``)."""
 
 
 @dataclass(slots=True)
@@ -148,6 +153,7 @@ class Ranker:
             for record in self.registry.records():
                 known |= record.available_models
                 known |= record.loaded_models
+                known |= {normalize(m) for b in record.heartbeat.backends for m in b.models}
             self._known = known
 
     def _model_facts(self, model: str) -> tuple[int, model_size.Category]:
@@ -176,6 +182,40 @@ class Ranker:
     # --- decisions ----------------------------------------------------------------------------
 
     def rank(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
+        if request.kind in ("image", "transcribe"):
+            choices = self._backend_choices(model, request, excluded)
+            return Ranking(choices=choices, known_anywhere=self.known_anywhere(model))
+        ranking = self._rank_ollama(model, request, excluded)
+        ranking.choices += self._backend_choices(model, request, excluded)
+        return ranking
+
+    def _backend_choices(
+        self, model: str, request: InferenceRequest, excluded: set[str]
+    ) -> list[Choice]:
+        """Candidates among the nodes' non-Ollama backends for this request's kind."""
+        found = placement.backend_choices(
+            self.registry.routable(self.clock()), model, request.kind, self.queues.depths(),
+            excluded,
+        )  # fmt: skip
+        return [
+            Choice(
+                node_id=c.node_id,
+                ollama_url=c.url,
+                estimate_s=c.estimate_s,
+                breakdown={"backend_load": c.load, "estimate_s": c.estimate_s},
+                hot=True,
+                concurrency=c.capacity,
+                loaded_context=0,
+                backend=c.kind,
+            )
+            for c in found
+        ]
+
+    def kinds_serving(self, model: str) -> set[str]:
+        """``llm``, ``image``, ``stt``: what serves ``model`` somewhere in the fleet."""
+        return placement.kinds_serving(self.registry.records(), model)
+
+    def _rank_ollama(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
         now = self.clock()
         nodes = self._nodes(now)
         route = self._route_request(model, request, excluded)

@@ -16,11 +16,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from router.backends import media, placement
+from router.backends import openai as openai_backend
 from router.config import RouterSettings, RuntimeToggles
 from router.errors import BadRequest, HerdError, NoCapacity, NotFound, UpstreamFailure
-from router.http_client import HTTPError
+from router.http_client import HTTPError, Response
 from router.latency import as_int
 from router.model_names import normalize
 from router.pipeline.attempt import Attempt, Failures
@@ -126,7 +129,13 @@ class Pipeline:
                     # rather than refusing (its queue and the reaper still bound the wait).
                     ranking.choices = ranking.blocked[:1]
                 if not ranking.choices:
-                    if not ranking.known_anywhere and self.toggles.auto_pull and not pulled:
+                    pullable = request.kind not in ("image", "transcribe")
+                    if (
+                        not ranking.known_anywhere
+                        and self.toggles.auto_pull
+                        and pullable
+                        and not pulled
+                    ):
                         pulled = True
                         if await self.pulls.ensure(model):
                             continue
@@ -349,6 +358,13 @@ class Pipeline:
             if attempt.model != normalize(request.model)
             else body.get("model", attempt.model)
         )
+        task = asyncio.current_task()
+        attempt.slot.on_reap = task.cancel if task is not None else None
+        backend = attempt.choice.backend
+        if backend in ("image", "stt"):
+            return await self._forward_job(request, attempt, trace, body)
+        if backend == "openai":
+            return await self._forward_openai(request, attempt, trace, body)
         if self.toggles.context_protection:
             if attempt.choice.num_ctx is not None:
                 records = [record for record, _ in self.ranker.registry.routable()]
@@ -357,22 +373,13 @@ class Pipeline:
                 trace.context_protected = True
             elif strip_smaller_num_ctx(body, attempt.choice.loaded_context):
                 trace.context_protected = True
-        task = asyncio.current_task()
-        attempt.slot.on_reap = task.cancel if task is not None else None
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         path = UPSTREAM_PATHS[request.kind]
         response = await self.upstream.open(attempt.choice.ollama_url, path, payload)
         attempt.response = response
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:
-            try:
-                raw = await response.aread()
-            except HTTPError as exc:
-                raise AttemptFailed(
-                    f"node failed while answering: {exc}", True, kind="dropped"
-                ) from None
-            finally:
-                await response.aclose()
+            raw = await self._read_whole(response)
             attempt.response = None
             trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
             parsed = parse_line(raw.strip()) if raw.strip() else None
@@ -383,7 +390,16 @@ class Pipeline:
             routed.final = parsed
             await routed.close()
             return routed
-        lines = iter_lines(response)
+        return await self._begin_stream(request, attempt, trace, iter_lines(response))
+
+    async def _begin_stream(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        lines: AsyncIterator[bytes],
+    ) -> Routed:
+        """Wait for the first NDJSON line; the answer has begun once it came without an error."""
         try:
             first = await anext(lines)
         except StopAsyncIteration:
@@ -402,6 +418,100 @@ class Pipeline:
         if is_done_line(first):
             routed.final = parse_line(first)
         return routed
+
+    async def _read_whole(self, response: Response) -> bytes:
+        try:
+            return await response.aread()
+        except HTTPError as exc:
+            raise AttemptFailed(
+                f"node failed while answering: {exc}", True, kind="dropped"
+            ) from None
+        finally:
+            await response.aclose()
+
+    async def _forward_job(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        body: dict[str, Any],
+    ) -> Routed:
+        """An image or transcription job on a node's job gateway; the whole answer at once."""
+        token = self.settings.fleet_token
+        if request.kind == "image":
+            path, headers, payload = media.image_request(body, token)
+        else:
+            path, headers, payload = media.transcribe_request(body, token)
+        response = await self.upstream.open(attempt.choice.ollama_url, path, payload, headers)
+        attempt.response = response
+        generation = response.headers.get("x-generation-time")
+        raw = await self._read_whole(response)
+        attempt.response = None
+        trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+        if request.kind == "image":
+            if not raw.startswith(b"\x89PNG"):
+                raise AttemptFailed("the node sent an image that is not a PNG", True, 502)
+            final: dict[str, Any] = {"generation_time_s": _float(generation)}
+        else:
+            parsed = media.transcript(raw)
+            if parsed is None:
+                raise AttemptFailed("the node sent no transcript", True, 502, "stream_error")
+            final = parsed
+        routed = self._routed(request, attempt, trace, raw, None)
+        routed.final = final
+        await routed.close()
+        return routed
+
+    async def _forward_openai(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        body: dict[str, Any],
+    ) -> Routed:
+        """An Ollama-native request on an OpenAI-compatible server, its answer mapped back."""
+        payload = json.dumps(
+            openai_backend.request_body(request.kind, body), separators=(",", ":")
+        ).encode()
+        path = openai_backend.OPENAI_PATHS[request.kind]
+        response = await self.upstream.open(attempt.choice.ollama_url, path, payload)
+        attempt.response = response
+        model = str(body["model"])
+        streaming = request.stream and request.kind in ("chat", "generate")
+        if not streaming:
+            raw = await self._read_whole(response)
+            attempt.response = None
+            trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+            try:
+                answer = openai_backend.whole_answer(
+                    request.kind, model, json.loads(raw), _iso_now(), self._elapsed_ns(request)
+                )
+            except ValueError as exc:
+                raise AttemptFailed(
+                    f"the node's answer: {exc}", True, 502, "stream_error"
+                ) from None
+            line = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+            routed = self._routed(request, attempt, trace, line, None)
+            routed.final = answer
+            await routed.close()
+            return routed
+        lines = self._ollama_lines(request, model, iter_lines(response))
+        return await self._begin_stream(request, attempt, trace, lines)
+
+    def _elapsed_ns(self, request: InferenceRequest) -> int:
+        return int((time.perf_counter() - request.started) * 1e9)
+
+    async def _ollama_lines(
+        self, request: InferenceRequest, model: str, sse: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """An OpenAI SSE stream as Ollama NDJSON lines, ending with a ``done`` line."""
+        stream = openai_backend.ChatStream(request.kind, model)
+        async for raw in sse:
+            for line in stream.feed(raw, _iso_now(), self._elapsed_ns(request)):
+                yield line
+            if stream.done:
+                return
+        yield stream.final(_iso_now(), self._elapsed_ns(request))
 
     def _routed(
         self,
@@ -488,8 +598,11 @@ class Pipeline:
         last_failure: AttemptFailed | None,
         retries: int,
     ) -> HerdError:
-        """The error for a request no node served: the nodes failed, nobody has the model, or
-        nobody can take it now."""
+        """The error for a request no node served: the nodes failed, the model is of another kind
+        (an image model on /api/chat), nobody has the model, or nobody can take it now."""
+        wrong = placement.wrong_endpoint(self.ranker.kinds_serving(primary), request.kind)
+        if wrong is not None:
+            return BadRequest(f'model "{request.model}" cannot serve this request: {wrong}')
         if last_failure is not None:
             error: HerdError = UpstreamFailure(
                 f"{last_failure.message} (after {retries} attempt{'s' if retries != 1 else ''})",
@@ -504,3 +617,14 @@ class Pipeline:
                 retry_after_s=5,
             )
         return error
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

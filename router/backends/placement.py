@@ -1,0 +1,121 @@
+"""Where a request for a model served by a non-Ollama backend can go, best first.
+
+Owns the candidates among the nodes' ``openai``, ``image`` and ``stt`` backends (the heartbeat's
+``backends``): a backend is a candidate when its node is routable, it is reachable, it lists the
+model and its kind fits the request (chat, generate and embeddings go to ``openai`` backends;
+images to ``image``; transcriptions to ``stt``). Each gets an expected finish time in seconds, like
+the Ollama estimate: one job's typical duration (``JOB_SECONDS`` per kind, or what the router has
+observed there) times the rounds of work ahead of it, where the work ahead is the jobs the node
+reports running or waiting plus the router's own pending and in-flight requests for it, divided by
+the backend's capacity (an mflux backend has capacity 1: one image at a time). Also
+answers which kinds of backend serve a model anywhere, so a request on the wrong endpoint is told
+which one to use. Pure: nodes, queue depths and exclusions are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from router.model_names import normalize
+from router.registry import NodeRecord, reachable_ollama_url
+from router.wire import BackendKind, NodeStatus
+
+LLM_KINDS = ("chat", "generate", "embed", "embeddings")
+REQUEST_BACKEND: dict[str, BackendKind] = {
+    "chat": "openai",
+    "generate": "openai",
+    "embed": "openai",
+    "embeddings": "openai",
+    "image": "image",
+    "transcribe": "stt",
+}
+"""The non-Ollama backend kind that serves each request kind."""
+ENDPOINTS: dict[str, str] = {
+    "llm": "POST /api/chat, /api/generate or /v1/chat/completions",
+    "image": "POST /api/generate-image or /v1/images/generations",
+    "stt": "POST /api/transcribe or /v1/audio/transcriptions",
+}
+JOB_SECONDS: dict[str, float] = {"openai": 5.0, "image": 20.0, "stt": 10.0}
+"""A job's duration before the router has seen one on that backend."""
+DEGRADED_PENALTY = 2.0
+"""A degraded node's estimate is multiplied by this (its heartbeats are late)."""
+
+
+class Depths(Protocol):
+    """Live queue depths: (node_id, model) -> (pending, in_flight, ...)."""
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChoice:
+    node_id: str
+    kind: BackendKind
+    adapter: str
+    url: str
+    capacity: int
+    estimate_s: float
+    load: float
+
+
+def backend_choices(
+    nodes: Iterable[tuple[NodeRecord, NodeStatus]],
+    model: str,
+    request_kind: str,
+    depths: Depths,
+    excluded: set[str],
+    observed_s: Mapping[tuple[str, str], float] | None = None,
+) -> list[BackendChoice]:
+    """The backends that can serve ``model`` for a request of ``request_kind``, soonest
+    finished first. ``observed_s`` holds typical seconds per (node, model) when known."""
+    wanted = REQUEST_BACKEND.get(request_kind)
+    key = normalize(model)
+    choices: list[BackendChoice] = []
+    for record, status in nodes:
+        if record.node_id in excluded or wanted is None:
+            continue
+        for backend in record.heartbeat.backends:
+            if backend.kind != wanted or not backend.reachable:
+                continue
+            if key not in {normalize(m) for m in backend.models}:
+                continue
+            pending, in_flight = depths.get((record.node_id, key), (0, 0))[:2]
+            load = (max(backend.busy, in_flight) + pending) / backend.capacity
+            job_s = (observed_s or {}).get((record.node_id, key), JOB_SECONDS[wanted])
+            estimate = job_s * (1 + int(load))
+            if status != "online":
+                estimate *= DEGRADED_PENALTY
+            url = reachable_ollama_url(backend.url, record.source_ip)
+            choices.append(
+                BackendChoice(
+                    record.node_id, backend.kind, backend.adapter, url, backend.capacity,
+                    round(estimate, 4), round(load, 4),
+                )
+            )  # fmt: skip
+            break
+    return sorted(choices, key=lambda c: (c.estimate_s, c.load, c.node_id))
+
+
+def kinds_serving(records: Iterable[NodeRecord], model: str) -> set[str]:
+    """Which of ``llm``, ``image``, ``stt`` serve ``model`` somewhere in the fleet."""
+    key = normalize(model)
+    kinds: set[str] = set()
+    for record in records:
+        if key in record.available_models or key in record.loaded_models:
+            kinds.add("llm")
+        for backend in record.heartbeat.backends:
+            if key in {normalize(m) for m in backend.models}:
+                kinds.add("llm" if backend.kind in ("ollama", "openai") else backend.kind)
+    return kinds
+
+
+def wrong_endpoint(kinds: set[str], request_kind: str) -> str | None:
+    """The message for a model asked for on an endpoint of the wrong kind, or None."""
+    asked = "llm" if request_kind in LLM_KINDS else REQUEST_BACKEND.get(request_kind, "llm")
+    if not kinds or asked in kinds:
+        return None
+    names = {"llm": "a language model", "image": "an image model", "stt": "a speech-to-text model"}
+    other = sorted(kinds)[0]
+    return f"this is {names[other]}: use {ENDPOINTS[other]}"
