@@ -101,7 +101,6 @@ def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
             merged[key] = {
                 "name": found["name"],
                 "model": found["name"],
-                "modified_at": "",
                 "size": 0,
                 "digest": "",
                 "details": {

@@ -90,7 +90,8 @@ class ServerClient:
 
 class ServedModels:
     """An image or speech server's adapter state: its client, its models (configured, else the
-    server's ``/v1/models`` at each report) and its occupancy."""
+    server's ``/v1/models``, asked at each report, which also tells whether it answers) and its
+    occupancy."""
 
     kind: BackendKind
     adapter: str
@@ -115,11 +116,12 @@ class ServedModels:
 
     async def report(self) -> BackendReport:
         detail, reachable = "", True
-        if self.fixed_models is None:
-            try:
-                self.models = await self.server.model_ids()
-            except BackendError as exc:
-                detail, reachable = exc.message, False
+        try:
+            listed = await self.server.model_ids()
+        except BackendError as exc:
+            detail, reachable = exc.message, False
+        else:
+            self.models = self.fixed_models or listed
         return BackendReport(
             self.kind, self.adapter, self.server.url, self.models, reachable=reachable,
             capacity=self.occupancy.capacity, busy=self.occupancy.busy, detail=detail,

@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--context-length", type=int, default=4096)
     parser.add_argument("--memory-gb", type=float, default=None, help="override the profile's")
     parser.add_argument("--models", default=None, help="comma-separated models on disk")
+    parser.add_argument("--image-models", default=None, help="comma-separated image models")
+    parser.add_argument("--stt-models", default=None, help="comma-separated speech models")
     parser.add_argument(
         "--no-memory-wait",
         action="store_true",
@@ -40,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--list-profiles", action="store_true")
     return parser.parse_args(argv)
+
+
+def _names(raw: str | None) -> list[str] | None:
+    return [m.strip() for m in raw.split(",") if m.strip()] if raw is not None else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         else None,
         memory_wait=not args.no_memory_wait,
         version=args.version,
+        image_models=_names(args.image_models),
+        stt_models=_names(args.stt_models),
     )
     app = create_app(config)
     uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()

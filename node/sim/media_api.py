@@ -11,7 +11,8 @@ Owns the HTTP handlers over ``media.ImageEngine`` and ``media.SpeechEngine``:
   ``{text, language, chunks}``), as Qwen3-ASR's server does, Bearer key required.
 Faults armed with an explicit ``path`` apply: ``http_error`` answers its status (on ``/transcribe``
 the job fails instead, as a real transcription failure does), ``slow`` and ``hang`` wait
-``delay_s`` real seconds first; other kinds behave as ``http_error``.
+``delay_s`` real seconds first (``hang``: until the client goes away); other kinds behave as
+``http_error``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def parse_size(size: Any) -> tuple[int, int] | None:
     return (w, h) if 64 <= w <= MAX_SIDE and 64 <= h <= MAX_SIDE else None
 
 
+async def _until_gone(request: Request) -> None:
+    """Wait until the client goes away (bounded by ``HANG_S``), as a hung server would."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG_S
+    while loop.time() < deadline and not await request.is_disconnected():
+        await asyncio.sleep(0.05)
+
+
 class MediaEndpoints:
     """Handlers for the image and speech servers of one simulated device."""
 
@@ -75,8 +84,10 @@ class MediaEndpoints:
         fault = self.sim.faults.take(path, model)
         if fault is not None:
             record["fault"] = fault.kind
-            if fault.kind in ("slow", "hang"):
-                await asyncio.sleep(fault.delay_s if fault.kind == "slow" else HANG_S)
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay_s)
+            elif fault.kind == "hang":
+                await _until_gone(request)
         failing = fault if fault is not None and fault.kind != "slow" else None
         self.sim.recorder.finish(record, "error" if failing else "completed")
         return failing

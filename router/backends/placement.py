@@ -119,3 +119,20 @@ def wrong_endpoint(kinds: set[str], request_kind: str) -> str | None:
     names = {"llm": "a language model", "image": "an image model", "stt": "a speech-to-text model"}
     other = sorted(kinds)[0]
     return f"this is {names[other]}: use {ENDPOINTS[other]}"
+
+
+def explain(records: Iterable[NodeRecord], model: str, request_kind: str) -> str:
+    """Why no backend took a request for ``model``: each matching backend and its state."""
+    wanted = REQUEST_BACKEND.get(request_kind)
+    key = normalize(model)
+    reasons: list[str] = []
+    for record in records:
+        for backend in record.heartbeat.backends:
+            if backend.kind != wanted or key not in {normalize(m) for m in backend.models}:
+                continue
+            state = "unreachable" if not backend.reachable else f"busy ({backend.busy} jobs)"
+            detail = f": {backend.detail}" if backend.detail and not backend.reachable else ""
+            reasons.append(
+                f"{record.node_id}'s {backend.adapter} {backend.kind} backend is {state}{detail}"
+            )
+    return "; ".join(reasons) or f"no {wanted} backend lists it"

@@ -610,6 +610,12 @@ class Pipeline:
             )
         elif len(unknown) == len(wanted):
             error = NotFound(f'model "{request.model}" not found, try pulling it first')
+        elif request.kind in ("image", "transcribe"):
+            error = NoCapacity(
+                f"no node can serve {primary} right now: "
+                + placement.explain(self.ranker.registry.records(), primary, request.kind),
+                retry_after_s=5,
+            )
         else:
             error = NoCapacity(
                 f"no node can serve {primary} right now: "

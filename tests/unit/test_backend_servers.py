@@ -79,7 +79,7 @@ async def test_image_models_come_from_v1_models_unless_configured(standin: Stand
     assert probed.serves("sdxl") and not probed.serves("flux-dev")
     fixed = await OpenAIImages(URL, models=["flux"], transport=transport(standin)).report()
     assert fixed.models == ["flux"]
-    assert [r["path"] for r in standin.requests] == ["/v1/models"]
+    assert [r["path"] for r in standin.requests] == ["/v1/models", "/v1/models"]
 
 
 @pytest.mark.parametrize(
