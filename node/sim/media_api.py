@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import time
 from collections import OrderedDict
@@ -59,10 +60,13 @@ def parse_size(size: Any) -> tuple[int, int] | None:
 
 async def _until_gone(request: Request) -> None:
     """Wait until the client goes away (bounded by ``HANG_S``), as a hung server would."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG_S
-    while loop.time() < deadline and not await request.is_disconnected():
-        await asyncio.sleep(0.05)
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            continue
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(disconnected(), HANG_S)
 
 
 class MediaEndpoints:
