@@ -379,17 +379,12 @@ class Pipeline:
         attempt.response = response
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:
-            raw = await self._read_whole(response)
-            attempt.response = None
-            trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+            raw = await self._read_whole(request, attempt, trace, response)
             parsed = parse_line(raw.strip()) if raw.strip() else None
             if parsed is None or "error" in parsed:
                 message = str((parsed or {}).get("error", "the node sent an empty answer"))
                 raise AttemptFailed(message, retryable=True, status=502, kind="stream_error")
-            routed = self._routed(request, attempt, trace, raw, None)
-            routed.final = parsed
-            await routed.close()
-            return routed
+            return await self._completed(request, attempt, trace, raw, parsed)
         return await self._begin_stream(request, attempt, trace, iter_lines(response))
 
     async def _begin_stream(
@@ -419,15 +414,35 @@ class Pipeline:
             routed.final = parse_line(first)
         return routed
 
-    async def _read_whole(self, response: Response) -> bytes:
+    async def _read_whole(
+        self, request: InferenceRequest, attempt: Attempt, trace: TraceRecord, response: Response
+    ) -> bytes:
+        """A whole (non-streaming) answer; its arrival is the first token for the trace."""
         try:
-            return await response.aread()
+            raw = await response.aread()
         except HTTPError as exc:
             raise AttemptFailed(
                 f"node failed while answering: {exc}", True, kind="dropped"
             ) from None
         finally:
             await response.aclose()
+        attempt.response = None
+        trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+        return raw
+
+    async def _completed(
+        self,
+        request: InferenceRequest,
+        attempt: Attempt,
+        trace: TraceRecord,
+        raw: bytes,
+        final: dict[str, Any],
+    ) -> Routed:
+        """A whole answer, its slot released and its trace recorded."""
+        routed = self._routed(request, attempt, trace, raw, None)
+        routed.final = final
+        await routed.close()
+        return routed
 
     async def _forward_job(
         self,
@@ -445,9 +460,7 @@ class Pipeline:
         response = await self.upstream.open(attempt.choice.ollama_url, path, payload, headers)
         attempt.response = response
         generation = response.headers.get("x-generation-time")
-        raw = await self._read_whole(response)
-        attempt.response = None
-        trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+        raw = await self._read_whole(request, attempt, trace, response)
         if request.kind == "image":
             if not raw.startswith(b"\x89PNG"):
                 raise AttemptFailed("the node sent an image that is not a PNG", True, 502)
@@ -457,10 +470,7 @@ class Pipeline:
             if parsed is None:
                 raise AttemptFailed("the node sent no transcript", True, 502, "stream_error")
             final = parsed
-        routed = self._routed(request, attempt, trace, raw, None)
-        routed.final = final
-        await routed.close()
-        return routed
+        return await self._completed(request, attempt, trace, raw, final)
 
     async def _forward_openai(
         self,
@@ -479,9 +489,7 @@ class Pipeline:
         model = str(body["model"])
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:
-            raw = await self._read_whole(response)
-            attempt.response = None
-            trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
+            raw = await self._read_whole(request, attempt, trace, response)
             try:
                 answer = openai_backend.whole_answer(
                     request.kind, model, json.loads(raw), _iso_now(), self._elapsed_ns(request)
@@ -491,10 +499,7 @@ class Pipeline:
                     f"the node's answer: {exc}", True, 502, "stream_error"
                 ) from None
             line = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
-            routed = self._routed(request, attempt, trace, line, None)
-            routed.final = answer
-            await routed.close()
-            return routed
+            return await self._completed(request, attempt, trace, line, answer)
         lines = self._ollama_lines(request, model, iter_lines(response))
         return await self._begin_stream(request, attempt, trace, lines)
 
