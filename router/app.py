@@ -21,7 +21,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router import __version__
-from router.api import audio, dashboard, fleet, images, metrics, ollama, openai, pages, pulls
+from router.api import (
+    audio,
+    dashboard,
+    fleet,
+    heartbeats,
+    images,
+    metrics,
+    model_lists,
+    ollama,
+    openai,
+    pages,
+    pulls,
+)
 from router.api.access import guard
 from router.api.request_ids import HEADER, RequestIds, request_id_of
 from router.api.responses import error_response
@@ -92,7 +104,9 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
             yield
 
     routes = [
+        *heartbeats.routes(ctx),
         *fleet.routes(ctx),
+        *model_lists.routes(ctx),
         *ollama.routes(ctx),
         *openai.routes(ctx),
         *images.routes(ctx),

@@ -40,19 +40,7 @@ def recommend_node(
     notes: list[str] = []
     if node.status == "offline":
         notes.append("Node is offline: figures come from its last heartbeat.")
-    size_cap: float | None = None
-    big_node: str | None = None
-    if (
-        fleet_best is not None
-        and fleet_best[0] != node.node_id
-        and facts.usable_gb > 0
-        and fleet_best[1] >= ROLE_SPLIT_RATIO * facts.usable_gb
-    ):
-        size_cap, big_node = gb(facts.usable_gb * ROLE_SPLIT_CAP), fleet_best[0]
-        notes.append(
-            f"{big_node} has {fleet_best[1]:.1f} GB usable against {facts.usable_gb:.1f} GB here: "
-            f"the biggest models go there, and each model here is capped at {size_cap:.1f} GB."
-        )
+    size_cap, big_node = _role_split(facts, fleet_best, notes)
     if facts.memory_gb <= 0:
         notes.append("Memory size unknown: no mix can be planned.")
     if facts.disk_free_gb is None:
@@ -65,30 +53,11 @@ def recommend_node(
         if c is not None:
             by_model.setdefault(c.entry.name, (c, []))[1].append(role)
     mix_gb = gb(sum(c.memory_gb for c, _ in by_model.values()))
-
-    recommended: list[ModelRecommendation] = []
-    for c, roles in by_model.values():
-        name = c.installed_name or c.entry.name
-        recommended.append(
-            ModelRecommendation(
-                model=name,
-                category=c.entry.category,
-                size_gb=c.size_gb,
-                quality=c.entry.quality,
-                reason=explain(c, roles, facts, demand, usage, mix_gb, size_cap, big_node),
-                already_installed=c.installed_name is not None,
-                loaded=c.loaded,
-                action="keep" if c.installed_name is not None else f"ollama pull {name}",
-                roles=sorted((r.name for r in roles), key=ROLE_ORDER.index),
-                memory_gb=c.memory_gb,
-                kv_cache_gb=c.kv_gb,
-                download_gb=c.download_gb,
-                requests=c.requests,
-                est_tokens_per_s=round(c.tps, 1) if c.tps is not None else None,
-            )
-        )
+    recommended = [
+        _model_recommendation(c, roles, facts, demand, usage, mix_gb, size_cap, big_node)
+        for c, roles in by_model.values()
+    ]
     recommended.sort(key=lambda r: (-r.memory_gb, r.model))
-    download = gb(sum(r.download_gb for r in recommended))
 
     missing = {r.name for r in demand.roles} - set(picks)
     if missing and facts.usable_gb > 0:
@@ -100,23 +69,9 @@ def recommend_node(
 
     removable, used_elsewhere = removable_models(facts, demand, usage, catalogue, recommended)
     removable_gb = gb(sum(r.size_gb for r in removable))
-
-    if facts.disk_budget_gb is not None:
-        unconstrained = plan_mix(facts, demand, catalogue, size_cap, check_disk=False)
-        wanted = {c.entry.name: c for c in unconstrained.values() if c.download_gb > 0}
-        blocked = sorted(set(wanted) - {c.entry.name for c in picks.values()})
-        if blocked:
-            need = gb(sum(wanted[n].download_gb for n in blocked))
-            note = (
-                f"Disk limits the mix: {facts.disk_free_gb:.1f} GB free leaves "
-                f"{facts.disk_budget_gb:.1f} GB for downloads after a {facts.disk_reserve_gb:.1f} "
-                f"GB reserve; with more space the mix would pull {', '.join(blocked)} "
-                f"({need:.1f} GB)."
-            )
-            if removable_gb:
-                note += f" Deleting the removable models frees {removable_gb:.1f} GB."
-            notes.append(note)
-
+    disk = _disk_note(facts, demand, catalogue, size_cap, picks, removable_gb)
+    if disk is not None:
+        notes.append(disk)
     to_load = sum(r.memory_gb for r in recommended if not r.loaded)
     if recommended and node.memory.available_gb + EPS < to_load:
         notes.append(
@@ -138,10 +93,86 @@ def recommend_node(
         removable=removable,
         notes=notes,
         disk_budget_gb=facts.disk_budget_gb,
-        download_gb=download,
+        download_gb=gb(sum(r.download_gb for r in recommended)),
         removable_gb=removable_gb,
         model_size_cap_gb=size_cap,
     )
+
+
+def _role_split(
+    facts: NodeFacts, fleet_best: tuple[str, float] | None, notes: list[str]
+) -> tuple[float | None, str | None]:
+    """The size cap on this node's models when a much bigger node takes the biggest ones."""
+    if (
+        fleet_best is None
+        or fleet_best[0] == facts.node.node_id
+        or facts.usable_gb <= 0
+        or fleet_best[1] < ROLE_SPLIT_RATIO * facts.usable_gb
+    ):
+        return None, None
+    size_cap, big_node = gb(facts.usable_gb * ROLE_SPLIT_CAP), fleet_best[0]
+    notes.append(
+        f"{big_node} has {fleet_best[1]:.1f} GB usable against {facts.usable_gb:.1f} GB here: "
+        f"the biggest models go there, and each model here is capped at {size_cap:.1f} GB."
+    )
+    return size_cap, big_node
+
+
+def _model_recommendation(
+    c: Candidate,
+    roles: list[Role],
+    facts: NodeFacts,
+    demand: Demand,
+    usage: UsageSummary,
+    mix_gb: float,
+    size_cap: float | None,
+    big_node: str | None,
+) -> ModelRecommendation:
+    name = c.installed_name or c.entry.name
+    return ModelRecommendation(
+        model=name,
+        category=c.entry.category,
+        size_gb=c.size_gb,
+        quality=c.entry.quality,
+        reason=explain(c, roles, facts, demand, usage, mix_gb, size_cap, big_node),
+        already_installed=c.installed_name is not None,
+        loaded=c.loaded,
+        action="keep" if c.installed_name is not None else f"ollama pull {name}",
+        roles=sorted((r.name for r in roles), key=ROLE_ORDER.index),
+        memory_gb=c.memory_gb,
+        kv_cache_gb=c.kv_gb,
+        download_gb=c.download_gb,
+        requests=c.requests,
+        est_tokens_per_s=round(c.tps, 1) if c.tps is not None else None,
+    )
+
+
+def _disk_note(
+    facts: NodeFacts,
+    demand: Demand,
+    catalogue: Catalogue,
+    size_cap: float | None,
+    picks: dict[str, Candidate],
+    removable_gb: float,
+) -> str | None:
+    """What the disk keeps out of the mix, and what deleting the removable models frees."""
+    if facts.disk_budget_gb is None:
+        return None
+    unconstrained = plan_mix(facts, demand, catalogue, size_cap, check_disk=False)
+    wanted = {c.entry.name: c for c in unconstrained.values() if c.download_gb > 0}
+    blocked = sorted(set(wanted) - {c.entry.name for c in picks.values()})
+    if not blocked:
+        return None
+    need = gb(sum(wanted[n].download_gb for n in blocked))
+    note = (
+        f"Disk limits the mix: {facts.disk_free_gb:.1f} GB free leaves "
+        f"{facts.disk_budget_gb:.1f} GB for downloads after a {facts.disk_reserve_gb:.1f} "
+        f"GB reserve; with more space the mix would pull {', '.join(blocked)} "
+        f"({need:.1f} GB)."
+    )
+    if removable_gb:
+        note += f" Deleting the removable models frees {removable_gb:.1f} GB."
+    return note
 
 
 def recommend(

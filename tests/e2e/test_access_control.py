@@ -139,7 +139,7 @@ def test_an_unexpected_error_still_answers_in_the_clients_format(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("router.api.fleet.merged_tags", broken)
+    monkeypatch.setattr("router.api.model_lists.merged_tags", broken)
     settings = load_settings({"data_dir": tmp_path, "mdns": False}, environ={})
     with TestClient(
         create_app(settings), client=LOOPBACK, raise_server_exceptions=False
