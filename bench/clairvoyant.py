@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from bench.scenarios import Scenario
 from bench.workload import CONTEXT_TOKENS, Session
+from herd_contract.model_names import normalize
 from node.sim.catalogue import CATALOGUE, GIB, PROFILES, Profile
 from node.sim.replies import count_tokens
-from router.model_names import normalize
 
 MESSAGE_OVERHEAD_TOKENS = 4
 

@@ -23,8 +23,8 @@ import httpx
 
 from bench.fleet_traffic import Outcome
 from bench.workload import CLASSES
+from herd_contract.model_names import normalize
 from node.sim.catalogue import CATALOGUE
-from router.model_names import normalize
 from router.model_size import category_of
 from tests.procs import wait_until
 

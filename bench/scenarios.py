@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bench.workload import CLASS_WEIGHTS, Session, build_sessions, estimate_capacity
+from herd_contract.model_names import normalize
 from node.sim.catalogue import PROFILES
-from router.model_names import normalize
 
 
 @dataclass(frozen=True)

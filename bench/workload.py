@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from herd_contract.model_names import normalize
 from node.sim.catalogue import CATALOGUE, GIB, PROFILES, Profile
-from router.model_names import normalize
 
 NODES: tuple[tuple[str, str], ...] = (
     ("workstation", "workstation"),

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from herd_contract.model_names import base_name, normalize
 from herd_mcp.models import FindModelResult, ModelEntry, SettingValue
 from herd_mcp.router_views import FleetView, ModelView, NodeView, PullJob, PullPlanView
-from router.model_names import base_name, normalize
 
 GB = 1e9
 

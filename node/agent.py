@@ -1,7 +1,7 @@
 """The heartbeat loop: find the router, report this device every interval, say goodbye on exit.
 
 Owns ``NodeAgent``: each tick it collects a system snapshot (psutil, in a worker thread) and an
-Ollama snapshot (httpx) concurrently, builds a ``router.wire.Heartbeat`` and posts it to
+Ollama snapshot (httpx) concurrently, builds a ``herd_contract.heartbeat.Heartbeat`` and posts it to
 ``{router}/fleet/heartbeat``. It finds the router over mDNS unless given a URL, retries discovery
 forever with bounded backoff, and browses again after a few heartbeats in a row fail to reach the
 router (it moved or restarted). When asked to stop it sends one last ``status: "draining"``
@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import httpx
 
+from herd_contract.heartbeat import BackendInfo, Capabilities, Heartbeat
 from node.backends.inventory import Backends
 from node.backends.jobs import BackendReport
 from node.collectors import (
@@ -38,7 +39,6 @@ from node.collectors import (
 from node.config import NodeSettings
 from node.discovery import Backoff, FailureTracker, discover_router
 from node.node_key import NodeKey, default_key_file
-from router.wire import BackendInfo, Capabilities, Heartbeat
 
 log = logging.getLogger("herd.node.agent")
 

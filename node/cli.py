@@ -2,9 +2,9 @@
 
 Owns the process edge of the node: flags -> ``NodeSettings``, structured JSON logs on stderr, the
 SIGTERM/SIGINT handlers that make the agent send its draining heartbeat and exit 0, and, with
-``--simulate PROFILE``, the Ollama simulator this agent reports (served in-process by uvicorn when
-``node.sim`` offers an app factory, else as a ``python -m node.sim`` child that the agent owns and
-stops). The one ``print`` of the node is the start-up line here; everything else is a log record.
+``--simulate PROFILE``, the Ollama simulator this agent reports (served in-process by uvicorn and
+stopped with the agent). The one ``print`` of the node is the start-up line here; everything else
+is a log record.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 
+from herd_contract.logs import log_json_lines
 from node import __version__
 from node.agent import NodeAgent
 from node.backends.inventory import Backends, BackendSpec, ConfigError, assemble
-from node.children import die_with_parent
 from node.config import SIM_PROFILES, NodeSettings, load_node_settings
 from node.gateway import create_gateway
-from router.logs import JsonLineFormatter
+from node.sim import SimConfig, create_app
 
 log = logging.getLogger("herd.node.cli")
 
@@ -137,16 +137,6 @@ _KEYS = (
 )
 
 
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr for every ``herd`` logger."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLineFormatter())
-    root = logging.getLogger("herd")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {key: getattr(args, key, None) for key in _KEYS}
@@ -155,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"herd-node: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    log_json_lines(sys.stderr, settings.log_level)
     target = settings.router_url or "the router found over mDNS"
     print(
         f"herd-node {__version__}: node {settings.node_id} reporting Ollama at "
@@ -266,30 +256,8 @@ class _Served:
                 await self.task
 
 
-def _sim_app(profile: str, time_scale: float | None, memory_gb: float | None) -> Any | None:
-    """The simulator's ASGI app from ``node.sim``'s factory, or None when it is not importable."""
-    try:
-        from node.sim import SimConfig, create_app  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from node.sim.engine import SimConfig
-            from node.sim.server import create_app
-        except ImportError:
-            return None
-    options: dict[str, Any] = {"profile": profile}
-    if time_scale is not None:
-        options["time_scale"] = time_scale
-    if memory_gb is not None:
-        options["memory_gb"] = memory_gb
-    try:
-        return create_app(SimConfig(**options))
-    except (TypeError, ValueError, KeyError) as exc:
-        log.warning("simulator factory refused its settings", extra={"error": repr(exc)})
-        return None
-
-
 class Simulator:
-    """The Ollama simulator behind ``--simulate``: in-process if possible, else a child process."""
+    """The Ollama simulator behind ``--simulate``, served in-process by uvicorn."""
 
     def __init__(self, settings: NodeSettings) -> None:
         assert settings.simulate is not None
@@ -297,48 +265,22 @@ class Simulator:
         self.profile = settings.simulate
         self.url = settings.ollama_url
         self._served: _Served | None = None
-        self._child: asyncio.subprocess.Process | None = None
 
     async def start(self, stop: asyncio.Event) -> bool:
         settings = self.settings
-        app = _sim_app(self.profile, settings.sim_time_scale, settings.sim_memory_gb)
-        if app is not None:
-            self._served = _Served(app, settings.sim_host, settings.sim_port, "herd-sim")
-            await self._served.start()
-            mode = "in-process"
-        else:
-            cmd = [
-                sys.executable,
-                "-m",
-                "node.sim",
-                "--port",
-                str(settings.sim_port),
-                "--profile",
-                self.profile,
-            ]
-            if settings.sim_host != "127.0.0.1":
-                cmd += ["--host", settings.sim_host]
-            if settings.sim_time_scale is not None:
-                cmd += ["--time-scale", str(settings.sim_time_scale)]
-            if settings.sim_memory_gb is not None:
-                cmd += ["--memory-gb", str(settings.sim_memory_gb)]
-            self._child = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent
-            )
-            mode = "child process"
-        log.info(
-            "starting the Ollama simulator",
-            extra={"profile": self.profile, "url": self.url, "mode": mode},
-        )
+        sim = SimConfig(profile=self.profile, memory_gb=settings.sim_memory_gb)
+        if settings.sim_time_scale is not None:
+            sim.time_scale = settings.sim_time_scale
+        self._served = _Served(create_app(sim), settings.sim_host, settings.sim_port, "herd-sim")
+        await self._served.start()
+        log.info("starting the Ollama simulator", extra={"profile": self.profile, "url": self.url})
         ready = await self._wait_ready(stop)
         if not ready and not stop.is_set():
             log.error("the simulator did not start", extra={"url": self.url})
         return ready
 
     def _gone(self) -> bool:
-        if self._served is not None and self._served.task is not None:
-            return self._served.task.done()
-        return self._child is not None and self._child.returncode is not None
+        return self._served is None or self._served.task is None or self._served.task.done()
 
     async def _wait_ready(self, stop: asyncio.Event) -> bool:
         loop = asyncio.get_running_loop()
@@ -355,12 +297,3 @@ class Simulator:
     async def stop(self) -> None:
         if self._served is not None:
             await self._served.stop()
-        if self._child is not None and self._child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._child.terminate()
-            try:
-                await asyncio.wait_for(self._child.wait(), timeout=3.0)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self._child.kill()
-                await self._child.wait()

@@ -6,8 +6,8 @@ snapshots the agent turns into a heartbeat, and the two collectors at the edge: 
 It never talks to the router and never blocks the event loop: every psutil call and file read is
 in the synchronous half that runs in a worker thread.
 
-Units: every ``*_gb`` figure is bytes / 1024**3, memory and model sizes alike, so the router can
-compare a model's ``size_gb`` with a node's ``available_gb`` directly.
+Units: every size is reported in bytes (``*_bytes`` fields; Ollama's ``size`` is bytes too), as the
+contract says (``herd_contract.units``); the agent never converts to GB.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ import httpx
 import psutil
 from pydantic import ValidationError
 
-from node import __version__
-from router.wire import (
+from herd_contract.heartbeat import (
     AvailableModel,
     CpuInfo,
     DiskInfo,
@@ -43,10 +42,9 @@ from router.wire import (
     OllamaInfo,
     ThermalState,
 )
+from node import __version__
 
 log = logging.getLogger("herd.node.collectors")
-
-GB = 1024**3
 
 # --- memory pressure ------------------------------------------------------------------------------
 
@@ -307,9 +305,9 @@ class SystemCollector:
             usage = psutil.disk_usage(str(where))
             disk = DiskInfo(
                 path=str(where)[:4096],
-                total_gb=round(usage.total / GB, 3),
-                used_gb=round(usage.used / GB, 3),
-                free_gb=round(usage.free / GB, 3),
+                total_bytes=int(usage.total),
+                used_bytes=int(usage.used),
+                free_bytes=int(usage.free),
             )
         except OSError:
             disk = None
@@ -320,7 +318,7 @@ class SystemCollector:
                 platform=system,
                 arch=arch,
                 cpu_model=cpu_model,
-                memory_gb=round(total / GB, 3),
+                memory_bytes=total,
                 temperature_c=temperature,
                 thermal_state=classify_thermal(temperature, high, critical),
             ),
@@ -331,12 +329,12 @@ class SystemCollector:
                 load_5m=max(0.0, load_5m) if load_5m is not None else None,
             ),
             memory=MemoryInfo(
-                total_gb=round(total / GB, 3),
-                used_gb=round(max(0, total - int(vm.available)) / GB, 3),
-                available_gb=round(int(vm.available) / GB, 3),
+                total_bytes=total,
+                used_bytes=max(0, total - int(vm.available)),
+                available_bytes=int(vm.available),
                 pressure=classify_memory_pressure(total, int(vm.available), activity),
-                swap_total_gb=round(swap.total / GB, 3),
-                swap_used_gb=round(swap.used / GB, 3),
+                swap_total_bytes=int(swap.total),
+                swap_used_bytes=int(swap.used),
             ),
             disk=disk,
         )
@@ -356,13 +354,8 @@ class OllamaSnapshot:
     """Simulator only: the simulated device's facts from ``/_sim/state`` (memory, name...)."""
 
 
-def _size_gb(entry: Mapping[str, Any]) -> float:
-    size = entry.get("size")
-    return round(size / GB, 3) if isinstance(size, int | float) and size > 0 else 0.0
-
-
 def parse_models(payload: Any, kind: type[LoadedModel] | type[AvailableModel]) -> list[Any]:
-    """Models of an ``/api/ps`` or ``/api/tags`` body, ``size_gb`` filled, bad entries dropped."""
+    """Models of an ``/api/ps`` or ``/api/tags`` body, bad entries dropped."""
     entries = payload.get("models") if isinstance(payload, dict) else None
     models: list[Any] = []
     for entry in entries or []:
@@ -371,7 +364,6 @@ def parse_models(payload: Any, kind: type[LoadedModel] | type[AvailableModel]) -
         data = dict(entry)
         if not data.get("name") and data.get("model"):
             data["name"] = data["model"]
-        data["size_gb"] = _size_gb(data)
         try:
             models.append(kind.model_validate(data))
         except ValidationError as exc:
@@ -480,40 +472,36 @@ class OllamaReader:
 # --- the heartbeat --------------------------------------------------------------------------------
 
 
-def _device_float(device: Mapping[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = device.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
+def _device_bytes(device: Mapping[str, Any], key: str) -> int | None:
+    value = device.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
     return None
 
 
 def apply_simulated_device(system: SystemSnapshot, device: Mapping[str, Any]) -> SystemSnapshot:
     """Replace the host's memory figures with the simulated device's, when the simulator says.
 
-    Recognised keys in ``/_sim/state``: ``memory_total_gb``/``memory_gb`` and
-    ``memory_available_gb``/``memory_free_gb`` (else total minus ``memory_used_gb``).
+    Recognised keys in ``/_sim/state``: ``memory_total_bytes`` and ``memory_used_bytes``, and
+    ``memory_bandwidth_gbps``.
     """
-    total = _device_float(device, "memory_total_gb", "memory_gb", "total_memory_gb")
+    total = _device_bytes(device, "memory_total_bytes")
     if not total:
         return system
-    available = _device_float(device, "memory_available_gb", "memory_free_gb", "available_gb")
-    used = _device_float(device, "memory_used_gb", "used_gb")
-    if available is None:
-        available = max(0.0, total - used) if used is not None else total
-    available = min(available, total)
+    used = min(total, _device_bytes(device, "memory_used_bytes") or 0)
+    available = total - used
     memory = system.memory.model_copy(
         update={
-            "total_gb": round(total, 3),
-            "available_gb": round(available, 3),
-            "used_gb": round(total - available, 3),
-            "pressure": classify_memory_pressure(int(total * GB), int(available * GB)),
+            "total_bytes": total,
+            "available_bytes": available,
+            "used_bytes": used,
+            "pressure": classify_memory_pressure(total, available),
         }
     )
-    hardware = system.hardware.model_copy(update={"memory_gb": round(total, 3)})
-    bandwidth = _device_float(device, "memory_bandwidth_gbps")
-    if bandwidth is not None:
-        hardware = hardware.model_copy(update={"memory_bandwidth_gbps": bandwidth})
+    hardware = system.hardware.model_copy(update={"memory_bytes": total})
+    bandwidth = device.get("memory_bandwidth_gbps")
+    if isinstance(bandwidth, int | float) and not isinstance(bandwidth, bool) and bandwidth >= 0:
+        hardware = hardware.model_copy(update={"memory_bandwidth_gbps": float(bandwidth)})
     # The host's CPU is shared by every simulated node on it and says nothing about the simulated
     # device: report how busy the simulated device's inference slots are instead.
     cpu = system.cpu.model_copy(update={"utilization_pct": simulated_cpu_pct(device)})

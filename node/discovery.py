@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo
 
-from router.config import MDNS_SERVICE_TYPE
-from router.discovery import zeroconf_on
+from herd_contract.discovery import MDNS_SERVICE_TYPE, zeroconf_on
 
 log = logging.getLogger("herd.node.discovery")
 

@@ -1,3 +1,5 @@
 """herd's router: one Ollama- and OpenAI-compatible endpoint in front of a fleet of Ollama nodes."""
 
-__version__ = "0.1.0"
+from herd_contract import __version__
+
+__all__ = ["__version__"]

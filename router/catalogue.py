@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 
 Category = Literal["chat", "code", "reasoning", "vision", "embedding"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)

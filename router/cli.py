@@ -19,11 +19,11 @@ from typing import Any
 
 import uvicorn
 
-from node.children import die_with_parent
+from herd_contract.children import die_with_parent
+from herd_contract.logs import configure_logging, stop_logging
 from router import __version__
 from router.config import DEFAULT_PORT, load_settings
 from router.data_dir import data_dir_problem
-from router.logs import configure_logging, stop_logging
 
 CLIENT_COMMANDS = ("status", "ps", "list", "ls", "pull", "pulls", "rm", "traces", "health", "top")
 DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))

@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DEFAULT_PORT = 11435
+from herd_contract.discovery import DEFAULT_ROUTER_PORT
+
+DEFAULT_PORT = DEFAULT_ROUTER_PORT
 DEFAULT_DATA_DIR = "~/.fleet-manager"
-MDNS_SERVICE_TYPE = "_fleet-manager._tcp.local."
 
 
 class RuntimeToggles(BaseModel):

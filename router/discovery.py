@@ -6,9 +6,9 @@ the router's start-up; ``stop()`` withdraws the record (a goodbye packet) and cl
 A failure to advertise is logged, never raised: nodes can still be pointed at the router by URL.
 
 When ``interfaces`` is given (interface IP addresses, e.g. ``["127.0.0.1"]`` in tests), zeroconf
-binds and answers on those only and the record carries those addresses (``zeroconf_on``, which the
-node's browse uses too). This module never browses; the node's side of discovery lives in
-``node/discovery.py``.
+binds and answers on those only and the record carries those addresses. The service type and the
+zeroconf binding are the contract's (``herd_contract.discovery``), shared with the node's browse.
+This module never browses; the node's side of discovery lives in ``node/discovery.py``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import logging
 import socket
 
 import psutil
-from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from herd_contract.discovery import MDNS_SERVICE_TYPE, zeroconf_on
 from router import __version__
-from router.config import MDNS_SERVICE_TYPE
 
 log = logging.getLogger("herd.router.discovery")
 
@@ -45,22 +44,6 @@ def default_service_name(port: int) -> str:
     ask for one router by name (``herd-node --router-name``).
     """
     return f"herd-{host_label()}-{port}"[:_LABEL_MAX]
-
-
-def zeroconf_on(interfaces: list[str] | None) -> AsyncZeroconf:
-    """An ``AsyncZeroconf`` bound to ``interfaces`` (IP addresses; all interfaces when empty), on
-    the IP versions those addresses have (IPv4 only when none is given)."""
-    versions = set()
-    for item in interfaces or []:
-        try:
-            versions.add(ipaddress.ip_address(item).version)
-        except ValueError:
-            versions.add(4)
-    if versions == {6}:
-        ip_version = IPVersion.V6Only
-    else:
-        ip_version = IPVersion.All if 6 in versions else IPVersion.V4Only
-    return AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=ip_version)
 
 
 def advertised_addresses(interfaces: list[str] | None) -> list[str]:

@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from herd_contract.heartbeat import NodeStatus
+from herd_contract.model_names import normalize
 from router import __version__
-from router.model_names import normalize
+from router.fleet_status import (
+    DiskView,
+    FleetStatus,
+    FleetSummary,
+    HardwareView,
+    MemoryView,
+    NodeView,
+    OllamaView,
+    QueueStats,
+)
 from router.registry import NodeRecord, reachable_ollama_url
 from router.versions import version_key
-from router.wire import FleetStatus, FleetSummary, NodeStatus, NodeView, QueueStats
 
 
 def node_view(
@@ -29,11 +39,11 @@ def node_view(
         last_seen=record.last_seen,
         seconds_since_heartbeat=round(max(0.0, now - record.last_seen), 3),
         ollama_url=record.ollama_url,
-        hardware=hb.hardware,
+        hardware=HardwareView.of(hb.hardware),
         cpu=hb.cpu,
-        memory=hb.memory,
-        disk=hb.disk,
-        ollama=hb.ollama,
+        memory=MemoryView.of(hb.memory),
+        disk=DiskView.of(hb.disk) if hb.disk is not None else None,
+        ollama=OllamaView.of(hb.ollama),
         capabilities=hb.capabilities,
         backends=[
             b.model_copy(update={"url": reachable_ollama_url(b.url, record.source_ip)})
@@ -88,7 +98,7 @@ def merged_tags(records: Iterable[NodeRecord]) -> dict[str, Any]:
             key = normalize(model.name)
             entry = merged.get(key)
             if entry is None:
-                entry = model.model_dump(exclude={"size_gb", "context_length"}, exclude_none=True)
+                entry = model.model_dump(exclude={"context_length"}, exclude_none=True)
                 entry["name"] = model.name
                 entry["model"] = model.model or model.name
                 entry["kind"] = "ollama"
@@ -138,7 +148,7 @@ def heartbeat_ps(record: NodeRecord) -> list[dict[str, Any]]:
     """A node's loaded models as its last heartbeat reported them, in ``/api/ps`` form."""
     return [
         {
-            **m.model_dump(exclude={"size_gb"}, exclude_none=True),
+            **m.model_dump(exclude_none=True),
             "model": m.model or m.name,
         }
         for m in record.heartbeat.ollama.models_loaded

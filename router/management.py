@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from herd_contract.model_names import normalize
 from router import health, model_size
 from router.config import RouterSettings, RuntimeToggles
-from router.model_names import normalize
+from router.fleet_status import NodeView
 from router.recommendations import UsageSummary
-from router.wire import NodeView
 
 _SECRET_FIELDS = ("fleet_token", "api_key", "admin_key")
 
@@ -85,7 +85,7 @@ def model_management(
             models.append(
                 {
                     "name": entry.name,
-                    "size_gb": round(entry.size / 1e9, 2) if entry.size else entry.size_gb,
+                    "size_gb": round(entry.size_gb, 2),
                     "parameter_size": entry.details.parameter_size,
                     "quantization_level": entry.details.quantization_level,
                     "family": entry.details.family,

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from herd_contract.logs import log_write_errors
 from router.auth import Keys
 from router.benchmarks import BenchmarkRunner
 from router.config import RouterSettings
 from router.events import EventHub
 from router.fleet_view import fleet_status
 from router.latency import SpeedHistory
-from router.logs import log_write_errors
 from router.metrics import Metrics
 from router.metrics import Snapshot as MetricsSnapshot
 from router.node_identity import IdentityBook

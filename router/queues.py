@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.wire import QueueStats
+from router.fleet_status import QueueStats
 
 
 class QueueFull(Exception):

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from router.model_names import normalize
+from herd_contract.heartbeat import AvailableModel, Heartbeat, NodeStatus
+from herd_contract.model_names import normalize
 from router.weekly import WeeklyPatterns
-from router.wire import AvailableModel, Heartbeat, NodeStatus
 
 CPU_HISTORY_LENGTH = 60
 """Heartbeats of CPU utilisation kept per node (5 minutes at the default interval)."""

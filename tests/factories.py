@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.wire import Heartbeat
+from herd_contract.heartbeat import Heartbeat
 
 GB = 1_000_000_000
+
+
+def gb_bytes(value: float) -> int:
+    """Decimal gigabytes as bytes, the wire's unit."""
+    return int(value * GB)
+
 
 WEATHER_TOOL = {
     "type": "function",
@@ -44,15 +50,20 @@ def heartbeat(
         "node_id": node_id,
         "agent_version": agent_version,
         "status": status,
-        "hardware": {"hostname": node_id, "memory_gb": memory_gb},
+        "hardware": {"hostname": node_id, "memory_bytes": gb_bytes(memory_gb)},
         "cpu": {"cores": 8, "utilization_pct": cpu_pct},
         "memory": {
-            "total_gb": memory_gb,
-            "used_gb": memory_gb - available_gb,
-            "available_gb": available_gb,
+            "total_bytes": gb_bytes(memory_gb),
+            "used_bytes": gb_bytes(memory_gb - available_gb),
+            "available_bytes": gb_bytes(available_gb),
             "pressure": "normal",
         },
-        "disk": {"path": "/", "total_gb": 500, "used_gb": 100, "free_gb": 400},
+        "disk": {
+            "path": "/",
+            "total_bytes": gb_bytes(500),
+            "used_bytes": gb_bytes(100),
+            "free_bytes": gb_bytes(400),
+        },
         "ollama": {
             "url": url,
             "version": "0.12.3",

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from node.children import die_with_parent
+from herd_contract.children import die_with_parent
 
 from .http import ServerClient
 from .jobs import (

@@ -22,7 +22,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 
 GIB = 1024**3
 

@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 
-from .catalogue import GIB
 from .engine import BadRequest, Engine, SimError, parse_keep_alive
 from .faults import FaultBook
 from .records import Recorder
@@ -52,8 +51,8 @@ class ControlHooks:
         counters = engine.counters
         return {
             "profile": engine.profile.name,
-            "memory_total_gb": round(engine.memory_total / GIB, 3),
-            "memory_used_gb": round(engine.memory_used / GIB, 3),
+            "memory_total_bytes": engine.memory_total,
+            "memory_used_bytes": engine.memory_used,
             "memory_bandwidth_gbps": engine.profile.bandwidth_gbps,
             "num_parallel": engine.num_parallel,
             "max_loaded_models": engine.max_loaded_models,

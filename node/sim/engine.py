@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 
 from .catalogue import CATALOGUE, GIB, ModelSpec, Profile, get_profile
 

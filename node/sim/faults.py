@@ -28,7 +28,7 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 
 from .engine import BadRequest
 

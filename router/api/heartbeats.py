@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.heartbeat import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 from router import __version__
 from router.api.access import route
 from router.api.bodies import read_body
@@ -20,7 +21,6 @@ from router.api.responses import json_response
 from router.node_identity import KEY_HEADER, AddressError, checked_backend_url
 from router.parts import AppParts
 from router.registry import reachable_ollama_url
-from router.wire import MAX_HEARTBEAT_BYTES, Heartbeat, HeartbeatAck
 
 log = logging.getLogger("herd.fleet")
 

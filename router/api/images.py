@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.model_names import normalize
 from router.api.access import route
 from router.api.intake import intake, traced
 from router.api.responses import json_response
 from router.errors import BadRequest
 from router.fleet_view import backend_models
-from router.model_names import normalize
 from router.parts import AppParts
 from router.pipeline.routed import Routed
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from herd_contract.model_names import normalize
 from router.api.access import route
 from router.api.bodies import read_json_object
 from router.api.intake import intake, model_and_node, require_bool, traced
@@ -21,7 +22,6 @@ from router.api.request_ids import request_id_of
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream
 from router.errors import BadRequest, NotFound
-from router.model_names import normalize
 from router.parts import AppParts
 from router.pipeline.request import RequestKind
 from router.translate.option_ranges import check_options

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from router.model_names import normalize
+from herd_contract.heartbeat import BackendKind, NodeStatus
+from herd_contract.model_names import normalize
 from router.registry import NodeRecord, reachable_ollama_url
-from router.wire import BackendKind, NodeStatus
 
 LLM_KINDS = ("chat", "generate", "embed", "embeddings")
 REQUEST_BACKEND: dict[str, BackendKind] = {

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import re
 
+from herd_contract.units import GB
+from router.fleet_status import LoadedModelView, NodeView
 from router.versions import parse_version, version_key
-from router.wire import LoadedModel, NodeView
 
 from .findings import gb, is_live, label, pct, sorted_nodes
 from .model import Findings, HealthCheck, HealthInputs, Severity
 from .registry import health_check
 from .thresholds import (
-    GIB,
     KV_CACHE_RATIO_CRITICAL,
     KV_CACHE_RATIO_WARNING,
     KV_KIB_PER_TOKEN_MAX,
@@ -58,7 +58,7 @@ def parameter_billions(parameter_size: str) -> float | None:
     return billions if billions > 0 else None
 
 
-def kv_bytes_per_token(model: LoadedModel) -> float:
+def kv_bytes_per_token(model: LoadedModelView) -> float:
     """The documented per-token KV size assumption for one loaded model, in bytes."""
     billions = parameter_billions(model.details.parameter_size)
     if billions is None:
@@ -71,7 +71,7 @@ def kv_bytes_per_token(model: LoadedModel) -> float:
     return kib * 1024
 
 
-def _model_context(model: LoadedModel, node: NodeView) -> int:
+def _model_context(model: LoadedModelView, node: NodeView) -> int:
     return model.context_length or node.ollama.context_length or OLLAMA_DEFAULT_CONTEXT
 
 
@@ -101,15 +101,15 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
                     "model": model.name,
                     "context_length": ctx,
                     "kv_kib_per_token": bpt / 1024,
-                    "kv_gb": parallel * ctx * bpt / GIB,
+                    "kv_gb": parallel * ctx * bpt / GB,
                 }
             )
-        kv_gb = parallel * per_slot_bytes / GIB
+        kv_gb = parallel * per_slot_bytes / GB
         ratio = kv_gb / memory_gb
         if ratio <= KV_CACHE_RATIO_WARNING:
             continue
         severity: Severity = "critical" if ratio >= KV_CACHE_RATIO_CRITICAL else "warning"
-        budget_bytes = KV_CACHE_RATIO_WARNING * memory_gb * GIB
+        budget_bytes = KV_CACHE_RATIO_WARNING * memory_gb * GB
         max_ctx = max(item["context_length"] for item in per_model)
         suggested_parallel = max(1, math.floor(budget_bytes / per_slot_bytes))
         scaled_ctx = max_ctx * budget_bytes / (parallel * per_slot_bytes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from router.wire import NodeView
+from router.fleet_status import NodeView
 
 from .model import Severity, ratio
 from .thresholds import MIN_REQUESTS_FOR_RATES

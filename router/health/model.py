@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from router.fleet_status import NodeView
 from router.supervisor import TaskHealth
-from router.wire import NodeView
 
 Severity = Literal["info", "warning", "critical"]
 OverallStatus = Literal["healthy", "warning", "critical"]

@@ -101,9 +101,6 @@ OLLAMA_DEFAULT_NUM_PARALLEL = 1
 """Parallel slots assumed when the agent cannot see OLLAMA_NUM_PARALLEL (Ollama's default)."""
 MIN_SUGGESTED_CONTEXT = 2048
 
-GIB = 1024**3
-"""Memory ``*_gb`` fields are read as GiB (2**30 bytes), as the node agents report them."""
-
 SEVERITY_PENALTY: dict[Severity, int] = {"critical": 30, "warning": 10, "info": 2}
 """Points subtracted from 100 per finding; the score is clamped to 0..100."""
 

@@ -16,17 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from herd_contract.heartbeat import BackendKind
+from herd_contract.model_names import normalize
+from herd_contract.units import GB
 from router import model_size, scoring
 from router.backends import placement
 from router.config import RouterSettings
 from router.demand import Demand
 from router.latency import Run, SpeedHistory
-from router.model_names import normalize
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.scoring.speed import DEFAULT_OUTPUT_TOKENS
-from router.wire import BackendKind
 
 SESSION_MEMORY = 10_000
 """Conversations remembered for affinity (least recently used forgotten first)."""
@@ -264,7 +265,7 @@ class Ranker:
         rejected: dict[str, str],
         route: scoring.RouteRequest,
     ) -> list[Choice]:
-        need_gb = route.size_bytes / scoring.GB
+        need_gb = route.size_bytes / GB
         waiting = [
             Choice(
                 node_id=snap.node_id,

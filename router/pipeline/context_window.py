@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from router.model_names import normalize
+from herd_contract.model_names import normalize
 from router.pipeline.candidates import Choice
 from router.pipeline.request import InferenceRequest
 from router.registry import NodeRecord

@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from herd_contract.model_names import normalize
 from router.backends import media, placement
 from router.backends import openai as openai_backend
 from router.config import RouterSettings, RuntimeToggles
 from router.errors import BadRequest, HerdError, NoCapacity, NotFound, UpstreamFailure
 from router.http_client import HTTPError, Response
 from router.latency import as_int
-from router.model_names import normalize
 from router.pipeline.attempt import Attempt, Failures
 from router.pipeline.candidates import Choice, Ranker, Ranking, estimate_prompt_tokens
 from router.pipeline.context_window import (

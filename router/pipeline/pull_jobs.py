@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from router.wire import JobState, LayerProgress, PullJobView
+from router.fleet_status import JobState, LayerProgress, PullJobView
 
 log = logging.getLogger("herd.pulls")
 

@@ -16,19 +16,18 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from herd_contract.heartbeat import AvailableModel
+from herd_contract.model_names import normalize
 from router import pull_plan
 from router.errors import BadRequest, NotFound, UpstreamFailure
 from router.http_client import HTTPError
-from router.model_names import normalize
 from router.pipeline.pull_jobs import PullJob, PullJobs
 from router.pull_plan import NodeRoom, PullPlan
 from router.registry import NodeRecord, Registry
 from router.upstream import AttemptFailed, Upstream, error_message, iter_lines
-from router.wire import AvailableModel
 
 log = logging.getLogger("herd.pulls")
 PULL_TIMEOUT_S = 3600.0
-GB = 1e9
 
 
 class PullRefused(BadRequest):
@@ -50,13 +49,13 @@ class PullCoordinator:
         rooms = []
         for record, status in self.registry.with_status():
             hb = record.heartbeat
-            memory = (hb.memory.total_gb or hb.hardware.memory_gb) * GB
+            memory = hb.memory.total_bytes or hb.hardware.memory_bytes
             rooms.append(
                 NodeRoom(
                     node_id=record.node_id,
                     online=status == "online" and not record.draining,
-                    memory_bytes=int(memory),
-                    disk_free_bytes=int(hb.disk.free_gb * GB) if hb.disk is not None else None,
+                    memory_bytes=memory,
+                    disk_free_bytes=hb.disk.free_bytes if hb.disk is not None else None,
                     holds=model in record.available_models,
                 )
             )
@@ -150,7 +149,7 @@ class PullCoordinator:
             log.warning("could not refresh models of %s: %s", record.node_id, exc)
             return
         models = [
-            AvailableModel.model_validate({**m, "size_gb": round(m.get("size", 0) / GB, 2)})
+            AvailableModel.model_validate(m)
             for m in tags.get("models", [])
             if isinstance(m, dict) and m.get("name")
         ]

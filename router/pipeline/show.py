@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
+from herd_contract.model_names import normalize
 from router.errors import NotFound, UpstreamFailure
 from router.http_client import HTTPError
-from router.model_names import normalize
 from router.pipeline.journal import TraceJournal
 from router.pipeline.request import Api
 from router.registry import Registry

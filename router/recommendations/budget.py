@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from herd_contract.model_names import normalize
 from router.catalogue import Catalogue
-from router.model_names import normalize
-from router.wire import AvailableModel, LoadedModel, NodeView
+from router.fleet_status import AvailableModelView, LoadedModelView, NodeView
 
 from .assumptions import (
     DEFAULT_CONTEXT_TOKENS,
@@ -45,8 +45,8 @@ def node_memory(node: NodeView) -> float:
     return node.memory.total_gb or node.hardware.memory_gb
 
 
-def size_of(model: AvailableModel | LoadedModel) -> float:
-    return model.size_gb or model.size / 1e9
+def size_of(model: AvailableModelView | LoadedModelView) -> float:
+    return model.size_gb
 
 
 @dataclass(slots=True)
@@ -60,9 +60,9 @@ class NodeFacts:
     context_tokens: int
     parallel: int
     bandwidth: float | None
-    installed: dict[str, AvailableModel | LoadedModel] = field(default_factory=dict)
+    installed: dict[str, AvailableModelView | LoadedModelView] = field(default_factory=dict)
     """Catalogue name -> the node's model that holds those weights."""
-    loaded: dict[str, LoadedModel] = field(default_factory=dict)
+    loaded: dict[str, LoadedModelView] = field(default_factory=dict)
 
 
 def node_facts(node: NodeView, catalogue: Catalogue) -> NodeFacts:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from herd_contract.model_names import normalize
 from router.catalogue import CATEGORIES, Catalogue, Category, guess_category
-from router.model_names import normalize
 
 from .assumptions import DEFAULT_CATEGORY_SHARES, FAST_SHARE_OF_CHAT, MIN_ROLE_SHARE, PRIOR_REQUESTS
 from .model import UsageSummary

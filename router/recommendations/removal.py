@@ -6,8 +6,8 @@ Owns that rule. It must never list a loaded or requested model, nor delete anyth
 
 from __future__ import annotations
 
+from herd_contract.model_names import normalize
 from router.catalogue import Catalogue
-from router.model_names import normalize
 
 from .budget import NodeFacts, gb, size_of
 from .demand import Demand, model_key

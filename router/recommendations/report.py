@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from router.catalogue import DEFAULT, Catalogue
-from router.wire import NodeView
+from router.fleet_status import NodeView
 
 from .assumptions import (
     DEFAULT_CONTEXT_TOKENS,

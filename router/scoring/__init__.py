@@ -37,7 +37,6 @@ from router.scoring.ranking import (
 )
 from router.scoring.snapshot import (
     CPU_HISTORY_LEN,
-    GB,
     UNLOADED_MEMORY_S,
     LoadedInfo,
     NodeSnapshot,
@@ -53,7 +52,6 @@ __all__ = [
     "CRITICAL_PRESSURE",
     "DRAINING",
     "EXCLUDED",
-    "GB",
     "INSUFFICIENT",
     "NO_SPEEDS",
     "OFFLINE",

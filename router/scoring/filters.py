@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from router.scoring.snapshot import GB, LoadedInfo, NodeSnapshot
+from herd_contract.units import GB
+from router.scoring.snapshot import LoadedInfo, NodeSnapshot
 
 OFFLINE = "offline"
 DRAINING = "draining"

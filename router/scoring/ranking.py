@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from herd_contract.units import GB
 from router import model_size
 from router.scoring import terms
 from router.scoring.filters import Fit, QueueLoad, admit
-from router.scoring.snapshot import GB, NodeSnapshot, effective_parallel
+from router.scoring.snapshot import NodeSnapshot, effective_parallel
 from router.scoring.speed import (
     NO_SPEEDS,
     RUNNER_START_S,

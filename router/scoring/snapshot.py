@@ -13,16 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from herd_contract.heartbeat import Heartbeat
+from herd_contract.model_names import normalize
+from herd_contract.units import GB
 from router import model_size
-from router.model_names import normalize
-from router.wire import Heartbeat
 
 NodeState = Literal["online", "degraded", "offline"]
 Pressure = Literal["normal", "warn", "critical"]
 Thermal = Literal["normal", "warm", "throttled", "unknown"]
-
-GB = 1e9
-"""Bytes per GB on the wire. Agents that send GiB make every check slightly pessimistic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class LoadedInfo:
 class NodeSnapshot:
     """Everything about one node that changes only with its heartbeat; built once per heartbeat.
 
-    Model names are normalised keys (``router.model_names.normalize``). Memory is in GB (10^9 B),
+    Model names are normalised keys (``model_names.normalize``). Memory is in GB (10^9 B),
     model sizes in bytes. ``cpu_history`` holds recent utilisation samples in percent, oldest first.
     """
 
@@ -143,7 +141,7 @@ def snapshot_from_heartbeat(
     in_flight: Mapping[str, int] | None = None,
     expected_busy_pct: float | None = None,
 ) -> NodeSnapshot:
-    """Build a ``NodeSnapshot`` from a ``router.wire.Heartbeat`` (call once per heartbeat).
+    """Build a ``NodeSnapshot`` from a node's ``Heartbeat`` (call once per heartbeat).
 
     History is carried forward from ``previous`` (this node's last snapshot) unless given:
     ``cpu_history`` keeps the last ``CPU_HISTORY_LEN`` ``cpu.utilization_pct`` samples, the new one
@@ -160,11 +158,10 @@ def snapshot_from_heartbeat(
     loaded: dict[str, LoadedInfo] = {}
     for entry in ollama.models_loaded:
         name = normalize(entry.name)
-        size = entry.size or int(entry.size_gb * GB)
-        loaded[name] = LoadedInfo(size, entry.context_length, running.get(name, 0))
+        loaded[name] = LoadedInfo(entry.size, entry.context_length, running.get(name, 0))
     on_disk: dict[str, int] = {}
     for available in ollama.models_available:
-        on_disk[normalize(available.name)] = available.size or int(available.size_gb * GB)
+        on_disk[normalize(available.name)] = available.size
 
     if cpu_history is None:
         older = previous.cpu_history[-(CPU_HISTORY_LEN - 1) :] if previous is not None else ()
@@ -187,8 +184,8 @@ def snapshot_from_heartbeat(
     return NodeSnapshot(
         node_id=hb.node_id,
         state=state,
-        memory_total_gb=mem.total_gb or hw.memory_gb,
-        memory_available_gb=mem.available_gb,
+        memory_total_gb=(mem.total_bytes or hw.memory_bytes) / GB,
+        memory_available_gb=mem.available_bytes / GB,
         pressure=mem.pressure,
         thermal=hw.thermal_state,
         bandwidth_gbps=hw.memory_bandwidth_gbps,
@@ -200,7 +197,7 @@ def snapshot_from_heartbeat(
         loaded=loaded,
         on_disk=on_disk,
         recently_unloaded=unloaded,
-        disk_free_gb=disk.free_gb if disk is not None else None,
+        disk_free_gb=disk.free_bytes / GB if disk is not None else None,
         draining=hb.status == "draining",
         expected_busy_pct=expected_busy_pct,
     )

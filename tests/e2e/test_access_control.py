@@ -90,7 +90,7 @@ def test_a_wrong_fleet_token_registers_nothing(tmp_path: Path) -> None:
     beat = {
         "node_id": "intruder",
         "cpu": {"cores": 2, "utilization_pct": 1},
-        "memory": {"total_gb": 8, "used_gb": 1, "available_gb": 7},
+        "memory": {"total_bytes": 8 * 10**9, "used_bytes": 10**9, "available_bytes": 7 * 10**9},
         "ollama": {"url": "http://127.0.0.1:11434"},
     }
     for test_client in client(tmp_path, LAN, fleet_token="tok"):
@@ -117,7 +117,7 @@ def test_a_wrong_fleet_token_registers_nothing(tmp_path: Path) -> None:
         (b"not json", 422, "invalid heartbeat"),
         (
             b'{"node_id": "bad id!", "cpu": {"cores": 1, "utilization_pct": 1}, "memory": '
-            b'{"total_gb": 1, "used_gb": 0, "available_gb": 1}, "ollama": {"url": "x"}}',
+            b'{"total_bytes": 1, "used_bytes": 0, "available_bytes": 1}, "ollama": {"url": "x"}}',
             422,
             "node_id",
         ),

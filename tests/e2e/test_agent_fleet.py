@@ -282,7 +282,7 @@ def test_simulate_mode_reports_the_simulators_own_settings(
     assert view["ollama"]["url"] == sim_url
     assert view["ollama"]["num_parallel"] == state["num_parallel"]
     assert view["ollama"]["max_loaded_models"] == state["max_loaded_models"]
-    assert view["memory"]["total_gb"] == state["memory_total_gb"]
+    assert view["memory"]["total_gb"] == round(state["memory_total_bytes"] / 1e9, 3)
     assert {m["name"] for m in view["ollama"]["models_available"]} == set(state["available"])
     node.signal(signal.SIGTERM)
     assert node.wait_exit(timeout=5) == 0

@@ -8,8 +8,17 @@ from collections import namedtuple
 import httpx
 import pytest
 
+from herd_contract.heartbeat import (
+    AvailableModel,
+    CpuInfo,
+    DiskInfo,
+    HardwareInfo,
+    Heartbeat,
+    LoadedModel,
+    MemoryInfo,
+)
+from herd_contract.units import GIB
 from node.collectors import (
-    GB,
     OllamaKnobs,
     OllamaReader,
     OllamaSnapshot,
@@ -25,17 +34,8 @@ from node.collectors import (
     parse_ollama_knobs,
     swap_activity,
 )
-from router.wire import (
-    AvailableModel,
-    CpuInfo,
-    DiskInfo,
-    HardwareInfo,
-    Heartbeat,
-    LoadedModel,
-    MemoryInfo,
-)
 
-TOTAL = 16 * GB
+TOTAL = 16 * GIB
 SWAPPING = 50 * 1024**2  # 50 MiB/s
 
 
@@ -152,7 +152,7 @@ TAGS = {
             "name": "llama3.2:3b",
             "model": "llama3.2:3b",
             "modified_at": "2025-01-01T00:00:00Z",
-            "size": 2 * GB,
+            "size": 2 * GIB,
             "digest": "sha256:abc",
             "details": {
                 "family": "llama",
@@ -160,7 +160,7 @@ TAGS = {
                 "quantization_level": "Q4_K_M",
             },
         },
-        {"model": "qwen2.5:7b", "size": 4 * GB},
+        {"model": "qwen2.5:7b", "size": 4 * GIB},
         {"name": "x" * 600, "size": 1},  # too long a name: dropped, not fatal
         "not a model",
     ]
@@ -170,8 +170,8 @@ PS = {
         {
             "name": "llama3.2:3b",
             "model": "llama3.2:3b",
-            "size": 3 * GB,
-            "size_vram": 3 * GB,
+            "size": 3 * GIB,
+            "size_vram": 3 * GIB,
             "digest": "sha256:abc",
             "details": {"family": "llama", "families": None},
             "expires_at": "2025-01-01T00:05:00Z",
@@ -181,24 +181,31 @@ PS = {
 }
 
 
-def test_parse_models_fills_size_gb_and_drops_bad_entries() -> None:
+def test_parse_models_keeps_sizes_in_bytes_and_drops_bad_entries() -> None:
     available = parse_models(TAGS, AvailableModel)
     assert [m.name for m in available] == ["llama3.2:3b", "qwen2.5:7b"]
-    assert [m.size_gb for m in available] == [2.0, 4.0]
+    assert [m.size for m in available] == [2 * GIB, 4 * GIB]
+    assert "size_gb" not in available[0].model_dump()
     assert available[0].details.quantization_level == "Q4_K_M"
     loaded = parse_models(PS, LoadedModel)
     assert loaded[0].context_length == 4096
-    assert loaded[0].size_gb == 3.0
+    assert loaded[0].size == 3 * GIB
     assert parse_models({"nope": 1}, AvailableModel) == []
     assert parse_models(None, AvailableModel) == []
 
 
 def fake_system() -> SystemSnapshot:
     return SystemSnapshot(
-        hardware=HardwareInfo(hostname="box", platform="linux", arch="x86_64", memory_gb=16),
+        hardware=HardwareInfo(
+            hostname="box", platform="linux", arch="x86_64", memory_bytes=16 * GIB
+        ),
         cpu=CpuInfo(cores=8, utilization_pct=12.5, load_1m=0.5, load_5m=0.4),
-        memory=MemoryInfo(total_gb=16, used_gb=6, available_gb=10, pressure="normal"),
-        disk=DiskInfo(path="/home", total_gb=500, used_gb=100, free_gb=400),
+        memory=MemoryInfo(
+            total_bytes=16 * GIB, used_bytes=6 * GIB, available_bytes=10 * GIB, pressure="normal"
+        ),
+        disk=DiskInfo(
+            path="/home", total_bytes=500 * GIB, used_bytes=100 * GIB, free_bytes=400 * GIB
+        ),
     )
 
 
@@ -230,8 +237,8 @@ def test_heartbeat_from_fake_data_round_trips_through_the_wire_model() -> None:
     assert again.ollama.version == "0.6.1"
     assert [m.name for m in again.ollama.models_loaded] == ["llama3.2:3b"]
     assert again.ollama.models_loaded[0].expires_at == "2025-01-01T00:05:00Z"
-    assert again.ollama.models_available[1].size_gb == 4.0
-    assert again.disk is not None and again.disk.free_gb == 400
+    assert again.ollama.models_available[1].size == 4 * GIB
+    assert again.disk is not None and again.disk.free_bytes == 400 * GIB
     assert again.agent_version
 
 
@@ -248,26 +255,27 @@ def test_heartbeat_with_ollama_down_still_describes_the_device() -> None:
     assert heartbeat.ollama.reachable is False
     assert heartbeat.ollama.models_loaded == []
     assert heartbeat.ollama.models_available == []
-    assert heartbeat.memory.total_gb == 16
+    assert heartbeat.memory.total_bytes == 16 * GIB
     assert heartbeat.status == "draining"
 
 
 def test_simulated_device_memory_replaces_the_hosts() -> None:
     system = apply_simulated_device(
-        fake_system(), {"memory_total_gb": 128, "memory_used_gb": 120, "num_parallel": 4}
+        fake_system(),
+        {"memory_total_bytes": 128 * GIB, "memory_used_bytes": 120 * GIB, "num_parallel": 4},
     )
-    assert system.memory.total_gb == 128
-    assert system.memory.available_gb == 8
+    assert system.memory.total_bytes == 128 * GIB
+    assert system.memory.available_bytes == 8 * GIB
     assert system.memory.pressure == "warn"
-    assert system.hardware.memory_gb == 128
+    assert system.hardware.memory_bytes == 128 * GIB
     untouched = apply_simulated_device(fake_system(), {"num_parallel": 4})
-    assert untouched.memory.total_gb == 16
+    assert untouched.memory.total_bytes == 16 * GIB
 
 
 def test_simulated_device_cpu_is_its_slot_usage_not_the_hosts() -> None:
     device = {
-        "memory_total_gb": 32,
-        "memory_used_gb": 8,
+        "memory_total_bytes": 32 * GIB,
+        "memory_used_bytes": 8 * GIB,
         "num_parallel": 2,
         "loaded": [{"name": "a", "in_flight": 2}, {"name": "b", "in_flight": 1}],
     }
@@ -281,9 +289,9 @@ def test_system_collector_reads_this_machine(tmp_path) -> None:
     snapshot = SystemCollector(tmp_path / "does" / "not" / "exist").collect()
     assert snapshot.cpu.cores >= 1
     assert 0 <= snapshot.cpu.utilization_pct <= 100
-    assert snapshot.memory.total_gb > 0
+    assert snapshot.memory.total_bytes > 0
     assert snapshot.memory.pressure in {"normal", "warn", "critical"}
-    assert snapshot.disk is not None and snapshot.disk.total_gb > 0
+    assert snapshot.disk is not None and snapshot.disk.total_bytes > 0
     assert snapshot.hardware.thermal_state in {"normal", "warm", "throttled", "unknown"}
     assert snapshot.hardware.hostname
 

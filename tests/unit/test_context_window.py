@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from herd_contract.heartbeat import Heartbeat
 from router.config import load_settings
 from router.errors import BadRequest
 from router.parts import AppParts, build_parts
@@ -18,7 +19,6 @@ from router.pipeline.context_window import (
     too_long,
 )
 from router.pipeline.request import InferenceRequest
-from router.wire import Heartbeat
 from tests.factories import heartbeat
 
 LONG_PROMPT = "word " * 8000  # about 10 000 tokens by the router's estimate

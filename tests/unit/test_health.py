@@ -8,24 +8,20 @@ from typing import Any
 
 import pytest
 
+from herd_contract.heartbeat import CpuInfo, ModelDetails
+from herd_contract.units import GB, GIB
 from router import health
+from router.fleet_status import HardwareView, LoadedModelView, MemoryView, NodeView, OllamaView
 from router.health import HealthCheck, HealthInputs, TrafficStats, evaluate
-from router.wire import (
-    CpuInfo,
-    HardwareInfo,
-    LoadedModel,
-    MemoryInfo,
-    ModelDetails,
-    NodeView,
-    OllamaInfo,
-)
 
 NOW = 1_700_000_000.0
 ROUTER_VERSION = "0.1.0"
+SIXTEEN_GIB = 16 * GIB / GB
+"""A "16 GB" machine's memory in decimal GB, as ``/fleet/status`` shows it."""
 
 
-def loaded(name: str, params: str = "8.0B", ctx: int = 4096) -> LoadedModel:
-    return LoadedModel(
+def loaded(name: str, params: str = "8.0B", ctx: int = 4096) -> LoadedModelView:
+    return LoadedModelView(
         name=name, model=name, details=ModelDetails(parameter_size=params), context_length=ctx
     )
 
@@ -40,7 +36,7 @@ def node(
     pressure: str = "normal",
     swap_total_gb: float = 0.0,
     swap_used_gb: float = 0.0,
-    models: list[LoadedModel] | None = None,
+    models: list[LoadedModelView] | None = None,
     num_parallel: int | None = None,
     context_length: int | None = None,
     agent_version: str = ROUTER_VERSION,
@@ -59,9 +55,9 @@ def node(
         last_seen=NOW - seconds,
         seconds_since_heartbeat=seconds,
         ollama_url=f"http://{node_id}.lan:11434",
-        hardware=HardwareInfo(hostname=node_id, memory_gb=total_gb),
+        hardware=HardwareView(hostname=node_id, memory_gb=total_gb),
         cpu=CpuInfo(cores=8, utilization_pct=10.0),
-        memory=MemoryInfo(
+        memory=MemoryView(
             total_gb=total_gb,
             used_gb=used,
             available_gb=total_gb - used,
@@ -69,7 +65,7 @@ def node(
             swap_total_gb=swap_total_gb,
             swap_used_gb=swap_used_gb,
         ),
-        ollama=OllamaInfo(
+        ollama=OllamaView(
             url=f"http://{node_id}.lan:11434",
             reachable=reachable,
             version=ollama_version,
@@ -279,25 +275,27 @@ def test_underutilized_quiet_when_balanced_quiet_or_ineligible() -> None:
 
 
 def test_kv_cache_bloat_critical_with_numbers_and_advice() -> None:
-    # 8B model: 128 KiB/token; 4 slots x 32768 tokens x 128 KiB = 16 GiB on a 16 GB node.
-    n = node("mini", total_gb=16, models=[loaded("llama3:8b", "8.0B", 32768)], num_parallel=4)
+    # 8B model: 128 KiB/token; 4 slots x 32768 tokens x 128 KiB = 16 GiB (17.2 GB) on a 16 GiB node.
+    model = loaded("llama3:8b", "8.0B", 32768)
+    n = node("mini", total_gb=SIXTEEN_GIB, models=[model], num_parallel=4)
     check = one(inputs([n]), "kv_cache_bloat")
     assert check.severity == "critical"
     assert check.node_id == "mini"
     assert "OLLAMA_NUM_PARALLEL=4" in check.description
-    assert "16.0 GB" in check.description
+    assert "17.2 GB" in check.description
     assert "100.0%" in check.description
     assert "32768" in check.description
     assert "OLLAMA_NUM_PARALLEL=1" in check.fix or "OLLAMA_CONTEXT_LENGTH=" in check.fix
-    assert check.data["kv_cache_gb"] == pytest.approx(16.0)
+    assert check.data["kv_cache_gb"] == pytest.approx(SIXTEEN_GIB)
 
 
 def test_kv_cache_bloat_warning_between_thresholds() -> None:
-    # 2 slots x 16384 tokens x 128 KiB = 4 GiB on 12 GB: 33%
-    n = node("mid", total_gb=12, models=[loaded("llama3:8b", "8.0B", 16384)], num_parallel=2)
+    # 2 slots x 16384 tokens x 128 KiB = 4 GiB (4.3 GB) on 12 GiB: 33%
+    total = 12 * GIB / GB
+    n = node("mid", total_gb=total, models=[loaded("llama3:8b", "8.0B", 16384)], num_parallel=2)
     check = one(inputs([n]), "kv_cache_bloat")
     assert check.severity == "warning"
-    assert "4.0 GB" in check.description
+    assert "4.3 GB" in check.description
     assert "33.3%" in check.description
     assert check.data["suggested_num_parallel"] == 1
     assert "OLLAMA_NUM_PARALLEL=1 (now 2)" in check.fix
@@ -306,15 +304,16 @@ def test_kv_cache_bloat_warning_between_thresholds() -> None:
 def test_kv_cache_suggestions_silence_the_check() -> None:
     model = loaded("llama3:8b", "8.0B", 32768)
     check = one(
-        inputs([node("mini", total_gb=16, models=[model], num_parallel=4)]), "kv_cache_bloat"
+        inputs([node("mini", total_gb=SIXTEEN_GIB, models=[model], num_parallel=4)]),
+        "kv_cache_bloat",
     )
-    fewer_slots = node("mini", total_gb=16, models=[model], num_parallel=1)
+    fewer_slots = node("mini", total_gb=SIXTEEN_GIB, models=[model], num_parallel=1)
     assert check.data["suggested_num_parallel"] == 1
     assert findings(inputs([fewer_slots]), "kv_cache_bloat") == []
     ctx = check.data["suggested_context_length"]
     assert f"OLLAMA_CONTEXT_LENGTH={ctx}" in check.fix
     shorter = loaded("llama3:8b", "8.0B", ctx)
-    smaller_ctx = node("mini", total_gb=16, models=[shorter], num_parallel=4)
+    smaller_ctx = node("mini", total_gb=SIXTEEN_GIB, models=[shorter], num_parallel=4)
     assert findings(inputs([smaller_ctx]), "kv_cache_bloat") == []
 
 

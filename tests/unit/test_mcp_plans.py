@@ -14,24 +14,17 @@ from herd_mcp.plans import (
     plan_settings,
 )
 from herd_mcp.router_views import FleetView, PullJob, PullPlanView
-from router.wire import FleetStatus, FleetSummary, NodeView
+from router.fleet_status import FleetStatus, FleetSummary, NodeView
+from router.fleet_view import node_view
+from router.registry import NodeRecord
 from tests.factories import heartbeat
 
 
 def node(node_id: str, status: str = "online", **kwargs: Any) -> NodeView:
     hb = heartbeat(node_id, **kwargs)
-    return NodeView(
-        node_id=node_id,
-        status=status,  # type: ignore[arg-type]
-        last_seen=1000.0,
-        seconds_since_heartbeat=2.0 if status == "online" else 45.0,
-        ollama_url=hb.ollama.url,
-        hardware=hb.hardware,
-        cpu=hb.cpu,
-        memory=hb.memory,
-        disk=hb.disk,
-        ollama=hb.ollama,
-    )
+    record = NodeRecord(node_id, hb, hb.ollama.url, first_seen=1000.0, last_seen=1000.0)
+    now = 1002.0 if status == "online" else 1045.0
+    return node_view(record, status, now)  # type: ignore[arg-type]
 
 
 def fleet(*nodes: NodeView) -> FleetView:

@@ -17,6 +17,8 @@ from herd_mcp.client import RouterClient
 from herd_mcp.guard import ConfirmationGuard
 from herd_mcp.server import build_server
 from herd_mcp.web import AccessGate, is_loopback, origin_allowed
+from router.fleet_view import node_view
+from router.registry import NodeRecord
 from tests.elicitation import answering
 from tests.factories import heartbeat
 from tests.procs import free_port
@@ -24,15 +26,9 @@ from tests.procs import free_port
 
 def _node(node_id: str, status: str = "online") -> dict[str, Any]:
     hb = heartbeat(node_id, available=[("llama3.2:3b", 2.0), ("qwen3:8b", 5.2)])
-    data = hb.model_dump(mode="json")
-    return {
-        "node_id": node_id,
-        "status": status,
-        "last_seen": 1000.0,
-        "seconds_since_heartbeat": 1.0 if status == "online" else 60.0,
-        "ollama_url": hb.ollama.url,
-        **{k: data[k] for k in ("hardware", "cpu", "memory", "disk", "ollama")},
-    }
+    record = NodeRecord(node_id, hb, hb.ollama.url, first_seen=1000.0, last_seen=1000.0)
+    now = 1001.0 if status == "online" else 1060.0
+    return node_view(record, status, now).model_dump(mode="json")  # type: ignore[arg-type]
 
 
 class FakeRouter:

@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from herd_contract.heartbeat import CpuInfo, HardwareInfo, Heartbeat, MemoryInfo
+from herd_contract.units import GIB
 from node.agent import NodeAgent, Outcome
 from node.collectors import OllamaKnobs, OllamaSnapshot, SystemSnapshot
 from node.config import load_node_settings
-from router.wire import CpuInfo, HardwareInfo, Heartbeat, MemoryInfo
 
 BOUND_S = 10.0  # every test's loop is bounded by this
 
@@ -78,9 +79,9 @@ class Routed(httpx.AsyncBaseTransport):
 class FakeSystem:
     def collect(self) -> SystemSnapshot:
         return SystemSnapshot(
-            hardware=HardwareInfo(hostname="stub", memory_gb=32),
+            hardware=HardwareInfo(hostname="stub", memory_bytes=32 * GIB),
             cpu=CpuInfo(cores=4, utilization_pct=10),
-            memory=MemoryInfo(total_gb=32, used_gb=8, available_gb=24),
+            memory=MemoryInfo(total_bytes=32 * GIB, used_bytes=8 * GIB, available_bytes=24 * GIB),
             disk=None,
         )
 

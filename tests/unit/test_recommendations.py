@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from router.catalogue import lookup
+from router.fleet_status import NodeView
 from router.recommendations import (
     EMBEDDING_OVERHEAD_GB,
     LLM_OVERHEAD_GB,
@@ -15,7 +16,6 @@ from router.recommendations import (
     UsageSummary,
     recommend,
 )
-from router.wire import NodeView
 
 EMPTY = UsageSummary()
 CODE_HEAVY = UsageSummary(

@@ -131,7 +131,7 @@ def test_loopback_urls_from_other_machines_use_the_source_address(
 def test_the_heartbeat_model_refuses_what_it_does_not_know() -> None:
     from pydantic import ValidationError
 
-    from router.wire import Heartbeat
+    from herd_contract.heartbeat import Heartbeat
 
     good = heartbeat("a").model_dump()
     with pytest.raises(ValidationError, match="extra"):

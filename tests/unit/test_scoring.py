@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from herd_contract.heartbeat import Heartbeat
 from router import model_size, scoring
 from router.scoring import (
     SIGNALS,
@@ -27,7 +28,6 @@ from router.scoring import (
     snapshot_from_heartbeat,
     terms,
 )
-from router.wire import Heartbeat
 
 SMALL = "llama3.1:8b"
 BIG = "llama3.1:70b"
@@ -561,13 +561,29 @@ def test_empty_fleet_gives_no_best() -> None:
 # --- snapshots from heartbeats -------------------------------------------------------------------
 
 
+GB_BYTES = 1_000_000_000
+
+
 def heartbeat(**overrides: object) -> Heartbeat:
     data: dict[str, object] = {
         "node_id": "studio",
-        "hardware": {"memory_gb": 128, "memory_bandwidth_gbps": 800, "thermal_state": "normal"},
+        "hardware": {
+            "memory_bytes": 128 * GB_BYTES,
+            "memory_bandwidth_gbps": 800,
+            "thermal_state": "normal",
+        },
         "cpu": {"cores": 16, "utilization_pct": 12.0},
-        "memory": {"total_gb": 128, "used_gb": 40, "available_gb": 88, "pressure": "normal"},
-        "disk": {"total_gb": 2000, "used_gb": 500, "free_gb": 1500},
+        "memory": {
+            "total_bytes": 128 * GB_BYTES,
+            "used_bytes": 40 * GB_BYTES,
+            "available_bytes": 88 * GB_BYTES,
+            "pressure": "normal",
+        },
+        "disk": {
+            "total_bytes": 2000 * GB_BYTES,
+            "used_bytes": 500 * GB_BYTES,
+            "free_bytes": 1500 * GB_BYTES,
+        },
         "ollama": {
             "url": "http://127.0.0.1:11434",
             "num_parallel": None,

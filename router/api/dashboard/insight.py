@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.logs import log_write_errors
 from router import __version__, health, management, recommendations
 from router.api.access import route
 from router.api.dashboard.params import DAY, int_param, node_views
 from router.api.responses import json_response
-from router.logs import log_write_errors
 from router.parts import AppParts
 from router.store import TraceStore
 

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.model_names import normalize
+from herd_contract.units import to_gb
 from router import management
 from router.api.access import route
 from router.api.bodies import read_json_object
@@ -16,7 +18,6 @@ from router.api.dashboard.params import DAY, node_views
 from router.api.intake import model_and_node
 from router.api.responses import json_response
 from router.errors import NotFound
-from router.model_names import normalize
 from router.parts import AppParts
 
 
@@ -46,7 +47,7 @@ def routes(ctx: AppParts) -> list[Route]:
             "ok": ok,
             "model": entry.name,
             "node_id": node_id,
-            "freed_gb": round(entry.size / 1e9, 2) if ok else 0.0,
+            "freed_gb": to_gb(entry.size, 2) if ok else 0.0,
         }
         if problem:
             result["error"] = problem

@@ -8,9 +8,9 @@ import math
 from starlette.requests import Request
 
 from router.errors import BadRequest
+from router.fleet_status import NodeView
 from router.fleet_view import fleet_status
 from router.parts import AppParts
-from router.wire import NodeView
 
 DAY = 86_400.0
 

@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.model_names import normalize
 from router.api.access import route
 from router.api.dashboard.params import DAY, float_param, int_param
 from router.api.responses import json_response
 from router.errors import BadRequest
 from router.measures import ALL_STATUSES
-from router.model_names import normalize
 from router.parts import AppParts
 
 

@@ -1,4 +1,7 @@
-"""Structured logging: JSON lines to ``<data dir>/logs/herd.jsonl`` and a concise console.
+"""Structured logging for every herd process: JSON lines, one object per record.
+
+The router writes them to ``<data dir>/logs/herd.jsonl`` and shows a concise console
+(``configure_logging``); the node agent writes them to stderr (``log_json_lines``).
 
 File writes happen on a background thread (a queue handler in front of a rotating file handler),
 so logging never blocks the event loop. Per-request lines go to the file only; the console shows
@@ -15,7 +18,7 @@ import queue
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 CONSOLE_FLAG = "console"
@@ -100,6 +103,17 @@ def configure_logging(
 
     root = logging.getLogger("herd")
     root.handlers[:] = [logging.handlers.QueueHandler(records), console]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def log_json_lines(stream: TextIO, level: str = "info") -> None:
+    """Route the ``herd`` loggers to ``stream`` as JSON lines (how the node agent logs)."""
+    stop_logging()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLineFormatter())
+    root = logging.getLogger("herd")
+    root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
 

@@ -1,15 +1,16 @@
-"""The wire contract between herd's processes, defined once.
+"""The heartbeat: what a node agent posts to the router's ``POST /fleet/heartbeat``.
 
-Owns the heartbeat a node sends to the router and the router's public fleet-status response. The
-node agent, the router and the MCP server all import these models; nothing here does I/O.
-Field names follow REFERENCE.md §2 exactly: users and agents already depend on them. Unknown extra
-fields in a heartbeat are refused (``extra="forbid"``) so that a typo in an agent shows up at once
-as a 422 instead of silently dropping data.
+Owns the heartbeat's models and its size limit; nothing here does I/O. Every size is in bytes, in a
+field named ``*_bytes`` (``herd_contract.units``); the model entries are Ollama's own ``/api/ps``
+and ``/api/tags`` objects, whose ``size`` and ``size_vram`` are bytes as well. Unknown extra fields
+are refused (``extra="forbid"``) so that a typo in an agent shows up at once as a 422 instead of
+silently dropping data. The router's public ``/fleet/status`` (GB figures, REFERENCE.md's names) is
+the router's own model, built from these.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,19 +34,23 @@ class CpuInfo(_Strict):
 
 
 class MemoryInfo(_Strict):
-    total_gb: float = Field(ge=0)
-    used_gb: float = Field(ge=0)
-    available_gb: float = Field(ge=0)
+    """The device's memory, in bytes."""
+
+    total_bytes: int = Field(ge=0)
+    used_bytes: int = Field(ge=0)
+    available_bytes: int = Field(ge=0)
     pressure: MemoryPressure = "normal"
-    swap_total_gb: float = Field(default=0, ge=0)
-    swap_used_gb: float = Field(default=0, ge=0)
+    swap_total_bytes: int = Field(default=0, ge=0)
+    swap_used_bytes: int = Field(default=0, ge=0)
 
 
 class DiskInfo(_Strict):
+    """The disk that holds the models, in bytes."""
+
     path: str = Field(default="", max_length=4096)
-    total_gb: float = Field(ge=0)
-    used_gb: float = Field(ge=0)
-    free_gb: float = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+    used_bytes: int = Field(ge=0)
+    free_bytes: int = Field(ge=0)
 
 
 class HardwareInfo(_Strict):
@@ -53,7 +58,7 @@ class HardwareInfo(_Strict):
     platform: str = Field(default="", max_length=64)
     arch: str = Field(default="", max_length=64)
     cpu_model: str = Field(default="", max_length=255)
-    memory_gb: float = Field(default=0, ge=0)
+    memory_bytes: int = Field(default=0, ge=0)
     memory_bandwidth_gbps: float | None = Field(
         default=None, ge=0, description="Memory bandwidth; decode speed is bound by it."
     )
@@ -82,13 +87,12 @@ class LoadedModel(BaseModel):
 
     name: str = Field(max_length=512)
     model: str = Field(default="", max_length=512)
-    size: int = Field(default=0, ge=0)
-    size_gb: float = Field(default=0, ge=0)
+    size: int = Field(default=0, ge=0, description="Bytes in memory (Ollama's field).")
     size_vram: int = Field(default=0, ge=0)
     digest: str = Field(default="", max_length=256)
     details: ModelDetails = Field(default_factory=ModelDetails)
     expires_at: str = ""
-    context_length: int = Field(default=0, ge=0)
+    context_length: int = Field(default=0, ge=0, description="The window it was loaded with.")
 
 
 class AvailableModel(BaseModel):
@@ -98,12 +102,13 @@ class AvailableModel(BaseModel):
 
     name: str = Field(max_length=512)
     model: str = Field(default="", max_length=512)
-    size: int = Field(default=0, ge=0)
-    size_gb: float = Field(default=0, ge=0)
+    size: int = Field(default=0, ge=0, description="Bytes on disk (Ollama's field).")
     digest: str = Field(default="", max_length=256)
     modified_at: str = ""
     details: ModelDetails = Field(default_factory=ModelDetails)
-    context_length: int = Field(default=0, ge=0)
+    context_length: int = Field(
+        default=0, ge=0, description="The model's trained window (``/api/show``), 0 when unknown."
+    )
 
 
 class OllamaInfo(_Strict):
@@ -180,98 +185,4 @@ class HeartbeatAck(BaseModel):
     node_key: str | None = Field(
         default=None,
         description="Issued once: the agent sends it as X-Herd-Node-Key on later heartbeats.",
-    )
-
-
-# --- the router's public status -----------------------------------------------------------------
-
-
-class QueueStats(BaseModel):
-    pending: int = 0
-    in_flight: int = 0
-    done: int = 0
-    failed: int = 0
-    concurrency: int = 1
-    max_queue: int = 0
-
-
-class NodeView(BaseModel):
-    """One node as ``/fleet/status`` shows it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    node_id: str
-    status: NodeStatus
-    draining: bool = False
-    agent_version: str = ""
-    last_seen: float = Field(description="Epoch seconds of the last heartbeat.")
-    seconds_since_heartbeat: float
-    ollama_url: str
-    hardware: HardwareInfo
-    cpu: CpuInfo
-    memory: MemoryInfo
-    disk: DiskInfo | None = None
-    ollama: OllamaInfo
-    capabilities: Capabilities = Field(default_factory=Capabilities)
-    backends: list[BackendInfo] = Field(default_factory=list)
-    requests_active: int = 0
-    identity: dict[str, Any] | None = Field(
-        default=None,
-        description="The node's binding: host, address changes, a change waiting for approval.",
-    )
-
-
-class FleetSummary(BaseModel):
-    nodes_total: int
-    nodes_online: int
-    nodes_degraded: int = 0
-    nodes_offline: int = 0
-    models_loaded: int
-    models_available: int = 0
-    requests_active: int
-    requests_queued: int = 0
-
-
-JobState = Literal["running", "done", "failed", "cancelled"]
-
-
-class LayerProgress(BaseModel):
-    digest: str
-    total_bytes: int
-    completed_bytes: int
-
-
-class PullJobView(BaseModel):
-    """One pull job as ``GET /dashboard/api/pulls/{id}`` shows it; sizes in bytes, times in
-    seconds since the epoch."""
-
-    id: str
-    model: str
-    node_id: str
-    started_by: str = Field(
-        description='"api", "dashboard", "auto" (a request for a missing model)'
-    )
-    state: JobState
-    status: str = Field(description="The node's last progress status, e.g. 'pulling 2af3b81862c6'")
-    completed_bytes: int
-    total_bytes: int = Field(description="Bytes of the layers announced so far")
-    percent: float | None
-    rate_bytes_per_s: float | None = Field(description="Over the last ten seconds")
-    eta_s: float | None
-    layers: list[LayerProgress]
-    started_at: float
-    updated_at: float
-    ended_at: float | None
-    error: str | None
-
-
-class FleetStatus(BaseModel):
-    """``GET /fleet/status``."""
-
-    fleet: FleetSummary
-    nodes: list[NodeView]
-    queues: dict[str, QueueStats] = Field(default_factory=dict)
-    router: dict[str, Any] = Field(default_factory=dict)
-    pulls: list[PullJobView] = Field(
-        default_factory=list, description="Pull jobs running or ended in the last ten minutes"
     )
