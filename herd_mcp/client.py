@@ -53,7 +53,7 @@ class RouterApiError(Exception):
     @property
     def message(self) -> str:
         if isinstance(self.body, dict) and isinstance(self.body.get("error"), str):
-            return self.body["error"]
+            return str(self.body["error"])
         return self.body_text
 
 
@@ -156,12 +156,12 @@ class RouterClient:
             raise RouterApiError(method, path, response.status_code, _decode(response))
         return response
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._request(method, path, **kwargs)
         data = _decode(response)
-        if isinstance(data, str):
+        if not isinstance(data, dict):
             raise RouterApiError(
-                method, path, response.status_code, {"error": "not JSON", "body": data}
+                method, path, response.status_code, {"error": "not a JSON object", "body": data}
             )
         return data
 

@@ -43,7 +43,9 @@ def register_traffic_tools(tool: Tool, client: RouterClient) -> None:
         score, retries, fallbacks, tags and errors of each request."""
         filters = {"model": model, "node_id": node_id, "status": status, "tag": tag, "since": since}
         async with router_errors(client):
-            data = await client.traces(limit, **filters)
+            data = await client.traces(
+                limit, model=model, node_id=node_id, status=status, tag=tag, since=since
+            )
         rows = [TraceRow.model_validate(row) for row in data.get("traces", [])]
         kept = {k: v for k, v in filters.items() if v is not None}
         return TracesResult(traces=rows, count=int(data.get("count", len(rows))), filters=kept)

@@ -18,10 +18,10 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -48,7 +48,7 @@ MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 3600.0
 
 T = TypeVar("T")
-Discover = Callable[[float, list[str] | None, str | None], Awaitable[str | None]]
+Discover = Callable[[float, list[str] | None, str | None], Coroutine[Any, Any, str | None]]
 
 
 class Outcome(enum.Enum):

@@ -290,6 +290,8 @@ class SystemCollector:
         sample = (time.monotonic(), int(getattr(swap, "sin", 0) + getattr(swap, "sout", 0)))
         activity = swap_activity(self._swap_sample, sample)
         self._swap_sample = sample
+        load_1m: float | None
+        load_5m: float | None
         try:
             load_1m, load_5m, _ = psutil.getloadavg()
         except (OSError, AttributeError):
@@ -514,7 +516,7 @@ def simulated_cpu_pct(device: Mapping[str, Any]) -> float:
     parallel = device.get("num_parallel")
     if not isinstance(loaded, list) or not loaded or not isinstance(parallel, int) or parallel < 1:
         return 0.0
-    busy = sum(m.get("in_flight", 0) for m in loaded if isinstance(m, dict))
+    busy = sum(int(m.get("in_flight", 0)) for m in loaded if isinstance(m, dict))
     return round(min(100.0, 100.0 * busy / (parallel * len(loaded))), 1)
 
 

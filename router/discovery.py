@@ -51,15 +51,14 @@ def advertised_addresses(interfaces: list[str] | None) -> list[str]:
 
     Falls back to 127.0.0.1 when the machine has no other address, so a local node still finds it.
     """
+    found: list[str] = []
     if interfaces:
-        found = []
         for item in interfaces:
             try:
                 found.append(str(ipaddress.ip_address(item)))
             except ValueError:
                 continue
         return found or ["127.0.0.1"]
-    found: list[str] = []
     for entries in psutil.net_if_addrs().values():
         for entry in entries:
             if entry.family != socket.AF_INET:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from herd_contract.model_names import normalize
 from router import health, model_size
 from router.config import RouterSettings, RuntimeToggles
@@ -112,7 +114,9 @@ def model_management(
     return {"nodes": out}
 
 
-def settings_view(settings: RouterSettings, nodes: Sequence[NodeView], version: str) -> dict:
+def settings_view(
+    settings: RouterSettings, nodes: Sequence[NodeView], version: str
+) -> dict[str, Any]:
     """Everything configured, secrets shown only as set or not, and every agent's version."""
     config = settings.model_dump(mode="json", exclude={"toggles", *_SECRET_FIELDS})
     for name in _SECRET_FIELDS:
@@ -166,8 +170,8 @@ def apply_toggle_changes(current: RuntimeToggles, changes: Any) -> RuntimeToggle
         }
     try:
         return RuntimeToggles.model_validate(merged)
-    except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
+    except ValidationError as exc:
+        errors = exc.errors()
         if errors:
             first = errors[0]
             where = ".".join(str(p) for p in first.get("loc", ()))

@@ -135,7 +135,7 @@ def error_message(raw: bytes) -> str | None:
     except ValueError:
         return text[:500]
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+        return str(data["error"])
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         return str(data["error"].get("message", data["error"]))
     return text[:500]

@@ -84,10 +84,10 @@ class WeeklyPatterns:
             if not isinstance(entry, dict):
                 continue
             mean, samples = entry.get("mean"), entry.get("samples")
+            if not isinstance(mean, list) or not isinstance(samples, list):
+                continue
             valid = (
-                isinstance(mean, list)
-                and isinstance(samples, list)
-                and len(mean) == SLOTS
+                len(mean) == SLOTS
                 and len(samples) == SLOTS
                 and all(isinstance(v, int | float) for v in mean)
                 and all(isinstance(n, int) and n >= 0 for n in samples)

@@ -9,6 +9,7 @@ must never serve Ollama or OpenAI traffic, and is no part of the Ollama API user
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -117,7 +118,7 @@ def control_routes(sim: Simulator) -> list[Route]:
         return JSONResponse({"ok": True})
 
     async def configure(request: Request) -> Response:
-        allowed = {
+        allowed: dict[str, Callable[[Any], Any]] = {
             "time_scale": float,
             "num_parallel": int,
             "max_loaded_models": int,

@@ -132,8 +132,8 @@ def choose_tool_call(
         return None
     prompt = text_of(last.get("content"))
     lowered = prompt.lower()
-    functions = [t.get("function") for t in tools if isinstance(t, dict)]
-    functions = [f for f in functions if isinstance(f, dict) and f.get("name")]
+    declared = [t.get("function") for t in tools if isinstance(t, dict)]
+    functions: list[dict[str, Any]] = [f for f in declared if isinstance(f, dict) and f.get("name")]
     if not functions:
         return None
     chosen = next(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from herd_contract.units import GB
 from router.fleet_status import LoadedModelView, NodeView
@@ -90,7 +91,7 @@ def check_kv_cache_bloat(inputs: HealthInputs) -> Findings:
             continue
         parallel = node.ollama.num_parallel or OLLAMA_DEFAULT_NUM_PARALLEL
         assumed = "" if node.ollama.num_parallel else " (assumed: the agent cannot see it)"
-        per_model = []
+        per_model: list[dict[str, Any]] = []
         per_slot_bytes = 0.0
         for model in loaded:
             ctx = _model_context(model, node)

@@ -90,8 +90,8 @@ def node_facts(node: NodeView, catalogue: Catalogue) -> NodeFacts:
         if entry is None:
             continue
         current = facts.installed.get(entry.name)
-        loaded = facts.loaded.get(entry.name)
-        if current is None or (loaded is not None and same_name(available.name, loaded.name)):
+        hot = facts.loaded.get(entry.name)
+        if current is None or (hot is not None and same_name(available.name, hot.name)):
             facts.installed[entry.name] = available
     for name, loaded in facts.loaded.items():
         facts.installed.setdefault(name, loaded)

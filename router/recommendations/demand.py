@@ -80,7 +80,7 @@ def demand_of(usage: UsageSummary, catalogue: Catalogue) -> Demand:
     raw = given if sum(given.values()) > 0 else derived
     total = sum(raw.values())
 
-    shares = {
+    shares: dict[str, float] = {
         c: (raw[c] + PRIOR_REQUESTS * DEFAULT_CATEGORY_SHARES.get(c, 0.0))
         / (total + PRIOR_REQUESTS)
         for c in CATEGORIES

@@ -70,7 +70,9 @@ TAGS = Source(
 )
 
 
-def split(since: float, until: float, period: int) -> tuple[tuple[int, int] | None, list]:
+def split(
+    since: float, until: float, period: int
+) -> tuple[tuple[int, int] | None, list[tuple[float, float]]]:
     """``[since, until)`` as whole ``period``s (or None) and the partial ranges either side."""
     first = math.ceil(since / period) * period
     last = math.floor(until / period) * period

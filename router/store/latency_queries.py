@@ -88,8 +88,8 @@ class LatencyQueries(Connections):
                 "WHERE timestamp >= ? AND timestamp < ? AND status = 'completed'",
                 (start, end),
             )
-            for model, latency, ttft in raw:
-                for metric, value in ((METRIC_LATENCY, latency), (METRIC_TTFT, ttft)):
+            for model, latency_ms, ttft_ms in raw:
+                for metric, value in ((METRIC_LATENCY, latency_ms), (METRIC_TTFT, ttft_ms)):
                     if value is not None:
                         hist = counts.setdefault((model, metric), {})
                         bucket = measures.histogram_bucket(value)

@@ -203,11 +203,15 @@ class _StreamTranslator:
         self.failed = True
         return openai_error_event(str(chunk.get("error")), 500)
 
+    def feed(self, chunk: dict[str, Any]) -> bytes:
+        """Translate one parsed Ollama chunk (each stream kind has its own)."""
+        raise NotImplementedError
+
     def feed_line(self, line: bytes | str) -> bytes:
         """Translate one NDJSON line (blank lines give ``b""``)."""
         if not line.strip():
             return b""
-        return self.feed(_loads(line))  # type: ignore[attr-defined]
+        return self.feed(_loads(line))
 
     def finish(self) -> bytes:
         """The closing event: ``data: [DONE]\\n\\n``."""

@@ -1,6 +1,6 @@
 """When busy models hold the memory a request needs, it waits on that node as Ollama would.
 
-A laptop simulator limited to 10 GB: llama3.1:8b is loaded and busy with a slow request, and
+A laptop simulator limited to 10 GiB: llama3.1:8b is loaded and busy with a slow request, and
 qwen2.5-coder:7b needs memory that only evicting the busy model frees. The router must neither
 refuse with 503 nor hand it to another model: it sends it to the laptop, which runs it once the
 first request is done.
@@ -25,7 +25,8 @@ def test_a_request_blocked_by_busy_models_waits_instead_of_failing(tmp_path: Pat
         tmp_path, [("laptop", "laptop")], node_flags=["--sim-memory-gb", "10"]
     ) as fleet:
         url, laptop = fleet.router_url, fleet.sim("laptop")
-        assert fleet.node_status("laptop")["memory"]["total_gb"] == 10
+        # --sim-memory-gb counts binary gigabytes, as a "10 GB" device has: 10 GiB is 10.737 GB.
+        assert fleet.node_status("laptop")["memory"]["total_gb"] == 10.737
         laptop.fault(kind="slow", delay_s=0.0, chunk_delay_s=0.1, model="llama3.1:8b")
         first: dict = {}
 
