@@ -1,8 +1,8 @@
 """VRAM-aware fallback: a loaded model of the same category answers when the one asked for
 cannot be loaded, and says so; it never crosses categories and can be switched off.
 
-One laptop simulator limited to 6 GB: llama3.1:8b (needs ~6.5 GB) and qwen2.5-coder:7b (~6.3 GB)
-are on its disk but can never load there; mistral:7b (chat, ~5.6 GB) is loaded.
+One laptop simulator limited to 5.8 GiB (6.2 GB): llama3.1:8b (the router estimates ~6.6 GB) and
+qwen2.5-coder:7b (~6.3 GB) are on its disk but can never load there; mistral:7b (chat) is loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     data_dir: Path = tmp_path_factory.mktemp("vram")
     with running_fleet(
-        data_dir, [("laptop", "laptop")], node_flags=["--sim-memory-gb", "6"]
+        data_dir, [("laptop", "laptop")], node_flags=["--sim-memory-gb", "5.8"]
     ) as running:
         httpx.post(
             f"{running.sim('laptop').url}/api/generate", json={"model": "mistral:7b"}, timeout=30
