@@ -35,20 +35,20 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 """Package -> the packages it must never import."""
 
+ALLOWED_CROSSINGS = {("router.cli", "herd_cli")}
+"""Deliberate exceptions: the ``herd`` command hands its client subcommands to ``herd_cli``."""
+
 FRONT, PIPELINE, SERVICES, STORAGE, FOUNDATION = range(5)
 LAYER_NAMES = ("front ends", "pipeline", "services", "store/http client", "foundation")
 ROUTER_LAYERS: dict[str, int] = {
-    # front ends: HTTP routes, the app that wires them, the command line
+    # front ends: HTTP routes, the parts they are given (built once), the app, the command line
     "router.__main__": FRONT,
     "router.cli": FRONT,
     "router.app": FRONT,
     "router.api": FRONT,
+    "router.parts": FRONT,
     # the pipeline: one request from intake to the last byte, and what drives it
     "router.pipeline": PIPELINE,
-    "router.dispatch": PIPELINE,
-    "router.candidates": PIPELINE,
-    "router.pulls": PIPELINE,
-    "router.context": PIPELINE,
     "router.benchmarks": PIPELINE,
     "router.discovery": PIPELINE,
     "router.management": PIPELINE,
@@ -116,8 +116,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
 """Upward imports that existed when the rule was written. Delete each entry as it is fixed."""
 
 KNOWN_CYCLES: list[set[str]] = [
-    # house-router (issue 8): request types live in dispatch, which calls candidates and pulls.
-    {"router.candidates", "router.context", "router.dispatch", "router.pulls"},
     # house-router (issue 8): the HTTP client's modules read each other's private fields.
     {
         "router.http_client.client",
@@ -131,6 +129,7 @@ KNOWN_CYCLES: list[set[str]] = [
         "node.sim.control",
         "node.sim.exchange",
         "node.sim.generation",
+        "node.sim.media_api",
         "node.sim.ollama_api",
         "node.sim.openai_api",
         "node.sim.server",
@@ -259,6 +258,7 @@ def test_packages_import_only_what_they_may() -> None:
         for module, targets in GRAPH.items()
         for target in targets
         if target.split(".")[0] in FORBIDDEN.get(module.split(".")[0], ())
+        and (module, target) not in ALLOWED_CROSSINGS
     }
     assert sorted(crossing - KNOWN_CROSSINGS) == [], "imports across packages"
     assert sorted(KNOWN_CROSSINGS - crossing) == [], "fixed: delete these from KNOWN_CROSSINGS"
