@@ -68,6 +68,8 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.node_identity": SERVICES,
     "router.pull_plan": SERVICES,
     "router.demand": SERVICES,
+    "router.native": SERVICES,
+    "router.supervisor": SERVICES,
     # storage and the outbound HTTP client
     "router.store": STORAGE,
     "router.http_client": STORAGE,
@@ -80,6 +82,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.fleet_status": FOUNDATION,
     "router.traces": FOUNDATION,
     "router.measures": FOUNDATION,
+    "router.data_dir": FOUNDATION,
 }
 """Module or package -> layer (the longest matching prefix wins)."""
 
@@ -90,6 +93,14 @@ KNOWN_CROSSINGS: set[tuple[str, str]] = {
     ("bench.fleet_runner", "tests.procs"),
     ("bench.fleet_summary", "tests.procs"),
     ("bench.overhead", "tests.procs"),
+    # apis (issue 12): the simulator answers /v1/messages and /v1/responses with the router's
+    # translators; the agent side must not depend on the router.
+    ("node.sim.compat_api", "router.native"),
+    ("node.sim.compat_api", "router.translate"),
+    ("node.sim.compat_api", "router.translate.anthropic_request"),
+    ("node.sim.compat_api", "router.translate.anthropic_response"),
+    ("node.sim.compat_api", "router.translate.responses_request"),
+    ("node.sim.compat_api", "router.translate.responses_response"),
     # mcp (issue 8/13): herd-mcp parses the router's answers with the router's own models.
     ("herd_mcp.advice", "router.fleet_status"),
     ("herd_mcp.client", "router.fleet_status"),
@@ -112,6 +123,7 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CYCLES: list[set[str]] = [
     # house-contract (issue 8): the simulator's server and its API modules import each other.
     {
+        "node.sim.compat_api",
         "node.sim.control",
         "node.sim.exchange",
         "node.sim.generation",
