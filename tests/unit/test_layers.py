@@ -70,6 +70,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.demand": SERVICES,
     "router.native": SERVICES,
     "router.supervisor": SERVICES,
+    "router.metrics": SERVICES,
     # storage and the outbound HTTP client
     "router.store": STORAGE,
     "router.http_client": STORAGE,
@@ -101,19 +102,6 @@ KNOWN_CROSSINGS: set[tuple[str, str]] = {
     ("node.sim.compat_api", "router.translate.anthropic_response"),
     ("node.sim.compat_api", "router.translate.responses_request"),
     ("node.sim.compat_api", "router.translate.responses_response"),
-    # mcp (issue 8/13): herd-mcp parses the router's answers with the router's own models.
-    ("herd_mcp.advice", "router.fleet_status"),
-    ("herd_mcp.client", "router.fleet_status"),
-    ("herd_mcp.client", "router.health"),
-    ("herd_mcp.client", "router.recommendations"),
-    ("herd_mcp.models", "router.fleet_status"),
-    ("herd_mcp.plans", "router.catalogue"),
-    ("herd_mcp.plans", "router.fleet_status"),
-    ("herd_mcp.plans", "router.model_size"),
-    ("herd_mcp.read_tools", "router.fleet_status"),
-    ("herd_mcp.read_tools", "router.health"),
-    ("herd_mcp.read_tools", "router.recommendations"),
-    ("herd_mcp.resources", "router.fleet_status"),
 }
 """Imports across packages that existed when the rule was written. Delete each entry as it goes."""
 
