@@ -71,6 +71,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.native": SERVICES,
     "router.supervisor": SERVICES,
     "router.metrics": SERVICES,
+    "router.backends": SERVICES,
     # storage and the outbound HTTP client
     "router.store": STORAGE,
     "router.http_client": STORAGE,
@@ -84,6 +85,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.traces": FOUNDATION,
     "router.measures": FOUNDATION,
     "router.data_dir": FOUNDATION,
+    "router.versions": FOUNDATION,
 }
 """Module or package -> layer (the longest matching prefix wins)."""
 
