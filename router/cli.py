@@ -27,6 +27,8 @@ from router.data_dir import data_dir_problem
 
 CLIENT_COMMANDS = ("status", "ps", "list", "ls", "pull", "pulls", "rm", "traces", "health", "top")
 DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))
+DEMO_BACKENDS = {"demo-workstation": "--sim-image", "demo-laptop": "--sim-speech"}
+"""The demo node that also simulates an image server, and the one with a speech server."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,6 +181,12 @@ def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                     "2",
                     "--log-level",
                     "warning",
+                    "--no-discover-backends",
+                    "--gateway-host",
+                    "127.0.0.1",
+                    "--gateway-port",
+                    str(base_sim_port + 50 + index),
+                    *([DEMO_BACKENDS[node_id]] if node_id in DEMO_BACKENDS else []),
                 ],
                 cwd=Path.cwd(),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -196,6 +204,9 @@ herd demo: a router and three simulated Ollama nodes ({", ".join(p for _, p in D
                       -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
   Chat (OpenAI)     curl {router_url}/v1/chat/completions -H 'content-type: application/json' \\
                       -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
+  Image             curl {router_url}/api/generate-image -o cat.png \\
+                      -d '{{"model":"z-image-turbo","prompt":"a cat","width":512,"height":512}}'
+  Transcribe        curl {router_url}/api/transcribe -F audio=@memo.wav
   Health            curl {router_url}/dashboard/api/health
   Traces            curl {router_url}/dashboard/api/traces?limit=5
 

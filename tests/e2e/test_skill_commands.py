@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import wave
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.fleet import Fleet, running_fleet
-from tests.procs import ROOT, get_json, wait_until
+from tests.procs import ROOT, free_port, get_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +39,17 @@ CLEAN = {"HERD_API_KEY": "", "HERD_ADMIN_KEY": "", "HERD_FLEET_TOKEN": ""}
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    data_dir = tmp_path_factory.mktemp("skill")
+    media = ["--sim-image", "--sim-speech", "--no-discover-backends", "--gateway-host", "127.0.0.1"]
+    gateway = ["--gateway-port", str(free_port()), "--data-dir", str(data_dir / "node")]
     with running_fleet(
-        tmp_path_factory.mktemp("skill"),
+        data_dir,
         [(NODE, "workstation")],
         time_scale=0.01,
         env=CLEAN,
+        node_flags=[*media, *gateway],
     ) as running:
+        write_recording(data_dir / "recording.wav")
         # The trace database must hold a routed request before the sqlite3 commands read it.
         reply = httpx.post(
             f"{running.router_url}/api/generate",
@@ -57,11 +64,21 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield running
 
 
+def write_recording(path: Path) -> None:
+    """Three seconds of a quiet tone: the audio file the transcription recipe uploads."""
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(16_000)
+        writer.writeframes(b"\x00\x08" * 48_000)
+
+
 def run(command: str, fleet: Fleet) -> subprocess.CompletedProcess[str]:
     command = (
         command.replace("http://localhost:11435", fleet.router_url)
         .replace("~/.fleet-manager", str(fleet.data_dir))
         .replace("NODE_ID", NODE)
+        .replace("recording.wav", str(fleet.data_dir / "recording.wav"))
     )
     return subprocess.run(
         ["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
@@ -112,6 +129,8 @@ def test_the_skill_documents_every_operation() -> None:
         "sqlite3",
         "/api/chat",
         "/v1/chat/completions",
+        "/api/generate-image",
+        "/api/transcribe",
     ):
         assert needed in joined, needed
     assert "herd-node --router-url http://ROUTER:11435" in text
