@@ -49,6 +49,7 @@ def traffic_stats(
         cold_loads_total=int(counts.get("cold_loads", 0)),
         ttft_p50_ms=ttft_p50_ms,
         error_rate=counts.get("error_rate"),
+        media=counts.get("media", {}),
     )
 
 

@@ -11,7 +11,8 @@ in, together with ``now``. Same inputs, same report, in the same order.
 
 Layout: ``model`` (inputs and outputs), ``thresholds`` (every number a check compares against),
 ``findings`` (shared phrasing and rate severity), ``fleet_checks`` (node state),
-``traffic_checks`` (rates over the window), ``config_checks`` (KV cache, versions, open fleet),
+``traffic_checks`` (rates over the window), ``media_checks`` (image and transcription jobs),
+``config_checks`` (KV cache, versions, open fleet),
 ``task_checks`` (supervised background tasks), ``registry`` (``CHECKS`` and the ``health_check``
 decorator each check registers itself with: adding a check is writing one decorated function),
 ``engine`` (``evaluate``, ``score``). This module only re-exports the public API.
@@ -38,6 +39,7 @@ from .fleet_checks import (
     check_ollama_unreachable,
     check_underutilized_nodes,
 )
+from .media_checks import check_image_generation, check_transcription
 from .model import (
     Findings,
     HealthCheck,
@@ -172,6 +174,7 @@ __all__ = [
     "check_context_protection",
     "check_degraded_nodes",
     "check_error_rate",
+    "check_image_generation",
     "check_incomplete_streams",
     "check_kv_cache_bloat",
     "check_log_write_errors",
@@ -187,6 +190,7 @@ __all__ = [
     "check_request_timeouts",
     "check_retry_rate",
     "check_traces_dropped",
+    "check_transcription",
     "check_underutilized_nodes",
     "check_version_mismatch",
     "check_vram_fallbacks",

@@ -65,6 +65,8 @@ class TrafficStats:
     """Median time to first token over the window."""
     error_rate: float | None = None
     """Failed / total as the store computed it; when ``None``, derived from the counts."""
+    media: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Image and transcription jobs: kind -> ``{by_status: {status: n}, last_error}``."""
 
     @property
     def effective_cold_loads(self) -> int:

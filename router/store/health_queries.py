@@ -1,7 +1,8 @@
 """Health queries: the counts over a window that the health checks read.
 
 Owns ``HealthQueries``, the part of ``TraceStore`` behind ``health_counts`` (attempts per status,
-retries, fallbacks, context protection, reaped streams, cold loads, timeouts; shaped by
+retries, fallbacks, context protection, reaped streams, cold loads, timeouts, image and speech jobs
+per status; shaped by
 ``shapes.shape_health_counts``) and ``fallback_reasons``. Runs on the reader connection only.
 
 Never judges the counts (``router.health`` does) and never writes.
@@ -60,6 +61,12 @@ class HealthQueries(Connections):
             "GROUP BY node_id, model",
             params,
         )
+        media = await self._fetch(
+            f"SELECT kind, status, count(*) AS n, max(error_message) AS error "
+            f"FROM request_traces {window} AND kind IN ('image', 'transcribe') "
+            "GROUP BY kind, status",
+            params,
+        )
         return shapes.shape_health_counts(
-            status_rows, flags[0] if flags else {}, cold, since, until
+            status_rows, flags[0] if flags else {}, cold, since, until, media
         )

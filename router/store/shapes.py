@@ -307,13 +307,21 @@ def shape_health_counts(
     cold_rows: Iterable[Mapping[str, Any]],
     since: float,
     until: float,
+    media_rows: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The counts health checks need over one window.
 
     ``status_rows``: ``status, n``; ``flags``: ``retries`` (sum of retry_count),
     ``retried_requests`` (rows with retry_count > 0), ``fallbacks``, ``context_protected``,
-    ``reaped``, ``cold_loads``, ``timeouts``; ``cold_rows``: ``node_id, model, n``.
+    ``reaped``, ``cold_loads``, ``timeouts``; ``cold_rows``: ``node_id, model, n``;
+    ``media_rows``: ``kind, status, n, error`` for image and transcription jobs.
     """
+    media: dict[str, dict[str, Any]] = {}
+    for row in media_rows:
+        entry = media.setdefault(str(row["kind"]), {"by_status": {}, "last_error": None})
+        entry["by_status"][str(row["status"])] = int(row["n"])
+        if row["error"] and row["status"] != "completed":
+            entry["last_error"] = str(row["error"])
     by_status = dict.fromkeys(ALL_STATUSES, 0)
     for row in status_rows:
         by_status[row["status"]] = by_status.get(row["status"], 0) + int(row["n"])
@@ -342,5 +350,6 @@ def shape_health_counts(
         "client_disconnects": by_status["client_disconnected"],
         "incomplete": by_status["incomplete"],
         "rejected": by_status["rejected"],
+        "media": media,
         "timeouts": int(flags.get("timeouts") or 0),
     }

@@ -294,3 +294,12 @@ def test_backend_down_and_timeout_are_clear_and_traced(backends: Backends) -> No
     with pytest.raises(openai.APIStatusError, match="gpu gone") as caught:
         client(backends).images.generate(model="flux-dev", prompt="x", size="64x64")
     assert caught.value.status_code == 502
+
+
+def test_health_reports_image_and_transcription(backends: Backends) -> None:
+    report = httpx.get(f"{backends.url}/dashboard/api/health", timeout=10).json()
+    found = {c["check_id"]: c for c in report["checks"]}
+    image = found.get("image_activity") or found["image_failures"]
+    assert image["data"]["jobs"] >= 2
+    speech = found.get("transcribe_activity") or found["transcribe_failures"]
+    assert speech["data"]["failed"] >= 1, "the timed-out transcription counts as a failure"
