@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench screenshots fuzz lint format clean
+.PHONY: install demo test bench screenshots fuzz conformance lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,11 @@ screenshots: $(STAMP)
 
 fuzz: $(STAMP)
 	HERD_FUZZ_EXAMPLES=$${HERD_FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest tests/e2e/test_fuzz.py
+
+# Opt-in: the official MCP conformance suite against herd-mcp over HTTP (Node 22 and the suite are
+# fetched from the npm registry into ~/.cache/herd-node22 the first time; HERD_NODE_CACHE moves it).
+conformance: $(STAMP)
+	$(BIN)/python -m tests.conformance
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
