@@ -52,6 +52,10 @@ class TraceRecord:
     tags: list[str] = field(default_factory=list)
     client_ip: str | None = None
     error_message: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    """Every node the router weighed for this attempt: ``node_id``, and either ``estimate_s``,
+    ``breakdown`` and ``outcome`` (``chosen`` or ``ranked lower``) or ``outcome`` ``rejected``
+    with its ``reason``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -73,6 +73,24 @@ class Ranking:
     """Nodes that could load the model once their busy models finish, biggest first. Ollama
     queues such a request until memory frees; the router may send it there to wait."""
 
+    def explain(self, chosen: str) -> list[dict[str, Any]]:
+        """Every node weighed, for the trace: the ranked ones (best first) with their estimate
+        and breakdown, then the rejected ones with the reason."""
+        ranked = [
+            {
+                "node_id": c.node_id,
+                "estimate_s": round(c.estimate_s, 4),
+                "breakdown": {k: round(v, 4) for k, v in c.breakdown.items()},
+                "outcome": "chosen" if c.node_id == chosen else "ranked lower",
+            }
+            for c in self.choices
+        ]
+        rejected = [
+            {"node_id": node_id, "outcome": "rejected", "reason": reason}
+            for node_id, reason in sorted(self.rejected.items())
+        ]
+        return ranked + rejected
+
 
 class Ranker:
     """The candidates for a request, from the registry's nodes, the live queues and history."""

@@ -223,6 +223,7 @@ class Pipeline:
         attempt = await self._take_slot(ranking.choices, model, request.started)
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self._new_trace(request, attempt, original, retries, fallback_reason)
+        trace.candidates = ranking.explain(attempt.choice.node_id)
         try:
             routed = await self._forward(request, attempt, trace)
         except AttemptFailed as failure:

@@ -42,6 +42,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "tags",
     "client_ip",
     "error_message",
+    "candidates",
 )
 
 COLUMN = {name: i for i, name in enumerate(TRACE_COLUMNS)}
@@ -90,4 +91,5 @@ def trace_row(trace: TraceRecord) -> tuple[Any, ...]:
         json.dumps(list(trace.tags), separators=(",", ":")),
         trace.client_ip,
         trace.error_message,
+        json.dumps(trace.candidates, separators=(",", ":")),
     )

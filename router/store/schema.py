@@ -17,7 +17,7 @@ from router import measures
 
 from .connections import transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ROLLUP_COLUMNS = (
     ",\n".join(
@@ -133,6 +133,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID
         """,
         "CREATE INDEX IF NOT EXISTS ix_latency_hist_day ON latency_hist(day)",
+    ),
+    2: (
+        # every node weighed for the attempt, with its score or why it was rejected
+        "ALTER TABLE request_traces ADD COLUMN candidates TEXT NOT NULL DEFAULT '[]'",
     ),
 }
 

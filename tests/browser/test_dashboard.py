@@ -166,6 +166,11 @@ def test_requests_view_filters_and_explains_the_decision(fleet: Fleet, browser: 
     for signal in routed["scores_breakdown"]:
         expect(decision).to_contain_text(signal)
     expect(decision).to_contain_text(routed["request_id"])
+    weighed = decision.locator("table.grid")
+    for candidate in routed["candidates"]:  # ws and mini, each with its outcome
+        expect(weighed).to_contain_text(candidate["node_id"])
+        expect(weighed).to_contain_text(candidate["outcome"])
+    assert {c["outcome"] for c in routed["candidates"]} >= {"chosen"}
     page.get_by_label("Status").select_option("rejected")
     page.get_by_label("Tag").fill("")
     page.get_by_role("button", name="Filter").click()

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import random
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from router import measures
 from router.store import TRACE_COLUMNS, TraceStore
+from router.store.schema import MIGRATIONS, SCHEMA_VERSION
 from router.traces import TraceRecord
 
 DAY = 86_400
@@ -93,7 +95,8 @@ async def test_schema_is_created_in_wal_mode_and_idempotent(tmp_path: Path) -> N
     db = sqlite3.connect(path)
     try:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        versions = db.execute("SELECT version FROM schema_version").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(request_traces)")}
         assert {f.name for f in dataclasses.fields(TraceRecord)} <= columns
         assert set(TRACE_COLUMNS) <= columns
@@ -103,6 +106,29 @@ async def test_schema_is_created_in_wal_mode_and_idempotent(tmp_path: Path) -> N
         assert {"trace_tags", "benchmark_runs", "trace_rollup", "latency_hist"} <= tables
     finally:
         db.close()
+
+
+async def test_a_version_1_database_gains_the_candidates_column(tmp_path: Path) -> None:
+    path = tmp_path / "latency.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for statement in MIGRATIONS[1]:
+        db.execute(statement)
+    db.execute("INSERT INTO schema_version VALUES (1, 0)")
+    db.execute(
+        "INSERT INTO request_traces (request_id, model, original_model, status, timestamp) "
+        "VALUES ('old', 'm', 'm', 'completed', ?)",
+        (time.time(),),
+    )
+    db.commit()
+    db.close()
+    s = TraceStore(path)
+    await s.open()
+    try:
+        rows = await s.traces(limit=5)
+    finally:
+        await s.close()
+    assert [(r["request_id"], r["candidates"]) for r in rows] == [("old", [])]
 
 
 async def test_concurrent_records_are_all_written(store: TraceStore) -> None:

@@ -282,6 +282,7 @@ def test_decode_trace_row() -> None:
     assert row == {
         "scores_breakdown": {"thermal": 1.5},
         "tags": [],
+        "candidates": [],
         "stream": True,
         "reaped": False,
     }

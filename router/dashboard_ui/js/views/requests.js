@@ -89,7 +89,7 @@ function decision(t) {
     ["request id", t.request_id],
     ["asked for", t.original_model && t.original_model !== t.model ? `${t.original_model} (served as ${t.model})` : t.model],
     ["node", t.node_id || "none chosen"],
-    ["score", t.score === null || t.score === undefined ? "–" : num(t.score, 1)],
+    ["score", t.score === null || t.score === undefined ? "–" : num(t.score, 2)],
     ["time to first token", ms(t.time_to_first_token_ms)],
     ["retries", num(t.retry_count)],
     ["fallback", t.fallback_used ? `yes${t.fallback_reason ? `: ${t.fallback_reason}` : ""}` : "no"],
@@ -106,11 +106,11 @@ function decision(t) {
   }
   const candidates = t.candidates || [];
   if (candidates.length) {
-    box.append(el("h4", { text: "Every candidate" }), table([
+    box.append(el("h4", { text: "Every node weighed" }), table([
       { label: "Node", value: (c) => c.node_id },
-      { label: "Score", num: true, value: (c) => num(c.score, 1) },
-      { label: "Outcome", value: (c) => c.reason || c.rejected_reason || (c.node_id === t.node_id ? "chosen" : "lower score") },
-      { label: "Signals", value: (c) => Object.entries(c.breakdown || c.scores_breakdown || {}).map(([k, v]) => `${k} ${num(v, 1)}`).join(", ") },
+      { label: "Outcome", value: (c) => badge(c.outcome || "–", c.outcome === "chosen" ? "completed" : c.outcome === "rejected" ? "rejected" : "ok") },
+      { label: "Expected", num: true, value: (c) => (typeof c.estimate_s === "number" ? `${num(c.estimate_s, 2)} s` : "–") },
+      { label: "Why", value: (c) => c.reason || Object.entries(c.breakdown || {}).map(([k, v]) => `${k} ${num(v, 2)}`).join(", ") || "–" },
     ], candidates));
   } else if (!t.node_id) {
     box.append(el("p", { class: "hint", text: "No node was chosen: the request was refused before routing (see the error above)." }));
