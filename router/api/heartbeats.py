@@ -1,7 +1,8 @@
 """Heartbeats in: the agents' ``POST /fleet/heartbeat``, validated, admitted by node identity,
 applied to the registry and acknowledged with the router's expectations.
 
-Owns the router's side of the heartbeat exchange; the contract itself is ``router.wire``.
+Owns the router's side of the heartbeat exchange; the contract itself is
+``herd_contract.heartbeat``.
 """
 
 from __future__ import annotations
