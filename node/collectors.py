@@ -43,6 +43,7 @@ from herd_contract.heartbeat import (
     ThermalState,
 )
 from node import __version__
+from node.model_windows import ContextWindows
 
 log = logging.getLogger("herd.node.collectors")
 
@@ -394,6 +395,7 @@ class OllamaReader:
         self._client = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout_s, transport=transport, trust_env=False
         )
+        self._windows = ContextWindows(self._client)
         self._own_knobs = parse_ollama_knobs(os.environ if environ is None else environ)
         self._inspect = inspect_processes and not simulated
         self._process_knobs = OllamaKnobs()
@@ -465,7 +467,7 @@ class OllamaReader:
             reachable=True,
             version=version,
             loaded=parse_models(ps, LoadedModel),
-            available=parse_models(tags, AvailableModel),
+            available=await self._windows.fill(parse_models(tags, AvailableModel)),
             knobs=knobs,
             device=device,
         )

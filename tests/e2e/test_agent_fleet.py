@@ -140,7 +140,10 @@ def test_two_agents_report_their_simulators(
     def both_online_with_models() -> dict[str, dict[str, Any]] | None:
         nodes = router.nodes()
         ready = all(
-            nodes.get(n, {}).get("status") == "online" and nodes[n]["ollama"]["models_available"]
+            nodes.get(n, {}).get("status") == "online"
+            and nodes[n]["ollama"]["models_available"]
+            # each model's window comes from /api/show, a few per heartbeat
+            and all(m["context_length"] > 0 for m in nodes[n]["ollama"]["models_available"])
             for n in ("ws", "lap")
         )
         return nodes if ready else None
