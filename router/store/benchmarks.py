@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .connections import Connections
+from .connections import Database
 
 
-class BenchmarkRuns(Connections):
+class BenchmarkRuns:
     """Saved benchmark runs: their parameters, status and results."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def save_benchmark_run(
         self,
@@ -28,7 +31,7 @@ class BenchmarkRuns(Connections):
         run_id: int | None = None,
     ) -> int:
         """Insert a run (``run_id`` None) or update it; returns its id."""
-        conn = self._conn(self._writer)
+        conn = self.db.writer()
         values = (
             started_at,
             finished_at,
@@ -36,7 +39,7 @@ class BenchmarkRuns(Connections):
             json.dumps(params or {}, default=str),
             json.dumps(results or {}, default=str),
         )
-        async with self._write_lock:
+        async with self.db.write_lock:
             if run_id is None:
                 cur = await conn.execute(
                     "INSERT INTO benchmark_runs (started_at, finished_at, status, params, results) "
@@ -59,14 +62,14 @@ class BenchmarkRuns(Connections):
 
     async def list_benchmark_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """Newest first: ``{id, started_at, finished_at, status, params, results}``."""
-        rows = await self._fetch(
+        rows = await self.db.fetch(
             "SELECT * FROM benchmark_runs ORDER BY started_at DESC, id DESC LIMIT ?",
             (max(1, min(int(limit), 1000)),),
         )
         return [_benchmark(row) for row in rows]
 
     async def get_benchmark_run(self, run_id: int) -> dict[str, Any] | None:
-        rows = await self._fetch("SELECT * FROM benchmark_runs WHERE id = ?", (run_id,))
+        rows = await self.db.fetch("SELECT * FROM benchmark_runs WHERE id = ?", (run_id,))
         return _benchmark(rows[0]) if rows else None
 
 

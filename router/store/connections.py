@@ -2,10 +2,11 @@
 
 Owns how each is opened and closed (the writer in WAL mode, the reader ``query_only`` with a large
 cache), ``transaction`` (``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error),
-``StoreClosedError``, and ``Connections``, the base of ``TraceStore``: the two connections, the
-write lock and the fetch helpers every query uses. Writes go only to the writer, which nothing else
-uses; queries run only on the reader, so a long read can never leave a statement open on the
-writer ("cannot commit transaction - SQL statements in progress"). WAL lets both run at once.
+``StoreClosedError``, and ``Database``, which every part of ``TraceStore`` holds: the two
+connections, the write lock and the fetch helpers every query uses. Writes go only to the
+writer, which nothing else uses; queries run only on the reader, so a long read can never leave a
+statement open on the writer ("cannot commit transaction - SQL statements in progress"). WAL
+lets both run at once.
 
 Never decides what is written or asked: the schema, the writer and the queries do.
 """
@@ -54,46 +55,52 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
         raise
 
 
-class Connections:
-    """The writer and reader connections of one database file, and reads on the reader."""
+class Database:
+    """The writer and reader connections of one database file, and reads on the reader.
 
-    path: Path
-    _writer: aiosqlite.Connection | None
-    _reader: aiosqlite.Connection | None
-    _write_lock: asyncio.Lock
+    Every part of the store holds the same ``Database``: the writer, retention and the queries.
+    """
 
-    async def _open_writer(self) -> aiosqlite.Connection:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self.write_lock = asyncio.Lock()
+        """Held around every write on the writer connection (batches and prune chunks)."""
+
+    async def open_writer(self) -> aiosqlite.Connection:
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in _WRITER_PRAGMAS:
             await self._writer.execute(pragma)
         return self._writer
 
-    async def _open_reader(self) -> None:
+    async def open_reader(self) -> None:
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in _READER_PRAGMAS:
             await self._reader.execute(pragma)
         self._reader.row_factory = sqlite3.Row
 
-    async def _close_connections(self) -> None:
+    async def close(self) -> None:
         for conn in (self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
         self._reader = self._writer = None
 
-    def _conn(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
-        if conn is None:
-            raise StoreClosedError("trace store is not open")
-        return conn
+    def writer(self) -> aiosqlite.Connection:
+        return _open(self._writer)
 
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(row) for row in await self._fetch_rows(sql, params)]
+    def reader(self) -> aiosqlite.Connection:
+        return _open(self._reader)
 
-    async def _fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._conn(self._reader).execute(sql, params) as cur:
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in await self.fetch_rows(sql, params)]
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self.reader().execute(sql, params) as cur:
             return list(await cur.fetchall())
 
-    async def _counters(
+    async def counters(
         self,
         source: Source,
         groups: Sequence[tuple[str, str, str]],
@@ -107,4 +114,10 @@ class Connections:
         query = counters_query(source, groups, since, until, raw_filter, rollup_filter, daily)
         if query is None:
             return []
-        return await self._fetch(*query)
+        return await self.fetch(*query)
+
+
+def _open(conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+    if conn is None:
+        raise StoreClosedError("trace store is not open")
+    return conn

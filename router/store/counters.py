@@ -4,7 +4,7 @@ Owns the two sources counted (all traces, traces per tag), how a window ``[since
 into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at either end
 (raw rows), and ``counters_query``, which builds the one statement doing all of it.
 
-Pure: builds SQL text and parameters, never runs them (``Connections._counters`` does).
+Pure: builds SQL text and parameters, never runs them (``Database.counters`` does).
 """
 
 from __future__ import annotations

@@ -15,16 +15,19 @@ from typing import Any
 
 from router.store import shapes
 
-from .connections import Connections
+from .connections import Database
 
 
-class HealthQueries(Connections):
+class HealthQueries:
     """Counts of what went wrong, or nearly, over a window."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def fallback_reasons(self, since: float, until: float | None = None) -> dict[str, int]:
         """Fallback attempts per reason in ``[since, until)`` (``unspecified`` without one)."""
         until = time.time() if until is None else until
-        rows = await self._fetch_rows(
+        rows = await self.db.fetch_rows(
             "SELECT coalesce(fallback_reason, 'unspecified'), count(*) "
             "FROM request_traces INDEXED BY ix_traces_timestamp "
             "WHERE timestamp >= ? AND timestamp < ? AND fallback_used = 1 "
@@ -39,10 +42,10 @@ class HealthQueries(Connections):
         until = time.time() if until is None else until
         params = (since, until)
         window = "INDEXED BY ix_traces_timestamp WHERE timestamp >= ? AND timestamp < ?"
-        status_rows = await self._fetch(
+        status_rows = await self.db.fetch(
             f"SELECT status, count(*) AS n FROM request_traces {window} GROUP BY status", params
         )
-        flags = await self._fetch(
+        flags = await self.db.fetch(
             f"""
             SELECT sum(retry_count) AS retries,
                 sum(retry_count > 0) AS retried_requests,
@@ -56,7 +59,7 @@ class HealthQueries(Connections):
             """,
             params,
         )
-        cold = await self._fetch(
+        cold = await self.db.fetch(
             f"SELECT node_id, model, count(*) AS n FROM request_traces {window} AND cold_load = 1 "
             "GROUP BY node_id, model",
             params,

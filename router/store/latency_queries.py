@@ -18,7 +18,7 @@ from typing import Any
 from router import measures
 from router.store import shapes
 
-from .connections import Connections
+from .connections import Database
 from .counters import TRACES
 from .rollups import DAY_S, METRIC_LATENCY, METRIC_TTFT
 
@@ -35,8 +35,11 @@ def _whole_days(since: float, until: float) -> tuple[int, int, list[tuple[float,
     return first_day, last_day, [(start, end) for start, end in ends if start < end]
 
 
-class LatencyQueries(Connections):
+class LatencyQueries:
     """Latency and TTFT percentiles over a window."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def _exact_percentiles(
         self, column: str, since: float, until: float, quantiles: Sequence[float]
@@ -47,7 +50,7 @@ class LatencyQueries(Connections):
             f"+ ({q!r} * n > CAST({q!r} * n AS INTEGER))))"
             for q in quantiles
         )
-        rows = await self._fetch(
+        rows = await self.db.fetch(
             f"""
             SELECT model, value, rn, n FROM (
                 SELECT model, {column} AS value,
@@ -74,7 +77,7 @@ class LatencyQueries(Connections):
         histogram, the partial days at either end bucketed from raw rows."""
         first_day, last_day, edges = _whole_days(since, until)
         counts: dict[tuple[str, int], dict[int, int]] = {}
-        rows = await self._fetch_rows(
+        rows = await self.db.fetch_rows(
             "SELECT model, metric, bucket, sum(n) FROM latency_hist "
             "WHERE day >= ? AND day < ? GROUP BY model, metric, bucket",
             (first_day, last_day),
@@ -82,7 +85,7 @@ class LatencyQueries(Connections):
         for model, metric, bucket, n in rows:
             counts.setdefault((model, metric), {})[bucket] = n
         for start, end in edges:
-            raw = await self._fetch_rows(
+            raw = await self.db.fetch_rows(
                 "SELECT model, latency_ms, time_to_first_token_ms "
                 "FROM request_traces INDEXED BY ix_traces_timestamp "
                 "WHERE timestamp >= ? AND timestamp < ? AND status = 'completed'",
@@ -111,8 +114,8 @@ class LatencyQueries(Connections):
         ``shapes.shape_model_stats``. Percentiles are exact for windows up to two days and
         from the log histogram (about 2.5%) beyond."""
         until = time.time() if until is None else until
-        model_rows = await self._counters(TRACES, (("model", "model", "model"),), since, until)
-        node_rows = await self._counters(
+        model_rows = await self.db.counters(TRACES, (("model", "model", "model"),), since, until)
+        node_rows = await self.db.counters(
             TRACES,
             (("model", "model", "model"), ("node_id", "node_id", "nullif(node_id, '')")),
             since,
@@ -137,11 +140,11 @@ class LatencyQueries(Connections):
                 "FROM request_traces INDEXED BY ix_traces_timestamp WHERE timestamp >= ? "
                 "AND timestamp < ? AND status = 'completed' AND time_to_first_token_ms IS NOT NULL"
             )
-            counted = await self._fetch_rows(f"SELECT count(*) {where}", (since, until))
+            counted = await self.db.fetch_rows(f"SELECT count(*) {where}", (since, until))
             n = int(counted[0][0])
             if n == 0:
                 return None
-            rows = await self._fetch_rows(
+            rows = await self.db.fetch_rows(
                 f"SELECT time_to_first_token_ms {where} ORDER BY time_to_first_token_ms "
                 "LIMIT 1 OFFSET ?",
                 (since, until, measures.nearest_rank(n, 0.5) - 1),
@@ -149,14 +152,14 @@ class LatencyQueries(Connections):
             return float(rows[0][0]) if rows else None
         hist: dict[int, int] = {}
         first_day, last_day, edges = _whole_days(since, until)
-        for bucket, n in await self._fetch_rows(
+        for bucket, n in await self.db.fetch_rows(
             "SELECT bucket, sum(n) FROM latency_hist WHERE metric = ? AND day >= ? AND day < ? "
             "GROUP BY bucket",
             (METRIC_TTFT, first_day, last_day),
         ):
             hist[bucket] = hist.get(bucket, 0) + int(n)
         for start, end in edges:
-            for (value,) in await self._fetch_rows(
+            for (value,) in await self.db.fetch_rows(
                 "SELECT time_to_first_token_ms FROM request_traces "
                 "INDEXED BY ix_traces_timestamp WHERE timestamp >= ? AND timestamp < ? "
                 "AND status = 'completed' AND time_to_first_token_ms IS NOT NULL",

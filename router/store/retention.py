@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .connections import Connections
+from .connections import Database
 from .rollups import DAY_S, ROLLUP_TABLES
 
 log = logging.getLogger("herd.store")
@@ -24,11 +24,16 @@ MAX_PRUNE_CHUNKS = 100_000
 """Bounds the prune loop: 500M rows, far beyond any real table."""
 
 
-class Retention(Connections):
+class Retention:
     """Retention of traces, and the pruning of everything older."""
 
-    retention_days: int
-    _pruned: int
+    def __init__(self, db: Database, retention_days: int) -> None:
+        if retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
+        self.db = db
+        self.retention_days = retention_days
+        self.pruned = 0
+        """Rows deleted since the store opened."""
 
     def set_retention_days(self, days: int) -> None:
         """Change retention at run time; the next prune (or an explicit one) applies it."""
@@ -40,7 +45,7 @@ class Retention(Connections):
         """Delete traces older than the retention, in chunks (short write locks). Returns rows."""
         cutoff = now - self.retention_days * DAY_S
         deleted = 0
-        conn = self._conn(self._writer)
+        conn = self.db.writer()
         for table, sql in (
             (
                 "request_traces",
@@ -54,7 +59,7 @@ class Retention(Connections):
             ),
         ):
             for _ in range(MAX_PRUNE_CHUNKS):
-                async with self._write_lock:
+                async with self.db.write_lock:
                     cur = await conn.execute(sql, (cutoff, PRUNE_CHUNK))
                     count = cur.rowcount
                     await cur.close()
@@ -63,7 +68,7 @@ class Retention(Connections):
                 if count < PRUNE_CHUNK:
                     break
                 await asyncio.sleep(0)  # let batches and queries in between chunks
-        async with self._write_lock:
+        async with self.db.write_lock:
             # Rollup buckets go once they lie wholly before the cutoff.
             for table, period in ROLLUP_TABLES:
                 await conn.execute(
@@ -72,6 +77,6 @@ class Retention(Connections):
                 )
             await conn.execute("DELETE FROM latency_hist WHERE day < ?", (int(cutoff // DAY_S),))
         if deleted:
-            self._pruned += deleted
+            self.pruned += deleted
             log.info("pruned old traces", extra={"rows": deleted, "cutoff": cutoff})
         return deleted

@@ -13,15 +13,18 @@ from typing import Any
 
 from router.store import shapes
 
-from .connections import Connections
+from .connections import Database
 from .rows import TRACE_COLUMNS, RunRow
 
 
-class TraceQueries(Connections):
+class TraceQueries:
     """Raw trace rows, read back."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     async def count(self) -> int:
-        rows = await self._fetch("SELECT count(*) AS n FROM request_traces")
+        rows = await self.db.fetch("SELECT count(*) AS n FROM request_traces")
         return int(rows[0]["n"])
 
     async def traces(
@@ -62,12 +65,12 @@ class TraceQueries(Connections):
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY {order} LIMIT ?"
         )
-        rows = await self._fetch(sql, [*params, limit])
+        rows = await self.db.fetch(sql, [*params, limit])
         return [shapes.decode_trace_row(row) for row in rows]
 
     async def recent_runs(self, since: float, limit: int = 50_000) -> list[RunRow]:
         """Completed attempts since ``since``, oldest first, to seed the speed history."""
-        rows = await self._fetch_rows(
+        rows = await self.db.fetch_rows(
             """
             SELECT node_id, model, completion_tokens, eval_duration_ns, load_duration_ns
             FROM (

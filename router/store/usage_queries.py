@@ -2,7 +2,7 @@
 
 Owns ``UsageQueries``, the part of ``TraceStore`` behind ``usage``, ``tag_stats``, ``tag_daily``,
 ``hourly_trends`` and ``node_model_usage``: each picks its groups and window and hands the rows of
-``Connections._counters`` to the matching ``shapes.shape_*`` function. Runs on the reader
+``Database.counters`` to the matching ``shapes.shape_*`` function. Runs on the reader
 connection only.
 
 Never shapes a response itself (``router.store.shapes`` does) and never writes.
@@ -17,13 +17,16 @@ from typing import Any
 from router import measures
 from router.store import shapes
 
-from .connections import Connections
+from .connections import Database
 from .counters import TAGS, TRACES
 from .rollups import DAY_S
 
 
-class UsageQueries(Connections):
+class UsageQueries:
     """Counters over a window, grouped for the dashboard's usage, tag and trend views."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def usage(
         self, since: float, until: float | None = None, tz_offset_s: int = 0
@@ -34,7 +37,7 @@ class UsageQueries(Connections):
         the day its start falls in)."""
         until = time.time() if until is None else until
         off = int(tz_offset_s)
-        rows = await self._counters(
+        rows = await self.db.counters(
             TRACES,
             (
                 (
@@ -54,7 +57,7 @@ class UsageQueries(Connections):
     async def tag_stats(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
         """Per tag (app): counters and the models used. See ``shapes.shape_tag_stats``."""
         until = time.time() if until is None else until
-        rows = await self._counters(
+        rows = await self.db.counters(
             TAGS, (("tag", "g.tag", "tag"), ("model", "t.model", "model")), since, until
         )
         per_tag: dict[str, dict[str, Any]] = {}
@@ -83,7 +86,7 @@ class UsageQueries(Connections):
             marks = ", ".join("?" for _ in wanted)
             raw_filter = (f"AND g.tag IN ({marks})", wanted)
             rollup_filter = (f"AND tag IN ({marks})", wanted)
-        rows = await self._counters(
+        rows = await self.db.counters(
             TAGS,
             (
                 ("tag", "g.tag", "tag"),
@@ -105,7 +108,7 @@ class UsageQueries(Connections):
         """The last ``hours`` hours (1..720), every hour present. See ``shapes.shape_hourly``."""
         hours = max(1, min(int(hours), 720))
         start = measures.hour_starts(now, hours)[0]
-        rows = await self._counters(
+        rows = await self.db.counters(
             TRACES,
             (
                 ("hour", "CAST(timestamp / 3600 AS INTEGER) * 3600", "period_start"),
@@ -115,7 +118,7 @@ class UsageQueries(Connections):
             start + hours * 3600,
             daily=False,
         )
-        latencies = await self._fetch_rows(
+        latencies = await self.db.fetch_rows(
             "SELECT CAST(timestamp / 3600 AS INTEGER) * 3600, latency_ms FROM request_traces "
             "WHERE timestamp >= ? AND timestamp < ? AND status = 'completed' "
             "AND latency_ms IS NOT NULL",
@@ -129,7 +132,7 @@ class UsageQueries(Connections):
         """Per node and model in ``[since, until)``: ``{node_id, model, requests, completed,
         errors, prompt_tokens, completion_tokens, last_used}``, busiest first."""
         until = time.time() if until is None else until
-        rows = await self._counters(
+        rows = await self.db.counters(
             TRACES,
             (("node_id", "node_id", "nullif(node_id, '')"), ("model", "model", "model")),
             since,

@@ -22,7 +22,7 @@ from typing import Any
 
 from router.traces import TraceRecord
 
-from .connections import transaction
+from .connections import Database, transaction
 from .retention import Retention
 from .rollups import UPSERT_HIST, UPSERTS, increments
 from .rows import COLUMN, TRACE_COLUMNS, Pending, trace_row
@@ -38,32 +38,61 @@ _TS = COLUMN["timestamp"]
 DROP_REPORT_PERIOD_S = 60.0
 
 
-class BatchWriter(Retention):
+class BatchWriter:
     """The trace buffer, the writer task draining it, and the writer's counters."""
 
-    batch_size: int
-    flush_interval_s: float
-    max_buffer: int
-    prune_interval_s: float
-    _buffer: deque[Pending]
-    _drain_lock: asyncio.Lock
-    _wake: asyncio.Event
-    _closing: bool
-    _last_prune: float
-    _written: int
-    _dropped_overflow: int
-    _dropped_errors: int
-    _write_errors: int
-    _last_error: str | None
-    _writer_error: str | None
+    def __init__(
+        self,
+        db: Database,
+        retention: Retention,
+        batch_size: int,
+        flush_interval_s: float,
+        max_buffer: int,
+        prune_interval_s: float,
+    ) -> None:
+        if batch_size < 1 or max_buffer < batch_size:
+            raise ValueError("need 1 <= batch_size <= max_buffer")
+        self.db = db
+        self.retention = retention
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_buffer = max_buffer
+        self.prune_interval_s = prune_interval_s
+        self._buffer: deque[Pending] = deque()
+        self._drain_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_prune = 0.0
+        self._written = 0
+        self._dropped_overflow = 0
+        self._dropped_errors = 0
+        self._write_errors = 0
+        self._last_error: str | None = None
+        self._writer_error: str | None = None
+        self._last_drop_report = -DROP_REPORT_PERIOD_S
+
+    def start(self) -> None:
+        """Start the writer task (the store is open and pruned)."""
+        self._closing = False
+        self._last_prune = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name="trace-store-writer")
+
+    async def stop(self) -> None:
+        """Stop the writer task after its current batch, then write what is still buffered."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
 
     @property
     def writer_error(self) -> str | None:
         """Why the writer last failed (a batch dropped, an iteration raised); ``None`` once a
         batch was written again. The router's health shows it while it is set."""
         return self._writer_error
-
-    _last_drop_report: float
 
     def record(self, trace: TraceRecord) -> None:
         """Queue one trace for writing. O(1), never awaits, never raises."""
@@ -102,7 +131,7 @@ class BatchWriter(Retention):
                 await self._drain()
                 if time.monotonic() - self._last_prune >= self.prune_interval_s:
                     self._last_prune = time.monotonic()
-                    await self.prune(time.time())
+                    await self.retention.prune(time.time())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the writer must outlive any single failure
@@ -123,7 +152,7 @@ class BatchWriter(Retention):
     async def _write_batch(self, batch: list[Pending]) -> None:
         for attempt in (1, 2):
             try:
-                async with self._write_lock:
+                async with self.db.write_lock:
                     await self._insert(batch)
                 self._written += len(batch)
                 self._writer_error = None
@@ -157,7 +186,7 @@ class BatchWriter(Retention):
 
     async def _insert(self, batch: Sequence[Pending]) -> None:
         rollups, hist = increments(batch)
-        conn = self._conn(self._writer)
+        conn = self.db.writer()
         async with transaction(conn):
             async with conn.execute("SELECT coalesce(max(id), 0) FROM request_traces") as cur:
                 row = await cur.fetchone()
@@ -186,7 +215,7 @@ class BatchWriter(Retention):
             "dropped_overflow": self._dropped_overflow,
             "dropped_errors": self._dropped_errors,
             "write_errors": self._write_errors,
-            "pruned": self._pruned,
+            "pruned": self.retention.pruned,
             "last_error": self._last_error,
         }
 
