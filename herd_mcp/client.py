@@ -10,9 +10,11 @@ anything, and never reads or writes files: everything goes through the router.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import time
 import urllib.parse
+import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,3 +320,51 @@ class RouterClient:
             chunks=chunks,
             errors=errors,
         )
+
+    async def try_media(self, kind: str, model: str) -> ChatOutcome:
+        """One small image (``kind`` ``image``) or the transcription of one second of silence
+        (``stt``) through the fleet, timed; the outcome's ``reply`` says what came back."""
+        tags = {"X-Herd-Tags": "herd-mcp:test_inference"}
+        if kind == "image":
+            path = "/api/generate-image"
+            send: dict[str, Any] = {
+                "json": {
+                    "model": model,
+                    "prompt": "a small test image",
+                    "width": 256,
+                    "height": 256,
+                }
+            }
+        else:
+            path = "/api/transcribe"
+            send = {
+                "files": {"audio": ("test.wav", _silence(), "audio/wav")},
+                "data": {"model": model},
+            }
+        started = self._clock()
+        try:
+            response = await self._client().post(
+                path, headers={**self._headers(False), **tags}, timeout=300.0, **send
+            )
+        except httpx.TransportError as exc:
+            raise RouterUnreachable(self.base_url, exc) from exc
+        if response.status_code >= 400:
+            raise RouterApiError("POST", path, response.status_code, _decode(response))
+        latency = (self._clock() - started) * 1000.0
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        if kind == "image":
+            reply = f"a {len(response.content)}-byte PNG"
+        else:
+            reply = str(_decode(response).get("text", ""))
+        return ChatOutcome(response.status_code, headers, reply, {}, latency, latency)
+
+
+def _silence(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A mono 16-bit WAV of silence, the smallest audio a speech backend accepts."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buffer.getvalue()

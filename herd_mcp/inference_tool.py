@@ -11,11 +11,12 @@ from typing import Annotated
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from herd_contract.model_names import normalize
 from herd_mcp import advice
-from herd_mcp.client import RouterClient
+from herd_mcp.client import ChatOutcome, RouterClient
 from herd_mcp.failures import router_errors
 from herd_mcp.models import InferenceResult
-from herd_mcp.plans import pick_test_model
+from herd_mcp.plans import backend_holders, pick_test_model
 from herd_mcp.registration import Tool, changing
 
 
@@ -34,11 +35,16 @@ def register_inference_tool(tool: Tool, client: RouterClient) -> None:
         prompt: Annotated[str, Field(max_length=2000)] = "Reply with one short sentence.",
         max_tokens: Annotated[int, Field(ge=1, le=512)] = 32,
     ) -> InferenceResult:
-        """Send one short chat through the fleet, as any client would, and report which node
+        """Send one short chat through the fleet (for an image model one small image, for a
+        speech model one second of audio), as any client would, and report which node
         answered, the latency, time to first chunk, tokens and tokens/s, the routing score,
         retries and any fallback (from the X-Fleet-* headers and the final chunk). It may load
         the model on a node and is recorded as a trace tagged herd-mcp:test_inference."""
         async with router_errors(client):
+            if model is not None:
+                kind, _ = backend_holders(await client.fleet_status(), normalize(model))
+                if kind in ("image", "stt"):
+                    return _media_result(model, await client.try_media(kind, model))
             if model is None:
                 status = await client.fleet_status()
                 if not status.fleet.nodes_online:
@@ -72,6 +78,20 @@ def register_inference_tool(tool: Tool, client: RouterClient) -> None:
             done_reason=final.get("done_reason"),
             reply=outcome.reply,
         )
+
+
+def _media_result(model: str, outcome: ChatOutcome) -> InferenceResult:
+    """An image or transcription test, in the same result: node, latency and what came back."""
+    headers = outcome.headers
+    return InferenceResult(
+        model=headers.get("x-fleet-model") or model,
+        requested_model=model,
+        node_id=headers.get("x-fleet-node"),
+        latency_ms=round(outcome.latency_ms, 1),
+        score=_float(headers.get("x-fleet-score")),
+        retries=int(_float(headers.get("x-fleet-retries")) or 0),
+        reply=outcome.reply,
+    )
 
 
 def _float(value: str | None) -> float | None:

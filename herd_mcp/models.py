@@ -42,6 +42,9 @@ class FleetStatusResult(FleetView):
 
 class ModelEntry(BaseModel):
     name: str
+    kind: str = Field(
+        default="ollama", description="ollama, openai (LLM server), image or stt (speech-to-text)."
+    )
     nodes: list[str] = Field(description="Online nodes that hold the model on disk.")
     loaded_on: list[str] = Field(default_factory=list, description="Nodes with it in memory.")
     hot: bool = Field(description="Loaded in memory somewhere (answers without a cold load).")
@@ -75,6 +78,10 @@ class LoadedModelsResult(BaseModel):
 class FindModelResult(BaseModel):
     model: str = Field(description="The name as herd keys it (``name:tag``).")
     found: bool
+    kind: str = Field(default="ollama", description="ollama, openai, image or stt.")
+    served_by: list[str] = Field(
+        default_factory=list, description="Nodes whose openai/image/stt backend serves it."
+    )
     loaded_on: list[str] = Field(default_factory=list)
     on_disk: list[str] = Field(default_factory=list, description="Holding it, not loaded.")
     unreachable_holders: list[str] = Field(

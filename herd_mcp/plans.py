@@ -233,7 +233,30 @@ def model_entries(status: FleetView) -> list[ModelEntry]:
                 item = found[key] = ModelEntry(name=key, nodes=[], hot=True)
             item.loaded_on.append(node.node_id)
             item.hot = True
+        for backend in node.backends:
+            if not backend.reachable:
+                continue
+            for name in backend.models:
+                key = normalize(name)
+                item = found.setdefault(
+                    key, ModelEntry(name=key, kind=backend.kind, nodes=[], hot=False)
+                )
+                if node.node_id not in item.nodes:
+                    item.nodes.append(node.node_id)
     return sorted(found.values(), key=lambda m: m.name)
+
+
+def backend_holders(status: FleetView, model: str) -> tuple[str, list[str]]:
+    """The kind of ``model`` among the nodes' non-Ollama backends, and the online nodes serving
+    it (``("ollama", [])`` when no backend lists it)."""
+    kind, nodes = "ollama", []
+    for node in sorted(status.nodes, key=lambda n: n.node_id):
+        for backend in node.backends:
+            if model in {normalize(m) for m in backend.models}:
+                kind = backend.kind
+                if backend.reachable and node.status == "online" and node.node_id not in nodes:
+                    nodes.append(node.node_id)
+    return kind, nodes
 
 
 def find(status: FleetView, model: str) -> FindModelResult:
@@ -256,8 +279,11 @@ def find(status: FleetView, model: str) -> FindModelResult:
             name = normalize(entry.name)
             if name != wanted and base_name(name) == stem:
                 similar.add(name)
-    found = bool(loaded_on or on_disk)
-    if loaded_on:
+    kind, served_by = backend_holders(status, wanted)
+    found = bool(loaded_on or on_disk or served_by)
+    if served_by and not (loaded_on or on_disk):
+        summary = f"{wanted} is a {kind} model served by {', '.join(served_by)}"
+    elif loaded_on:
         summary = f"{wanted} is loaded (hot) on {', '.join(loaded_on)}"
         if on_disk:
             summary += f" and on disk (cold) on {', '.join(on_disk)}"
@@ -281,6 +307,8 @@ def find(status: FleetView, model: str) -> FindModelResult:
     return FindModelResult(
         model=wanted,
         found=found,
+        kind=kind,
+        served_by=served_by,
         loaded_on=loaded_on,
         on_disk=on_disk,
         unreachable_holders=unreachable,

@@ -55,6 +55,17 @@ class DiskView(_Open):
     free_gb: float = 0.0
 
 
+class BackendView(_Open):
+    """A backend besides the node's Ollama: an OpenAI-compatible, image or speech server."""
+
+    kind: str
+    adapter: str = ""
+    models: list[str] = Field(default_factory=list)
+    reachable: bool = True
+    capacity: int = 1
+    busy: int = 0
+
+
 class NodeView(_Open):
     node_id: str
     status: Literal["online", "degraded", "offline"]
@@ -64,6 +75,7 @@ class NodeView(_Open):
     memory: MemoryView = Field(default_factory=MemoryView)
     disk: DiskView | None = None
     ollama: OllamaView = Field(default_factory=OllamaView)
+    backends: list[BackendView] = Field(default_factory=list)
 
 
 class FleetSummaryView(_Open):

@@ -40,6 +40,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         python_module(
             "llama_cpp.server", "--model", str(Path(gguf)), "--model_alias", MODEL,
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+            "--chat_format", "gemma",
         ),
         name="llama-cpp-server",
     )  # fmt: skip
