@@ -37,6 +37,8 @@ class Watch:
     foreign: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    authorizations: set[str] = field(default_factory=set)
 
     def assert_clean(self) -> None:
         assert self.foreign == [], f"requests to other origins: {self.foreign}"
@@ -50,15 +52,25 @@ class Browser:
         self.watch = Watch()
 
     def open(
-        self, base_url: str, view: str, viewport: dict[str, int] = WIDE, query: str = ""
+        self,
+        base_url: str,
+        view: str,
+        viewport: dict[str, int] = WIDE,
+        query: str = "",
+        ready: bool = True,
     ) -> Page:
-        """A fresh page on ``/dashboard/<view>``, waited until the view has rendered."""
+        """A fresh page on ``/dashboard/<view>``, waited until the view has rendered (unless
+        ``ready`` is false: the page is waiting for a key, say)."""
         origin = urlsplit(base_url).netloc
         context = self.browser.new_context(viewport=viewport, base_url=base_url)
         watch = self.watch
 
         def guard(route: Route) -> None:
             url = route.request.url
+            watch.urls.append(url)
+            auth = route.request.headers.get("authorization")
+            if auth:
+                watch.authorizations.add(auth)
             if urlsplit(url).netloc != origin and not url.startswith(("data:", "blob:")):
                 watch.foreign.append(url)
                 route.abort()
@@ -71,7 +83,8 @@ class Browser:
         page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: watch.errors.append(str(e)))
         page.goto(f"/dashboard/{view}{query}")
-        wait_ready(page, view)
+        if ready:
+            wait_ready(page, view)
         return page
 
 

@@ -20,8 +20,8 @@ from playwright.sync_api import Page, expect
 from router.api.pages import VIEWS
 from tests.browser.conftest import PHONE, Browser, wait_ready
 from tests.factories import heartbeat
-from tests.fleet import Fleet, running_fleet, start_router
-from tests.procs import wait_until
+from tests.fleet import Fleet, running_fleet
+from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -285,43 +285,61 @@ def test_keyboard_reaches_every_view(fleet: Fleet, browser: Browser) -> None:
 # --- a router of its own: empty, guarded by an admin key, restarted -------------------------
 
 
-def test_refusal_persistence_and_empty_states(tmp_path: Path, browser: Browser) -> None:
-    env = {"HERD_ADMIN_KEY": "admin-secret"}
-    url, router = start_router(tmp_path, env=env)
+def test_keys_refusal_persistence_and_empty_states(tmp_path: Path, browser: Browser) -> None:
+    env = {"HERD_API_KEY": "use-secret", "HERD_ADMIN_KEY": "admin-secret"}
+    url, router = _keyed_router(tmp_path, env)
     try:
-        page = browser.open(url, "fleet")
+        page = browser.open(url, "fleet", ready=False)
+        _give_key(page, "use-secret")  # asked once, on the first refused read
+        wait_ready(page, "fleet")
         expect(page.locator("main")).to_contain_text("No node has joined yet")
-        page.close()
-        page = browser.open(url, "requests")
+        _go(page, "requests")
         expect(page.locator("main")).to_contain_text("No request has gone through")
-        page.close()
-        page = browser.open(url, "settings")
+        _go(page, "settings")
         switch = page.locator("#toggle-auto_pull")
         assert switch.is_checked()
         page.locator("label[for='toggle-auto_pull']").click()
-        key_dialog = page.locator("#key-dialog")
-        expect(key_dialog).to_be_visible()
+        expect(page.locator("#key-dialog")).to_contain_text("admin key")
         page.locator("#key-cancel").click()
         refusal = page.get_by_test_id("refusal")
         expect(refusal).to_contain_text("refused")
         expect(refusal).to_contain_text("HERD_ADMIN_KEY")
         assert switch.is_checked()  # the switch shows the state the router kept
         page.locator("label[for='toggle-auto_pull']").click()
-        page.locator("#key-input").fill("admin-secret")
-        page.locator("#key-dialog button[type=submit]").click()
+        _give_key(page, "admin-secret")
         expect(page.locator("main")).to_contain_text("Saved: auto pull is now false")
         assert not switch.is_checked()
         router.stop()
-        _expect_unreachable(browser, page)
-        url, router = start_router(tmp_path, env=env)
-        page = browser.open(url, "settings")
+        _expect_unreachable(page)
+        url, router = _keyed_router(tmp_path, env)
+        page = browser.open(url, "settings", ready=False)  # another origin: asked again
+        _give_key(page, "admin-secret")
+        wait_ready(page, "settings")
         assert not page.locator("#toggle-auto_pull").is_checked()
     finally:
         router.stop()
+    assert not [u for u in browser.watch.urls if "secret" in u]  # never in a URL
+    assert "Bearer use-secret" in browser.watch.authorizations
     browser.watch.errors = [e for e in browser.watch.errors if not _expected_error(e)]
 
 
-def _expect_unreachable(browser: Browser, page: Page) -> None:
+def _keyed_router(data_dir: Path, env: dict[str, str]) -> tuple[str, Proc]:
+    """A router whose reads need a key: ready once its open page answers."""
+    port = free_port()
+    args = ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--no-mdns"]
+    proc = Proc(python_module("router", *args), env=env, name="router-with-keys")
+    url = f"http://127.0.0.1:{port}"
+    wait_http_ok(f"{url}/dashboard", proc)
+    return url, proc
+
+
+def _give_key(page: Page, key: str) -> None:
+    expect(page.locator("#key-dialog")).to_be_visible()
+    page.locator("#key-input").fill(key)
+    page.locator("#key-dialog button[type=submit]").click()
+
+
+def _expect_unreachable(page: Page) -> None:
     page.get_by_role("link", name="Trends").click()
     expect(page.locator("main")).to_contain_text("The router did not answer")
     page.context.close()

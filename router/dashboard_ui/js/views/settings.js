@@ -1,7 +1,7 @@
 // Settings: the runtime toggles as switches (saved by POST /dashboard/api/settings and kept
 // across restarts), the read-only configuration, and every node's agent and Ollama versions.
 
-import { el, clear, num } from "../dom.js";
+import { el, clear } from "../dom.js";
 import { get, post, saveKey, storedKey } from "../api.js";
 import { badge, header, notice, refusal, section, table } from "../ui.js";
 
@@ -100,6 +100,5 @@ function words(key) {
 function show(value) {
   if (value === null || value === undefined) return "–";
   if (Array.isArray(value)) return value.length ? value.join(", ") : "(none)";
-  if (typeof value === "number") return num(value, 2);
   return String(value);
 }
