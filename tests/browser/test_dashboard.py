@@ -44,7 +44,7 @@ def _traffic(fleet: Fleet) -> None:
         "evil",
         loaded=[(HOSTILE, 1.0)],
         url="http://127.0.0.1:9",
-        hardware={"hostname": HOSTILE, "cpu_model": HOSTILE, "memory_gb": 8.0},
+        hardware={"hostname": HOSTILE, "cpu_model": HOSTILE, "memory_bytes": 8_000_000_000},
         agent_version=HOSTILE[:60],
     )
     accepted = httpx.post(
