@@ -133,7 +133,7 @@ def _serve(overrides: dict[str, Any]) -> int:
         port=settings.port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -88,6 +88,20 @@ class RouterSettings(BaseModel):
         default=600.0, gt=0, description="Upstream wait for a first byte (covers cold loads)."
     )
     read_timeout_s: float = Field(default=300.0, gt=0, description="Upstream gap between chunks.")
+    first_byte_timeout_min_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="Floor of the adaptive first-byte timeout (ceiling: first_byte_timeout_s).",
+    )
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures before the first byte that open a node."
+    )
+    breaker_cooldown_s: float = Field(
+        default=10.0, gt=0, description="How long an open node gets no requests before a probe."
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, how long in-flight streams may finish."
+    )
     log_level: str = Field(default="info")
     log_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     log_backups: int = Field(default=5, ge=0)

@@ -56,6 +56,13 @@ class InsufficientStorage(HerdError):
     code = "insufficient_storage"
 
 
+class ClientGone(HerdError):
+    """The client disconnected before its answer began; nobody reads this error."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 class NoCapacity(HerdError):
     """Every candidate queue is full, or no node can serve right now: try again later."""
 

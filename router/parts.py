@@ -23,6 +23,7 @@ from router.latency import SpeedHistory
 from router.metrics import Metrics
 from router.metrics import Snapshot as MetricsSnapshot
 from router.node_identity import IdentityBook
+from router.pipeline.breakers import Breakers
 from router.pipeline.candidates import Ranker
 from router.pipeline.dispatch import Pipeline
 from router.pipeline.journal import TraceJournal
@@ -90,18 +91,22 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
     ranker = Ranker(registry, queues, settings, clock, latency)
     pulls = PullCoordinator(registry, upstream, clock)
     metrics = Metrics()
+    breakers = Breakers(
+        clock, threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+    )
 
     def gauges() -> MetricsSnapshot:
         return MetricsSnapshot(
             queues={k: (q.pending, q.in_flight) for k, q in queues.stats().items()},
             nodes={r.node_id: s for r, s in registry.with_status()},
+            breakers={r.node_id: breakers.state(r.node_id) for r in registry.records()},
             traces_dropped=store.dropped,
             log_write_errors=log_write_errors(),
         )
 
     metrics.watch(gauges)
     journal = TraceJournal(store, events.changed, metrics)
-    pipeline = Pipeline(settings, clock, queues, ranker, upstream, pulls, journal)
+    pipeline = Pipeline(settings, clock, queues, ranker, upstream, pulls, journal, breakers)
     return AppParts(
         settings=settings,
         clock=clock,

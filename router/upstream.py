@@ -66,7 +66,12 @@ class Upstream:
         await self.client.aclose()
 
     async def open(
-        self, base_url: str, path: str, body: bytes, headers: bytes = _JSON_HEADERS
+        self,
+        base_url: str,
+        path: str,
+        body: bytes,
+        headers: bytes = _JSON_HEADERS,
+        first_byte_timeout_s: float | None = None,
     ) -> Response:
         """POST ``body`` and return the response with its body not yet read.
 
@@ -75,7 +80,9 @@ class Upstream:
         once on a fresh connection by the client, before any response byte.
         """
         try:
-            response = await self.client.stream("POST", base_url, path, body, headers)
+            response = await self.client.stream(
+                "POST", base_url, path, body, headers, first_byte_timeout=first_byte_timeout_s
+            )
         except HTTPError as exc:
             raise _classify(exc) from None
         if response.status_code >= 400:

@@ -157,10 +157,11 @@ def start_router(
     *flags: str,
     env: dict[str, str] | None = None,
     wrapper: list[str] | None = None,
+    port: int | None = None,
 ) -> tuple[str, Proc]:
-    """A router process on a free port; ``wrapper`` is a command line it runs under (the same
-    process id, e.g. ``unshare`` exec'ing it in a mount namespace)."""
-    port = free_port()
+    """A router process on ``port`` (a free one by default); ``wrapper`` is a command line it
+    runs under (the same process id, e.g. ``unshare`` exec'ing it in a mount namespace)."""
+    port = port or free_port()
     proc = Proc(
         (wrapper or [])
         + python_module(

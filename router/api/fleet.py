@@ -31,6 +31,7 @@ def routes(ctx: AppParts) -> list[Route]:
             router_info={
                 "uptime_s": round(now - ctx.started_at, 1),
                 "traces_dropped": ctx.store.dropped,
+                "open_circuits": ctx.pipeline.breakers.snapshot(),
             },
         )
         view.pulls = [job.view() for job in ctx.pulls.jobs.all()]

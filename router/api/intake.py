@@ -6,6 +6,8 @@ Shared by the Ollama and OpenAI front ends so that neither repeats the other.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from router.api.bodies import read_json_object
 from router.api.request_ids import request_id_of
 from router.api.responses import error_response
-from router.errors import BadRequest, HerdError
+from router.errors import BadRequest, ClientGone, HerdError
 from router.parts import AppParts
 from router.pipeline.request import Api, InferenceRequest, RequestKind
 from router.translate import TAGS_HEADER, extract_router_fields
@@ -31,6 +33,8 @@ class Intake:
     fallback_models: list[str]
     client_ip: str | None
     request_id: str
+    client_gone: asyncio.Event | None = None
+    """Set when the client disconnects while its answer has not begun."""
 
     def inference(
         self,
@@ -50,6 +54,7 @@ class Intake:
             fallback_models=self.fallback_models,
             client_ip=self.client_ip,
             request_id=self.request_id,
+            client_gone=self.client_gone,
         )
 
 
@@ -65,6 +70,8 @@ async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Inta
         raise BadRequest("model is required")
     if not isinstance(model, str):
         raise BadRequest("model must be a string")
+    gone = asyncio.Event()
+    state["watcher"] = asyncio.create_task(_watch_disconnect(request, gone))
     return Intake(
         body=body,
         model=model,
@@ -72,7 +79,19 @@ async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Inta
         fallback_models=fallbacks,
         client_ip=state["client_ip"],
         request_id=state["request_id"],
+        client_gone=gone,
     )
+
+
+async def _watch_disconnect(request: Request, gone: asyncio.Event) -> None:
+    """Set ``gone`` when the client disconnects. Runs only once the body has been read and until
+    the response starts (the streaming response then watches by itself), so no body message is
+    ever taken from the handler."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def traced(
@@ -95,6 +114,8 @@ def traced(
         }
         try:
             return await handler(request, state)
+        except ClientGone:
+            return Response(status_code=499)  # nobody is listening; the trace says it all
         except HerdError as exc:
             if not exc.traced:
                 ctx.pipeline.record_rejection(
@@ -107,6 +128,12 @@ def traced(
                     state["tags"],
                 )
             return error_response(request.url.path, exc)
+        finally:
+            watcher = state.get("watcher")
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     return endpoint
 

@@ -72,11 +72,13 @@ class Client:
         body: bytes = b"",
         headers: bytes = b"",
         timeout: float | None = None,
+        first_byte_timeout: float | None = None,
     ) -> Response:
         """Send a request and return once the response's headers arrived; the body is unread.
 
         ``headers`` are extra raw header lines (``b"Name: value\\r\\n"`` each); ``timeout``
-        replaces every timeout of this request. Raises ``HTTPError`` subclasses.
+        replaces every timeout of this request, ``first_byte_timeout`` only the wait for the
+        first byte. Raises ``HTTPError`` subclasses.
         """
         if self.closed:
             raise ConnectError("the client is closed")
@@ -93,6 +95,8 @@ class Client:
             first_byte, read = self.first_byte_timeout, self.read_timeout
         else:
             connect = pool = first_byte = read = timeout
+        if first_byte_timeout is not None:
+            first_byte = first_byte_timeout
         url = base_url + path
         fresh = False
         for _ in range(2):

@@ -23,10 +23,18 @@ from herd_contract.model_names import normalize
 from router.backends import media, placement
 from router.backends import openai as openai_backend
 from router.config import RouterSettings, RuntimeToggles
-from router.errors import BadRequest, HerdError, NoCapacity, NotFound, UpstreamFailure
+from router.errors import (
+    BadRequest,
+    ClientGone,
+    HerdError,
+    NoCapacity,
+    NotFound,
+    UpstreamFailure,
+)
 from router.http_client import HTTPError, Response
 from router.latency import as_int
 from router.pipeline.attempt import Attempt, Failures
+from router.pipeline.breakers import Breakers, first_byte_timeout
 from router.pipeline.candidates import Choice, Ranker, Ranking, estimate_prompt_tokens
 from router.pipeline.context_window import (
     CONTEXT_FALLBACK,
@@ -69,8 +77,10 @@ class Pipeline:
         upstream: Upstream,
         pulls: PullCoordinator,
         journal: TraceJournal,
+        breakers: Breakers,
     ) -> None:
         self.settings = settings
+        self.breakers = breakers
         self.clock = clock
         self.queues = queues
         self.ranker = ranker
@@ -85,7 +95,63 @@ class Pipeline:
     # --- entry points -------------------------------------------------------------------------
 
     async def open(self, request: InferenceRequest) -> Routed:
-        """Route ``request`` and return once the answer has begun (or raise a ``HerdError``)."""
+        """Route ``request`` and return once the answer has begun (or raise a ``HerdError``).
+
+        When the client leaves first (``request.client_gone`` is set), routing stops at once
+        wherever it is (waiting in a queue, or for a node's first byte, whose request is closed),
+        the slot is freed, the trace says ``client_disconnected`` and ``ClientGone`` is raised.
+        """
+        if request.client_gone is None:
+            return await self._open_traced(request)
+        work = asyncio.ensure_future(self._open_traced(request))
+        gone = asyncio.ensure_future(request.client_gone.wait())
+        try:
+            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            gone.cancel()
+            work.cancel()
+            raise
+        gone.cancel()
+        if not work.done():
+            request.left = True
+            work.cancel()
+        try:
+            routed = await work
+        except asyncio.CancelledError:
+            if not request.left:
+                raise
+            routed = None
+        if request.left or request.client_gone.is_set():
+            if routed is not None:
+                await routed.close(disconnected=True)
+            elif not request.left_traced:
+                self._record_left_while_queued(request)
+            error = ClientGone("the client disconnected before the answer began")
+            error.traced = True
+            raise error
+        assert routed is not None
+        return routed
+
+    def _record_left_while_queued(self, request: InferenceRequest) -> None:
+        self._record(
+            TraceRecord(
+                request_id=request.request_id,
+                model=normalize(request.model),
+                original_model=normalize(request.model),
+                node_id=None,
+                status="client_disconnected",
+                timestamp=request.received_at,
+                kind=request.kind,
+                api=request.api,
+                stream=request.stream,
+                tags=list(request.tags),
+                client_ip=request.client_ip,
+                latency_ms=round((time.perf_counter() - request.started) * 1000, 3),
+                error_message="the client left while the request waited for a slot",
+            )
+        )
+
+    async def _open_traced(self, request: InferenceRequest) -> Routed:
         try:
             return await self._open(request)
         except HerdError as exc:
@@ -109,7 +175,7 @@ class Pipeline:
         failures = Failures()
         unknown: list[str] = []
         for position, model in enumerate(wanted):
-            excluded: set[str] = set()
+            excluded = self.breakers.blocked()
             pulled = False
             while retries <= self.toggles.max_retries:
                 ranking = self.ranker.rank(model, request, excluded)
@@ -224,13 +290,17 @@ class Pipeline:
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self._new_trace(request, attempt, original, retries, fallback_reason)
         trace.candidates = ranking.explain(attempt.choice.node_id)
+        self.breakers.attempting(attempt.choice.node_id)
         try:
             routed = await self._forward(request, attempt, trace)
         except AttemptFailed as failure:
+            self._count_failure(attempt.choice.node_id, failure)
             return self._attempt_failed(request, attempt, trace, failure, failures)
         except asyncio.CancelledError:
             if not attempt.slot.reaped:
                 await self._abandon(attempt)
+                if request.left:
+                    self._record_left_waiting(request, trace, failures)
                 raise
             # The zombie reaper stopped an attempt that made no progress before its first byte:
             # nothing reached the client yet, so it is a failure like a timeout, and retryable.
@@ -248,8 +318,30 @@ class Pipeline:
         except BaseException:
             await self._abandon(attempt)
             raise
+        self.breakers.succeeded(attempt.choice.node_id)
         self._record_retried(failures)
         return routed
+
+    def _count_failure(self, node_id: str, failure: AttemptFailed) -> None:
+        if self.breakers.failed(node_id, failure.kind):
+            log.warning(
+                "circuit open for %s after %d failures before the first byte (last: %s)",
+                node_id,
+                self.breakers.threshold,
+                failure.message,
+                extra={"node_id": node_id, "console": True},
+            )
+
+    def _record_left_waiting(
+        self, request: InferenceRequest, trace: TraceRecord, failures: Failures
+    ) -> None:
+        """The client left while this attempt waited for the node's first byte."""
+        self._record_retried(failures)
+        trace.status = "client_disconnected"
+        trace.latency_ms = round((time.perf_counter() - request.started) * 1000, 3)
+        trace.error_message = "the client left before the node's first byte"
+        request.left_traced = True
+        self._record(trace)
 
     async def _abandon(self, attempt: Attempt) -> None:
         attempt.slot.release(ok=False)
@@ -376,7 +468,14 @@ class Pipeline:
                 trace.context_protected = True
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         path = UPSTREAM_PATHS[request.kind]
-        response = await self.upstream.open(attempt.choice.ollama_url, path, payload)
+        choice = attempt.choice
+        expected_s = choice.estimate_s - choice.breakdown.get("queue", 0.0)
+        timeout_s = first_byte_timeout(
+            expected_s, self.settings.first_byte_timeout_min_s, self.settings.first_byte_timeout_s
+        )
+        response = await self.upstream.open(
+            choice.ollama_url, path, payload, first_byte_timeout_s=timeout_s
+        )
         attempt.response = response
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:

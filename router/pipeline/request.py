@@ -6,6 +6,7 @@ data: every other module of the pipeline imports this one, and this one imports 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,3 +38,8 @@ class InferenceRequest:
     request_id: str = field(default_factory=new_request_id)
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
+    client_gone: asyncio.Event | None = None
+    """Set by the front end when the client disconnects (``None``: not watched)."""
+    left: bool = False
+    """The pipeline stopped routing because the client left."""
+    left_traced: bool = False
