@@ -11,7 +11,8 @@ Owns the mapping both ways, as pure functions and one stateful stream converter:
 - ``/api/embed`` and ``/api/embeddings`` -> ``POST /v1/embeddings``;
 - ``ChatStream`` turns the server's SSE ``data:`` lines into Ollama NDJSON lines (one per content
   delta, then a ``done`` line with ``done_reason``, token counts and durations; tool-call deltas are
-  gathered and given on the final line, as Ollama does);
+  gathered and given on the final line, as Ollama does; without the server's usage the generated
+  tokens are counted as content deltas);
 - ``whole_answer`` maps a non-streaming answer.
 Durations the server does not report are the router's measured ones, passed in (no clock here).
 """
@@ -216,6 +217,9 @@ class ChatStream:
         self.calls: dict[int, dict[str, Any]] = {}
         self.done = False
         self.first_token_ns: int | None = None
+        self.chunks = 0
+        """Content deltas seen: the token count when the server sends no usage (llama.cpp's
+        Python server ignores ``stream_options``)."""
 
     def _line(self, created_at: str, content: str) -> bytes:
         line: dict[str, Any] = {"model": self.model, "created_at": created_at}
@@ -258,6 +262,7 @@ class ChatStream:
             if content:
                 if self.first_token_ns is None:
                     self.first_token_ns = elapsed_ns
+                self.chunks += 1
                 out.append(self._line(created_at, content))
         return out
 
@@ -270,11 +275,12 @@ class ChatStream:
     def final(self, created_at: str, elapsed_ns: int) -> bytes:
         """The ``done`` line (also when the server ended without ``[DONE]``)."""
         self.done = True
+        usage = self.usage or {"completion_tokens": self.chunks}
         line = _finish(
             self.kind,
             self.model,
             created_at,
-            self.usage,
+            usage,
             self.finish_reason,
             elapsed_ns,
             self.first_token_ns,

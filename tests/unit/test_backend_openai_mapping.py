@@ -163,6 +163,10 @@ def test_stream_gathers_tool_calls_and_passes_errors() -> None:
     assert final["message"]["tool_calls"] == [
         {"function": {"name": "weather", "arguments": {"city": "Oslo"}}}
     ]
+    counted = mapping.ChatStream("chat", "m")
+    for piece in ("a", "b", "c"):
+        counted.feed(sse({"choices": [{"delta": {"content": piece}}]}), AT, 1)
+    assert json.loads(counted.final(AT, 2))["eval_count"] == 3, "no usage: deltas are counted"
     generate = mapping.ChatStream("generate", "m")
     [line] = generate.feed(sse({"choices": [{"delta": {"content": "x"}}]}), AT, 1)
     assert json.loads(line) == {"model": "m", "created_at": AT, "response": "x", "done": False}
