@@ -64,7 +64,7 @@ class HealthQueries:
             "GROUP BY node_id, model",
             params,
         )
-        media = await self._fetch(
+        media = await self.db.fetch(
             f"SELECT kind, status, count(*) AS n, max(error_message) AS error "
             f"FROM request_traces {window} AND kind IN ('image', 'transcribe') "
             "GROUP BY kind, status",
