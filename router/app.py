@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from router import __version__
 from router.api import (
+    anthropic,
     audio,
     dashboard,
     fleet,
@@ -31,6 +32,7 @@ from router.api import (
     model_lists,
     ollama,
     openai,
+    openai_responses,
     pages,
     pulls,
 )
@@ -111,6 +113,8 @@ def create_app(settings: RouterSettings, parts: AppParts | None = None) -> Starl
         *openai.routes(ctx),
         *images.routes(ctx),
         *audio.routes(ctx),
+        *openai_responses.routes(ctx),
+        *anthropic.routes(ctx),
         *dashboard.routes(ctx),
         *metrics.routes(ctx),
         *pulls.routes(ctx),

@@ -3,8 +3,9 @@
 - Heartbeats need ``HERD_FLEET_TOKEN`` when it is set.
 - Administrative calls (pull, delete, settings changes, benchmark runs) need ``HERD_ADMIN_KEY`` when
   it is set; when it is not, they are accepted from the loopback interface only.
-- Everything else (inference and reads) needs ``HERD_API_KEY`` when it is set; the admin key works
-  too. The dashboard page and ``/`` stay open so a person can reach the login-free status page.
+- Everything else (inference and reads) needs ``HERD_API_KEY`` when it is set (as a bearer token or,
+  as Anthropic clients send it, ``x-api-key``); the admin key works too. The dashboard page and
+  ``/`` stay open so a person can reach the login-free status page.
 Keys are compared in constant time. Pure: the caller passes the request's parts in. Which rule a
 route follows is declared with the route itself (``router.api.access.route``), not here.
 """
@@ -73,15 +74,26 @@ def check(access: Access, keys: Keys, token: str | None, client_host: str | None
     if keys.api_key and not (
         _same(token, keys.api_key) or (keys.admin_key and _same(token, keys.admin_key))
     ):
-        raise Unauthorized("missing or wrong API key: send Authorization: Bearer <HERD_API_KEY>")
+        raise Unauthorized(
+            "missing or wrong API key: send Authorization: Bearer <HERD_API_KEY> (or x-api-key)"
+        )
 
 
 def authorize(
-    access: Access, keys: Keys, authorization: str | None, client_host: str | None
+    access: Access,
+    keys: Keys,
+    authorization: str | None,
+    client_host: str | None,
+    api_key_header: str | None = None,
 ) -> HerdError | None:
-    """The error to answer with, or ``None`` when the call may go ahead."""
+    """The error to answer with, or ``None`` when the call may go ahead.
+
+    The key comes as ``Authorization: Bearer <key>``, or as ``x-api-key: <key>`` (what Anthropic
+    clients such as Claude Code send).
+    """
+    token = bearer(authorization) or (api_key_header.strip() if api_key_header else None)
     try:
-        check(access, keys, bearer(authorization), client_host)
+        check(access, keys, token, client_host)
     except HerdError as exc:
         return exc
     return None

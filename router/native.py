@@ -29,7 +29,8 @@ class NativeApi:
     path: str
     since: tuple[int, int, int]
     done_types: frozenset[str]
-    """Event ``type``s that end a successful stream."""
+    """Event ``type``s that end a successful answer and carry its usage (``message_delta`` is
+    followed only by ``message_stop``)."""
     error_types: frozenset[str]
     """Event ``type``s (or whole-body ``type``/``status``) that report a failure."""
 
@@ -48,7 +49,7 @@ class NativeCall:
 MESSAGES = NativeApi(
     "/v1/messages",
     (0, 14, 0),
-    done_types=frozenset({"message_stop"}),
+    done_types=frozenset({"message_delta"}),
     error_types=frozenset({"error"}),
 )
 RESPONSES = NativeApi(
@@ -83,8 +84,15 @@ def _data(event: bytes) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def _mentions(event: bytes, types: frozenset[str]) -> bool:
+    """A cheap first look before parsing: does the event name one of ``types`` at all?"""
+    return any(kind.encode() in event for kind in types)
+
+
 def is_failure(api: NativeApi, event: bytes) -> bool:
     """Whether an event (or a whole non-streaming body) reports a failure."""
+    if not _mentions(event, api.error_types) and b'"failed"' not in event:
+        return False
     data = _data(event)
     if data is None:
         return False
@@ -99,6 +107,8 @@ def error_text(event: bytes) -> str:
 
 
 def is_done(api: NativeApi, event: bytes) -> bool:
+    if not _mentions(event, api.done_types):
+        return False
     data = _data(event)
     return data is not None and data.get("type") in api.done_types
 

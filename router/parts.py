@@ -106,7 +106,17 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
 
     metrics.watch(gauges)
     journal = TraceJournal(store, events.changed, metrics)
-    pipeline = Pipeline(settings, clock, queues, ranker, upstream, pulls, journal, breakers)
+    pipeline = Pipeline(
+        settings,
+        clock,
+        queues,
+        ranker,
+        upstream,
+        pulls,
+        journal,
+        breakers,
+        ollama_version=registry.ollama_version,
+    )
     return AppParts(
         settings=settings,
         clock=clock,

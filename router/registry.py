@@ -178,6 +178,11 @@ class Registry:
     def get(self, node_id: str) -> NodeRecord | None:
         return self._nodes.get(node_id)
 
+    def ollama_version(self, node_id: str) -> str:
+        """The Ollama version a node last reported ("" when unknown)."""
+        record = self._nodes.get(node_id)
+        return record.heartbeat.ollama.version if record is not None else ""
+
     def records(self) -> list[NodeRecord]:
         """Every known node, sorted by id."""
         return [self._nodes[k] for k in sorted(self._nodes)]

@@ -31,7 +31,7 @@ class TraceRecord:
     timestamp: float = field(default_factory=time.time)
     """Epoch seconds when the request arrived."""
     kind: RequestKind = "chat"
-    api: Literal["ollama", "openai", "internal"] = "ollama"
+    api: Literal["ollama", "openai", "anthropic", "responses", "internal"] = "ollama"
     stream: bool = True
     score: float | None = None
     scores_breakdown: dict[str, float] = field(default_factory=dict)

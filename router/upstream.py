@@ -1,10 +1,10 @@
 """Talking to the nodes' Ollama: one pooled HTTP client, and failures sorted into what to do next.
 
-Sends a request body to a node as-is and reads the answer line by line (NDJSON) without decoding
-it. Classifies every failure before the first byte reached the client as retryable or not. A pooled
-connection the node had already closed is retried once on a fresh connection, because that is the
-pool's fault, not the node's (a known trap: clients got truncated 200s). Never decides where to
-route, never records traces.
+Sends a request body to a node as-is and reads the answer line by line (NDJSON) or event by event
+(SSE, from Ollama's compatibility endpoints) without decoding it. Classifies every failure before
+the first byte reached the client as retryable or not. A pooled connection the node had already
+closed is retried once on a fresh connection, because that is the pool's fault, not the node's (a
+known trap: clients got truncated 200s). Never decides where to route, never records traces.
 """
 
 from __future__ import annotations
@@ -168,6 +168,22 @@ async def iter_lines(response: Response) -> AsyncIterator[bytes]:
                     yield line
     if carry.strip():
         yield carry + b"\n"
+
+
+async def iter_events(response: Response) -> AsyncIterator[bytes]:
+    """Complete server-sent events (each ending in a blank line) as they arrive, undecoded."""
+    carry = b""
+    async for chunk in response.aiter_raw():
+        carry += chunk.replace(b"\r\n", b"\n")
+        while True:
+            end = carry.find(b"\n\n")
+            if end < 0:
+                break
+            event, carry = carry[: end + 2], carry[end + 2 :]
+            if event.strip():
+                yield event
+    if carry.strip():
+        yield carry.rstrip(b"\n") + b"\n\n"
 
 
 def is_error_line(line: bytes) -> bool:

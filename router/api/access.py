@@ -58,13 +58,16 @@ class AccessGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.access != "open":
-            authorization = None
+            authorization = api_key = None
             for name, value in scope["headers"]:
                 if name == b"authorization":
                     authorization = value.decode("latin-1")
-                    break
+                elif name == b"x-api-key":
+                    api_key = value.decode("latin-1")
             client = scope.get("client")
-            denied = authorize(self.access, self.keys, authorization, client[0] if client else None)
+            denied = authorize(
+                self.access, self.keys, authorization, client[0] if client else None, api_key
+            )
             if denied is not None:
                 await error_response(scope["path"], denied)(scope, receive, send)
                 return

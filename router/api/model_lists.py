@@ -1,5 +1,6 @@
 """The fleet's merged model lists, in Ollama's and OpenAI's shapes: ``GET /api/tags``,
-``GET /api/ps`` (asked live of every node), ``GET /api/version`` and ``GET /v1/models``.
+``GET /api/ps`` (asked live of every node), ``GET /api/version``, ``GET /v1/models`` and
+``GET /v1/models/{id}`` (404 as an OpenAI error for a model no routable node has).
 
 Translation only: the lists are built by ``router.fleet_view`` from the registry.
 """
@@ -13,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.model_names import normalize
 from router import __version__
 from router.api.access import route
 from router.api.responses import json_response
+from router.errors import NotFound
 from router.fleet_view import (
     fleet_ollama_version,
     heartbeat_ps,
@@ -61,9 +64,18 @@ def routes(ctx: AppParts) -> list[Route]:
         records = [r for r, _ in ctx.registry.routable()]
         return json_response(openai_models(records, created=int(ctx.started_at)))
 
+    async def model(request: Request) -> Response:
+        wanted = normalize(request.path_params["model"])
+        records = [r for r, _ in ctx.registry.routable()]
+        for entry in openai_models(records, created=int(ctx.started_at))["data"]:
+            if normalize(entry["id"]) == wanted:
+                return json_response(entry)
+        raise NotFound(f"The model '{request.path_params['model']}' does not exist")
+
     return [
         route("/api/tags", tags, methods=["GET"], access="use"),
         route("/api/ps", ps, methods=["GET"], access="use"),
         route("/api/version", version, methods=["GET"], access="use"),
         route("/v1/models", models, methods=["GET"], access="use"),
+        route("/v1/models/{model:path}", model, methods=["GET"], access="use"),
     ]

@@ -25,6 +25,7 @@ from router.errors import BadRequest, NotFound
 from router.parts import AppParts
 from router.pipeline.request import RequestKind
 from router.translate.option_ranges import check_options
+from router.unload import is_unload, unload_everywhere
 
 NDJSON = "application/x-ndjson"
 
@@ -56,6 +57,9 @@ def routes(ctx: AppParts) -> list[Route]:
         async def handle(request: Request, state: dict[str, Any]) -> Response:
             got = await intake(request, ctx, state)
             _validate(kind, got.body)
+            if is_unload(kind, got.body):
+                answer = await unload_everywhere(ctx.registry, ctx.upstream, kind, got.model)
+                return json_response(answer, headers={"X-Fleet-Node": ",".join(answer["nodes"])})
             stream = require_bool(got.body, "stream", streams_by_default)
             routed = await ctx.pipeline.open(got.inference(kind, "ollama", got.body, stream))
             if routed.complete:

@@ -33,6 +33,7 @@ from router.errors import (
 )
 from router.http_client import HTTPError, Response
 from router.latency import as_int
+from router.native import NativeCall, upstream_for
 from router.pipeline.attempt import Attempt, Failures
 from router.pipeline.breakers import Breakers, first_byte_timeout
 from router.pipeline.candidates import Choice, Ranker, Ranking, estimate_prompt_tokens
@@ -47,13 +48,14 @@ from router.pipeline.context_window import (
     strip_smaller_num_ctx,
     too_long,
 )
+from router.pipeline.framing import NDJSON, Framing, native_framing, parse_line
 from router.pipeline.journal import TraceJournal
 from router.pipeline.pulls import PullCoordinator
 from router.pipeline.request import Api, InferenceRequest, RequestKind
-from router.pipeline.routed import Routed, error_text, parse_line
+from router.pipeline.routed import Routed
 from router.queues import QueueBoard, QueueFull
 from router.traces import TraceRecord, TraceStatus
-from router.upstream import AttemptFailed, Upstream, is_done_line, is_error_line, iter_lines
+from router.upstream import AttemptFailed, Upstream, iter_lines
 
 log = logging.getLogger("herd.dispatch")
 
@@ -78,6 +80,8 @@ class Pipeline:
         pulls: PullCoordinator,
         journal: TraceJournal,
         breakers: Breakers,
+        *,
+        ollama_version: Callable[[str], str] = lambda node_id: "",
     ) -> None:
         self.settings = settings
         self.breakers = breakers
@@ -87,6 +91,8 @@ class Pipeline:
         self.upstream = upstream
         self.pulls = pulls
         self.journal = journal
+        self.ollama_version = ollama_version
+        """A node's reported Ollama version: whether it speaks a compatibility API itself."""
 
     @property
     def toggles(self) -> RuntimeToggles:
@@ -445,7 +451,8 @@ class Pipeline:
     async def _forward(
         self, request: InferenceRequest, attempt: Attempt, trace: TraceRecord
     ) -> Routed:
-        body = dict(request.body)
+        native = self._native_call(request, attempt)
+        body = dict(native.body if native is not None else request.body)
         body["model"] = (
             attempt.model
             if attempt.model != normalize(request.model)
@@ -467,7 +474,8 @@ class Pipeline:
             elif strip_smaller_num_ctx(body, attempt.choice.loaded_context):
                 trace.context_protected = True
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        path = UPSTREAM_PATHS[request.kind]
+        path = native.api.path if native is not None else UPSTREAM_PATHS[request.kind]
+        framing = native_framing(native.api) if native is not None else NDJSON
         choice = attempt.choice
         expected_s = choice.estimate_s - choice.breakdown.get("queue", 0.0)
         timeout_s = first_byte_timeout(
@@ -479,13 +487,22 @@ class Pipeline:
         attempt.response = response
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:
-            raw = await self._read_whole(request, attempt, trace, response)
-            parsed = parse_line(raw.strip()) if raw.strip() else None
-            if parsed is None or "error" in parsed:
-                message = str((parsed or {}).get("error", "the node sent an empty answer"))
+            raw = (await self._read_whole(request, attempt, trace, response)).strip()
+            parsed = parse_line(raw) if raw else None
+            if parsed is None or (framing.is_error(raw) if framing.native else "error" in parsed):
+                message = framing.error_text(raw) if parsed else "the node sent an empty answer"
                 raise AttemptFailed(message, retryable=True, status=502, kind="stream_error")
-            return await self._completed(request, attempt, trace, raw, parsed)
-        return await self._begin_stream(request, attempt, trace, iter_lines(response))
+            final = framing.final(raw) or {}
+            return await self._completed(request, attempt, trace, raw, final, framing)
+        return await self._begin_stream(request, attempt, trace, framing.chunks(response), framing)
+
+    def _native_call(self, request: InferenceRequest, attempt: Attempt) -> NativeCall | None:
+        """The request for the node's own compatibility endpoint when its Ollama has one (see
+        ``router.native``); ``None`` sends the translation to ``/api/chat``, also when the prompt
+        needs a larger context window, which only ``/api/chat`` can ask for."""
+        if attempt.choice.backend != "ollama" or attempt.choice.num_ctx is not None:
+            return None
+        return upstream_for(request.native, self.ollama_version(attempt.choice.node_id))
 
     async def _begin_stream(
         self,
@@ -493,8 +510,9 @@ class Pipeline:
         attempt: Attempt,
         trace: TraceRecord,
         lines: AsyncIterator[bytes],
+        framing: Framing = NDJSON,
     ) -> Routed:
-        """Wait for the first NDJSON line; the answer has begun once it came without an error."""
+        """Wait for the first chunk; the answer has begun once it came without an error."""
         try:
             first = await anext(lines)
         except StopAsyncIteration:
@@ -505,13 +523,15 @@ class Pipeline:
             raise AttemptFailed(
                 f"node failed before answering: {exc}", True, kind="dropped"
             ) from None
-        if is_error_line(first):
-            raise AttemptFailed(error_text(first), retryable=True, status=502, kind="stream_error")
+        if framing.is_error(first):
+            raise AttemptFailed(
+                framing.error_text(first), retryable=True, status=502, kind="stream_error"
+            )
         trace.time_to_first_token_ms = (time.perf_counter() - request.started) * 1000
         attempt.slot.touch(self.clock())
-        routed = self._routed(request, attempt, trace, first, lines)
-        if is_done_line(first):
-            routed.final = parse_line(first)
+        routed = self._routed(request, attempt, trace, first, lines, framing)
+        if framing.is_done(first):
+            routed.final = framing.final(first)
         return routed
 
     async def _read_whole(
@@ -537,9 +557,10 @@ class Pipeline:
         trace: TraceRecord,
         raw: bytes,
         final: dict[str, Any],
+        framing: Framing = NDJSON,
     ) -> Routed:
         """A whole answer, its slot released and its trace recorded."""
-        routed = self._routed(request, attempt, trace, raw, None)
+        routed = self._routed(request, attempt, trace, raw, None, framing)
         routed.final = final
         await routed.close()
         return routed
@@ -625,6 +646,7 @@ class Pipeline:
         trace: TraceRecord,
         first: bytes,
         lines: AsyncIterator[bytes] | None,
+        framing: Framing = NDJSON,
     ) -> Routed:
         return Routed(
             request,
@@ -632,6 +654,7 @@ class Pipeline:
             trace,
             first,
             lines,
+            framing=framing,
             finish=functools.partial(self._finish, attempt, trace),
             clock=self.clock,
             reaper_timeout_s=self.toggles.reaper_timeout_s,

@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from router.native import NativeCall
 from router.traces import RequestKind
 
-Api = Literal["ollama", "openai"]
+Api = Literal["ollama", "openai", "anthropic", "responses"]
 """The wire format the client spoke; answers and errors are rendered back in it."""
 
 __all__ = ["Api", "InferenceRequest", "RequestKind", "new_request_id"]
@@ -43,3 +44,6 @@ class InferenceRequest:
     left: bool = False
     """The pipeline stopped routing because the client left."""
     left_traced: bool = False
+    native: NativeCall | None = None
+    """The same request for a node's own compatibility endpoint (``router.native``), when the
+    client's API has one; the pipeline sends it to nodes whose Ollama speaks it."""

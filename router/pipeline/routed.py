@@ -14,9 +14,9 @@ from typing import Any
 
 from router.http_client import HTTPError
 from router.pipeline.attempt import Attempt, Finisher
+from router.pipeline.framing import Framing
 from router.pipeline.request import InferenceRequest
 from router.traces import TraceRecord, TraceStatus
-from router.upstream import is_done_line, is_error_line
 
 
 class Routed:
@@ -30,6 +30,7 @@ class Routed:
         first: bytes,
         lines: AsyncIterator[bytes] | None,
         *,
+        framing: Framing,
         finish: Finisher,
         clock: Callable[[], float],
         reaper_timeout_s: float,
@@ -39,6 +40,7 @@ class Routed:
         self.trace = trace
         self.first = first
         self._lines = lines
+        self._framing = framing
         self._finish = finish
         self._clock = clock
         self._reaper_timeout_s = reaper_timeout_s
@@ -53,6 +55,12 @@ class Routed:
     @property
     def model(self) -> str:
         return self._attempt.model
+
+    @property
+    def native(self) -> bool:
+        """Whether the node's own compatibility endpoint answered: the body is already in the
+        client's format (SSE events or one JSON object) and passes through."""
+        return self._framing.native
 
     @property
     def complete(self) -> bool:
@@ -74,25 +82,29 @@ class Routed:
         return json.loads(self.first)
 
     async def lines(self) -> AsyncIterator[bytes]:
-        """Every NDJSON line of the answer: the first, then the rest as they arrive.
+        """Every chunk of the answer (NDJSON lines, or a native answer's SSE events): the first,
+        then the rest as they arrive.
 
         A node failure after the first byte ends the iteration with one Ollama error line
-        (``{"error": ...}``) so every front end can render it in its own format.
+        (``{"error": ...}``) so every front end can render it in its own format; a failure the
+        node itself reports is passed on as it came.
         """
         yield self.first
         if self._lines is None:
             return
         slot = self._attempt.slot
         clock = self._clock
+        framing = self._framing
+        is_error, is_done = framing.is_error, framing.is_done
         try:
             async for line in self._lines:
                 slot.touch(clock())
-                if is_error_line(line):
-                    self.error = error_text(line)
+                if is_error(line):
+                    self.error = framing.error_text(line)
                     yield line
                     return
-                if is_done_line(line):
-                    self.final = parse_line(line)
+                if is_done(line):
+                    self.final = framing.final(line)
                 yield line
             if self.final is None:
                 self.error = "the node closed the stream before it was done"
@@ -125,19 +137,6 @@ class Routed:
         else:
             status = "completed"
         self._finish(status, self.final)
-
-
-def parse_line(line: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def error_text(line: bytes) -> str:
-    data = parse_line(line) or {}
-    return str(data.get("error", "the node reported an error"))
 
 
 def error_line(message: str) -> bytes:

@@ -86,6 +86,25 @@ def test_an_api_key_guards_reads_and_inference(tmp_path: Path) -> None:
         assert test_client.get("/").status_code == 200
 
 
+def test_anthropic_clients_send_the_api_key_as_x_api_key(tmp_path: Path) -> None:
+    count = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    for test_client in client(tmp_path, LAN, api_key="use-me"):
+        refused = test_client.post("/v1/messages/count_tokens", json=count)
+        assert refused.status_code == 401
+        assert refused.json() == {
+            "type": "error",
+            "error": {
+                "type": "authentication_error",
+                "message": refused.json()["error"]["message"],
+            },
+        }
+        for headers in ({"x-api-key": "use-me"}, {"Authorization": "Bearer use-me"}):
+            ok = test_client.post("/v1/messages/count_tokens", json=count, headers=headers)
+            assert ok.status_code == 200 and ok.json()["input_tokens"] >= 1
+        wrong = test_client.post("/v1/messages", json=count, headers={"x-api-key": "nope"})
+        assert wrong.status_code == 401
+
+
 def test_a_wrong_fleet_token_registers_nothing(tmp_path: Path) -> None:
     beat = {
         "node_id": "intruder",

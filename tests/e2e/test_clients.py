@@ -6,24 +6,20 @@ A router with two simulated nodes; every call goes through the router's full pip
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import ollama
 import openai
 import pytest
 
 from tests.factories import WEATHER_TOOL
-from tests.fleet import Fleet, running_fleet
+from tests.fleet import Fleet
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    data_dir: Path = tmp_path_factory.mktemp("clients")
-    with running_fleet(data_dir, [("ws", "workstation"), ("laptop", "laptop")]) as running:
-        yield running
+@pytest.fixture
+def fleet(clients_fleet: Fleet) -> Fleet:
+    return clients_fleet
 
 
 @pytest.fixture

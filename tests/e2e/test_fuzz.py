@@ -87,6 +87,13 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "/v1/completions": {"model": MODEL, "prompt": "hi", "max_tokens": 4},
     "/v1/embeddings": {"model": "nomic-embed-text", "input": "hi"},
+    "/v1/messages": {
+        "model": MODEL,
+        "max_tokens": 4,
+        "messages": [{"role": "user", "content": "hi"}],
+    },
+    "/v1/messages/count_tokens": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/responses": {"model": MODEL, "input": "hi", "max_output_tokens": 4},
     "/fleet/heartbeat": heartbeat("fuzz-node").model_dump(mode="json"),
     "/dashboard/api/settings": {"trace_retention_days": 30},
     "/dashboard/api/pull": {"model": ABSENT},

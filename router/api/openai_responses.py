@@ -1,0 +1,98 @@
+"""OpenAI's Responses API in front of the fleet: ``POST /v1/responses``.
+
+A response goes through the one pipeline as a chat request: translated to Ollama's ``/api/chat``
+by ``router.translate.responses_request`` for nodes whose Ollama is older than 0.13.3, or forwarded
+to the node's own ``/v1/responses`` when it speaks it (the pipeline decides per node, in
+``router.native``). Answers come back as a ``response`` object or the Responses SSE events;
+errors as OpenAI error objects. Stateless, as in Ollama: ``previous_response_id`` and
+``conversation`` are ignored and nothing is stored; clients send the whole conversation as
+``input`` items.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from router.api.access import route
+from router.api.intake import intake, traced
+from router.api.responses import json_response
+from router.api.streaming import RoutedStream
+from router.native import RESPONSES
+from router.parts import AppParts
+from router.pipeline.routed import Routed
+from router.translate.responses_request import responses_request_to_ollama
+from router.translate.responses_response import ResponsesStreamTranslator, reply_to_response
+from router.upstream import is_error_line
+
+SSE = "text/event-stream"
+
+
+async def _translated(
+    routed: Routed, translator: ResponsesStreamTranslator
+) -> AsyncIterator[bytes]:
+    async for line in routed.lines():
+        events = translator.feed_line(line)
+        if events:
+            yield events
+        if translator.failed:
+            return
+
+
+async def _passed_through(
+    routed: Routed, translator: ResponsesStreamTranslator
+) -> AsyncIterator[bytes]:
+    """The node's own events; a failure the router noticed becomes ``response.failed``."""
+    async for event in routed.lines():
+        if is_error_line(event):
+            yield translator.fail(routed.error or "the node failed mid-stream")
+            return
+        yield event
+
+
+def routes(ctx: AppParts) -> list[Route]:
+    async def create(request: Request, state: dict[str, Any]) -> Response:
+        got = await intake(request, ctx, state)
+        chat = responses_request_to_ollama(got.body)
+        stream = bool(chat["stream"])
+        inference = got.inference("chat", "responses", chat, stream)
+        inference.native = RESPONSES.call(got.body)
+        routed = await ctx.pipeline.open(inference)
+        model = routed.model if routed.trace.fallback_used else got.model
+        if routed.native and routed.complete:
+            return Response(routed.first, media_type="application/json", headers=routed.headers())
+        ident = f"resp_{got.request_id}"
+        created = int(time.time())
+        if routed.complete:
+            reply = reply_to_response(
+                routed.json(),
+                got.body,
+                id=ident,
+                model=model,
+                created_at=created,
+                completed_at=int(time.time()),
+            )
+            return json_response(reply, headers=routed.headers())
+        translator = ResponsesStreamTranslator(
+            got.body, id=ident, model=model, created_at=created, clock=time.time
+        )
+        body = (
+            _passed_through(routed, translator)
+            if routed.native
+            else _translated(routed, translator)
+        )
+        return RoutedStream(body, routed.close, SSE, routed.headers())  # type: ignore[return-value]
+
+    return [
+        route(
+            "/v1/responses",
+            traced(ctx, "chat", "responses", create),
+            methods=["POST"],
+            access="use",
+        )
+    ]
