@@ -69,6 +69,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.pull_plan": SERVICES,
     "router.demand": SERVICES,
     "router.native": SERVICES,
+    "router.unload": SERVICES,
     "router.supervisor": SERVICES,
     "router.metrics": SERVICES,
     "router.backends": SERVICES,
