@@ -476,7 +476,7 @@ class OllamaReader:
 # --- the heartbeat --------------------------------------------------------------------------------
 
 
-def _device_bytes(device: Mapping[str, Any], key: str) -> int | None:
+def _device_int(device: Mapping[str, Any], key: str) -> int | None:
     value = device.get(key)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -486,13 +486,13 @@ def _device_bytes(device: Mapping[str, Any], key: str) -> int | None:
 def apply_simulated_device(system: SystemSnapshot, device: Mapping[str, Any]) -> SystemSnapshot:
     """Replace the host's memory figures with the simulated device's, when the simulator says.
 
-    Recognised keys in ``/_sim/state``: ``memory_total_bytes`` and ``memory_used_bytes``, and
-    ``memory_bandwidth_gbps``.
+    Recognised keys in ``/_sim/state``: ``memory_total_bytes`` and ``memory_used_bytes``,
+    ``memory_bandwidth_gbps``, and ``hardware`` (platform, arch, cpu_model, cpu_cores, disk).
     """
-    total = _device_bytes(device, "memory_total_bytes")
+    total = _device_int(device, "memory_total_bytes")
     if not total:
         return system
-    used = min(total, _device_bytes(device, "memory_used_bytes") or 0)
+    used = min(total, _device_int(device, "memory_used_bytes") or 0)
     available = total - used
     memory = system.memory.model_copy(
         update={
@@ -509,7 +509,25 @@ def apply_simulated_device(system: SystemSnapshot, device: Mapping[str, Any]) ->
     # The host's CPU is shared by every simulated node on it and says nothing about the simulated
     # device: report how busy the simulated device's inference slots are instead.
     cpu = system.cpu.model_copy(update={"utilization_pct": simulated_cpu_pct(device)})
-    return SystemSnapshot(hardware=hardware, cpu=cpu, memory=memory, disk=system.disk)
+    simulated = SystemSnapshot(hardware=hardware, cpu=cpu, memory=memory, disk=system.disk)
+    facts = device.get("hardware")
+    return _with_simulated_hardware(simulated, facts) if isinstance(facts, Mapping) else simulated
+
+
+def _with_simulated_hardware(system: SystemSnapshot, facts: Mapping[str, Any]) -> SystemSnapshot:
+    """The simulated device's chip, platform, cores and disk (``/_sim/state``'s ``hardware``)."""
+    names = {k: str(facts[k])[:255] for k in ("platform", "arch", "cpu_model") if facts.get(k)}
+    hardware = system.hardware.model_copy(update=names)
+    cores = _device_int(facts, "cpu_cores")
+    cpu = system.cpu.model_copy(update={"cores": cores}) if cores else system.cpu
+    disk = system.disk
+    total, free = _device_int(facts, "disk_total_bytes"), _device_int(facts, "disk_free_bytes")
+    if total and free is not None:
+        free = min(free, total)
+        disk = DiskInfo(
+            path="(simulated)", total_bytes=total, used_bytes=total - free, free_bytes=free
+        )
+    return SystemSnapshot(hardware=hardware, cpu=cpu, memory=system.memory, disk=disk)
 
 
 def simulated_cpu_pct(device: Mapping[str, Any]) -> float:

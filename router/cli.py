@@ -1,34 +1,22 @@
-"""The ``herd`` command: run the router, or ``herd demo`` for a router with a simulated fleet.
+"""The ``herd`` command: run the router, ``herd demo`` for a router with a simulated fleet, or a
+terminal client command (``herd status``...), handed to ``herd_cli``.
 
-Parses flags into settings (flags beat environment beat defaults) and starts uvicorn. The demo
-starts three simulated nodes as child processes and stops them all on Ctrl-C.
+Parses flags into settings overrides (flags beat environment beat defaults) and hands them to
+``router.server`` (the router) or ``router.demo`` (the demo).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from herd_contract.children import die_with_parent
-from herd_contract.logs import configure_logging, stop_logging
 from router import __version__
-from router.config import DEFAULT_PORT, load_settings
-from router.data_dir import data_dir_problem
+from router.config import DEFAULT_PORT
+from router.demo import run_demo
+from router.server import serve
 
 CLIENT_COMMANDS = ("status", "ps", "list", "ls", "pull", "pulls", "rm", "traces", "health", "top")
-DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))
-DEMO_BACKENDS = {"demo-workstation": "--sim-image", "demo-laptop": "--sim-speech"}
-"""The demo node that also simulates an image server, and the one with a speech server."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
 def _add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="interface to listen on (HERD_HOST, default 0.0.0.0)")
     p.add_argument("--port", type=int, help=f"port (HERD_PORT, default {DEFAULT_PORT})")
-    p.add_argument("--data-dir", help="database, logs, settings (HERD_DATA_DIR, ~/.fleet-manager)")
+    p.add_argument(
+        "--data-dir",
+        help="database, logs, settings (HERD_DATA_DIR, ~/.fleet-manager; the demo: a new temp dir)",
+    )
     p.add_argument("--fleet-token", help="secret nodes must send (HERD_FLEET_TOKEN)")
     p.add_argument("--no-mdns", dest="mdns", action="store_false", default=None)
     p.add_argument(
@@ -107,133 +98,5 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {k: getattr(args, k, None) for k in _SETTING_KEYS}
     if args.command == "demo":
-        return _demo(args, overrides)
-    return _serve(overrides)
-
-
-def _serve(overrides: dict[str, Any]) -> int:
-    from router.app import create_app
-
-    settings = load_settings(overrides)
-    problem = data_dir_problem(settings.resolved_data_dir)
-    if problem is not None:
-        print(
-            f"herd: cannot use the data directory {settings.resolved_data_dir}: {problem}. "
-            "Choose another with --data-dir (HERD_DATA_DIR) or free space on its disk.",
-            file=sys.stderr,
-        )
-        return 2
-    configure_logging(
-        settings.log_path, settings.log_level, settings.log_max_bytes, settings.log_backups
-    )
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    try:
-        asyncio.run(server.serve())
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly
-    finally:
-        stop_logging()
-    return 0 if server.started else 1
-
-
-def _demo(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
-    overrides.setdefault("mdns_interfaces", None)
-    if overrides.get("mdns_interfaces") is None and overrides.get("mdns") is not False:
-        overrides["mdns_interfaces"] = ["127.0.0.1"]  # the demo never multicasts on real networks
-    port = overrides.get("port") or DEFAULT_PORT
-    overrides["port"] = port
-    overrides["host"] = overrides.get("host") or "127.0.0.1"
-    router_url = f"http://127.0.0.1:{port}"
-    if not _port_free(overrides["host"], port):
-        print(f"herd demo: port {port} is already in use; pick another with --port", flush=True)
-        return 1
-    children: list[subprocess.Popen[bytes]] = []
-    base_sim_port = port + 100
-    for index, (node_id, profile) in enumerate(DEMO_NODES):
-        sim_port = base_sim_port + index
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "node",
-                    "--simulate",
-                    profile,
-                    "--sim-port",
-                    str(sim_port),
-                    "--time-scale",
-                    str(args.time_scale),
-                    "--node-id",
-                    node_id,
-                    "--router-url",
-                    router_url,
-                    "--interval",
-                    "2",
-                    "--log-level",
-                    "warning",
-                    "--no-discover-backends",
-                    "--gateway-host",
-                    "127.0.0.1",
-                    "--gateway-port",
-                    str(base_sim_port + 50 + index),
-                    *([DEMO_BACKENDS[node_id]] if node_id in DEMO_BACKENDS else []),
-                ],
-                cwd=Path.cwd(),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        )
-    print(
-        f"""
-herd demo: a router and three simulated Ollama nodes ({", ".join(p for _, p in DEMO_NODES)}).
-
-  Fleet status      curl {router_url}/fleet/status
-  Models            curl {router_url}/api/tags
-  Chat (Ollama)     curl {router_url}/api/chat \\
-                      -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
-  Chat (OpenAI)     curl {router_url}/v1/chat/completions -H 'content-type: application/json' \\
-                      -d '{{"model":"llama3.2:3b","messages":[{{"role":"user","content":"hi"}}]}}'
-  Image             curl {router_url}/api/generate-image -o cat.png \\
-                      -d '{{"model":"z-image-turbo","prompt":"a cat","width":512,"height":512}}'
-  Transcribe        curl {router_url}/api/transcribe -F audio=@memo.wav
-  Health            curl {router_url}/dashboard/api/health
-  Traces            curl {router_url}/dashboard/api/traces?limit=5
-
-Press Ctrl-C to stop everything.
-""",
-        flush=True,
-    )
-    try:
-        return _serve(overrides)
-    finally:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(timeout=5)
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the server will: connections of an earlier run in TIME_WAIT do not make it busy.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+        return run_demo(args.time_scale, overrides)
+    return serve(overrides)

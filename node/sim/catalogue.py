@@ -219,6 +219,10 @@ class Profile:
     runner_start_s: float = 0.7
     """Fixed cost of every cold load: starting Ollama's runner process and allocating buffers."""
     hardware: dict[str, str] = field(default_factory=dict)
+    """The simulated device's platform, arch and chip, reported instead of the host's."""
+    cpu_cores: int = 8
+    disk_gb: float = 1000.0
+    """The simulated disk (decimal GB); the models on it use part of it."""
 
     def decode_tps(self, spec: ModelSpec) -> float:
         raw = self.bandwidth_gbps * 1e9 * self.efficiency / max(spec.size, 1)
@@ -262,6 +266,8 @@ PROFILES: dict[str, Profile] = {
             "mxbai-embed-large:latest",
         ),
         hardware={"platform": "darwin", "arch": "arm64", "cpu_model": "Simulated M-Ultra"},
+        cpu_cores=24,
+        disk_gb=2000,
     ),
     "laptop": Profile(
         name="laptop",
@@ -285,6 +291,8 @@ PROFILES: dict[str, Profile] = {
             "nomic-embed-text:latest",
         ),
         hardware={"platform": "darwin", "arch": "arm64", "cpu_model": "Simulated M-Pro"},
+        cpu_cores=12,
+        disk_gb=1000,
     ),
     "mini": Profile(
         name="mini",
@@ -306,6 +314,8 @@ PROFILES: dict[str, Profile] = {
             "all-minilm:latest",
         ),
         hardware={"platform": "linux", "arch": "x86_64", "cpu_model": "Simulated mini PC"},
+        cpu_cores=8,
+        disk_gb=512,
     ),
     "gpu": Profile(
         name="gpu",
@@ -326,6 +336,8 @@ PROFILES: dict[str, Profile] = {
             "nomic-embed-text:latest",
         ),
         hardware={"platform": "linux", "arch": "x86_64", "cpu_model": "Simulated GPU box"},
+        cpu_cores=16,
+        disk_gb=2000,
     ),
 }
 

@@ -18,12 +18,26 @@ from starlette.routing import Route
 
 from herd_contract.model_names import normalize
 
+from .catalogue import CATALOGUE
 from .engine import BadRequest, Engine, SimError, parse_keep_alive
 from .faults import FaultBook
 from .records import Recorder
 
 if TYPE_CHECKING:
     from .server import Simulator
+
+
+def device_hardware(engine: Engine) -> dict[str, Any]:
+    """The simulated device as its agent reports it: chip, cores and disk, not the host's."""
+    profile = engine.profile
+    total = int(profile.disk_gb * 1e9)
+    used = sum(CATALOGUE[name].size for name in engine.disk if name in CATALOGUE)
+    return {
+        **profile.hardware,
+        "cpu_cores": profile.cpu_cores,
+        "disk_total_bytes": total,
+        "disk_free_bytes": max(0, total - used),
+    }
 
 
 class ControlHooks:
@@ -55,6 +69,7 @@ class ControlHooks:
             "memory_total_bytes": engine.memory_total,
             "memory_used_bytes": engine.memory_used,
             "memory_bandwidth_gbps": engine.profile.bandwidth_gbps,
+            "hardware": device_hardware(engine),
             "num_parallel": engine.num_parallel,
             "max_loaded_models": engine.max_loaded_models,
             "max_queue": engine.config.max_queue,

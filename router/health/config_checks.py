@@ -232,7 +232,10 @@ def check_version_mismatch(inputs: HealthInputs) -> Findings:
 
 @health_check
 def check_open_fleet(inputs: HealthInputs) -> Findings:
-    """Keys guard the fleet, the API and the admin calls."""
+    """Keys guard the fleet, the API and the admin calls, as ``router.auth`` enforces them; a
+    router that listens on loopback only is reached by this machine alone, so nothing is open."""
+    if not inputs.listens_on_network:
+        return []
     findings = []
     if not inputs.fleet_token_set:
         findings.append(
@@ -257,12 +260,16 @@ def check_open_fleet(inputs: HealthInputs) -> Findings:
             HealthCheck(
                 check_id="open_fleet",
                 severity="info",
-                title="Admin endpoints need no key",
+                title="Admin calls only from this machine",
                 description=(
-                    "HERD_ADMIN_KEY is not set: anyone who can reach the router can pull and "
-                    "delete models and change settings."
+                    "HERD_ADMIN_KEY is not set, so pulls, deletes, settings changes and benchmark "
+                    "runs are accepted only from the router's own machine (loopback); other "
+                    "devices are refused with 403."
                 ),
-                fix="Set HERD_ADMIN_KEY on the router (e.g. `openssl rand -hex 32`) and restart.",
+                fix=(
+                    "To manage the fleet from another device, set HERD_ADMIN_KEY on the router "
+                    "(e.g. `openssl rand -hex 32`), restart it and send the key as a Bearer token."
+                ),
                 data={"setting": "HERD_ADMIN_KEY"},
             )
         )

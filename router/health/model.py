@@ -104,6 +104,8 @@ class HealthInputs:
     fleet_token_set: bool = False
     api_key_set: bool = False
     admin_key_set: bool = False
+    listens_on_network: bool = True
+    """Whether the router listens on an address other devices can reach (not loopback only)."""
     tasks: Sequence[TaskHealth] = ()
     """The router's supervised background tasks (``Supervisor.snapshot()``)."""
     store: RouterVitals = field(default_factory=RouterVitals)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 from pathlib import Path
 
@@ -13,13 +14,13 @@ from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def start_demo(data_dir: Path, name: str) -> tuple[Proc, str, dict]:
+def start_demo(
+    data_dir: Path | None, name: str, env: dict[str, str] | None = None
+) -> tuple[Proc, str, dict]:
     """``herd demo`` on a free port, once its router answers and its three nodes are online."""
     port = free_port()
-    demo = Proc(
-        python_module("router", "demo", "--port", str(port), "--data-dir", str(data_dir)),
-        name=name,
-    )
+    flags = ["--data-dir", str(data_dir)] if data_dir is not None else []
+    demo = Proc(python_module("router", "demo", "--port", str(port), *flags), env=env, name=name)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(f"{url}/fleet/status", demo, timeout=60)
@@ -37,8 +38,12 @@ def start_demo(data_dir: Path, name: str) -> tuple[Proc, str, dict]:
 
 
 def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
-    demo, url, status = start_demo(tmp_path, "demo")
+    home, temp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    temp.mkdir()
+    demo, url, status = start_demo(None, "demo", env={"HOME": str(home), "TMPDIR": str(temp)})
     try:
+        describe_the_demo(demo, url, status, home, temp)
         assert {n["node_id"] for n in status["nodes"]} == {
             "demo-workstation",
             "demo-laptop",
@@ -59,6 +64,43 @@ def test_demo_runs_a_fleet_and_stops_it_cleanly(tmp_path: Path) -> None:
                 httpx.get(f"{sim_url}/api/version", timeout=2)
     finally:
         demo.stop()
+
+
+def describe_the_demo(demo: Proc, url: str, status: dict, home: Path, temp: Path) -> None:
+    """Its own data directory, printed; the nodes, their devices and models; the simulator's
+    time scale, SKILL.md and herd-mcp; simulated hardware; no open-fleet finding on loopback."""
+    text = wait_until(
+        lambda: (out := demo.output()).count("models: ") == 3 and out,
+        timeout=60,
+        what="the demo to describe its nodes",
+    )
+    [data_dir] = list(temp.glob("herd-demo-*"))
+    assert f"Data directory    {data_dir}" in text
+    assert (data_dir / "latency.db").exists()
+    assert not (home / ".fleet-manager").exists()
+    assert "time scale 0.25" in text
+    assert "skills/ollama-herd/SKILL.md" in text
+    assert f"herd-mcp --router-url {url}" in text
+    listing = text.split("Nodes (simulated devices):\n", 1)[1].splitlines()
+    described = {
+        line.split()[0]: models
+        for line, models in itertools.pairwise(listing)
+        if line.startswith("  demo-")
+    }
+    assert set(described) == {"demo-workstation", "demo-laptop", "demo-mini"}
+    assert "llama3.3:70b" in described["demo-workstation"]
+    assert "llama3.3:70b" not in described["demo-mini"]
+    assert "Simulated M-Ultra, 24 cores" in text
+    nodes = {n["node_id"]: n for n in status["nodes"]}
+    workstation, mini = nodes["demo-workstation"], nodes["demo-mini"]
+    assert workstation["hardware"]["cpu_model"] == "Simulated M-Ultra"
+    assert workstation["hardware"]["platform"] == "darwin"
+    assert workstation["cpu"]["cores"] == 24
+    assert workstation["disk"]["total_gb"] == 2000
+    assert mini["hardware"]["cpu_model"] == "Simulated mini PC" and mini["cpu"]["cores"] == 8
+    assert mini["memory"]["total_gb"] == 17.18  # 16 GiB
+    health = httpx.get(f"{url}/dashboard/api/health", timeout=10).json()
+    assert [c for c in health["checks"] if c["check_id"] == "open_fleet"] == []
 
 
 def test_demo_refuses_a_busy_port(tmp_path: Path) -> None:

@@ -272,6 +272,24 @@ def test_simulated_device_memory_replaces_the_hosts() -> None:
     assert untouched.memory.total_bytes == 16 * GIB
 
 
+def test_simulated_device_reports_its_own_chip_cores_and_disk() -> None:
+    hardware = {
+        "platform": "darwin",
+        "arch": "arm64",
+        "cpu_model": "Simulated M-Pro",
+        "cpu_cores": 12,
+        "disk_total_bytes": 1000 * 10**9,
+        "disk_free_bytes": 900 * 10**9,
+    }
+    device = {"memory_total_bytes": 32 * GIB, "memory_used_bytes": 0, "hardware": hardware}
+    system = apply_simulated_device(fake_system(), device)
+    assert (system.hardware.platform, system.hardware.arch) == ("darwin", "arm64")
+    assert system.hardware.cpu_model == "Simulated M-Pro" and system.cpu.cores == 12
+    assert system.disk is not None and system.disk.total_bytes == 1000 * 10**9
+    assert system.disk.free_bytes == 900 * 10**9 and system.disk.used_bytes == 100 * 10**9
+    assert system.hardware.hostname == "box"  # the agent still runs on this host
+
+
 def test_simulated_device_cpu_is_its_slot_usage_not_the_hosts() -> None:
     device = {
         "memory_total_bytes": 32 * GIB,

@@ -552,6 +552,24 @@ def test_open_fleet_quiet_when_secured() -> None:
     assert findings(inputs(secured=True), "open_fleet") == []
 
 
+def test_open_fleet_says_what_the_auth_rules_do() -> None:
+    """Without HERD_ADMIN_KEY the router refuses admin calls from other devices: the finding must
+    say that, not that anyone can pull and delete."""
+    from router.auth import Keys, authorize
+
+    assert authorize("admin", Keys(), None, "192.168.1.50") is not None
+    assert authorize("admin", Keys(), None, "127.0.0.1") is None
+    [admin] = [c for c in findings(inputs(secured=False), "open_fleet") if "ADMIN" in str(c.data)]
+    assert "only from the router's own machine" in admin.description
+    assert "refused" in admin.description and "anyone" not in admin.description
+
+
+def test_open_fleet_quiet_when_the_router_listens_on_loopback_only() -> None:
+    """A router on 127.0.0.1 (``herd demo``) is reached by this machine alone."""
+    loopback = replace(inputs([node("alpha")], secured=False), listens_on_network=False)
+    assert findings(loopback, "open_fleet") == []
+
+
 # --- score, status, ordering, vitals -------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from router import __version__, health, management, recommendations
 from router.api.access import route
 from router.api.dashboard.params import DAY, int_param, node_views
 from router.api.responses import json_response
+from router.auth import is_loopback
 from router.parts import AppParts
 from router.store import TraceStore
 
@@ -44,6 +45,7 @@ def routes(ctx: AppParts) -> list[Route]:
                 fleet_token_set=bool(s.fleet_token),
                 api_key_set=bool(s.api_key),
                 admin_key_set=bool(s.admin_key),
+                listens_on_network=not is_loopback(s.host),
                 tasks=ctx.supervisor.snapshot(),
                 store=router_vitals(store),
             )
