@@ -44,6 +44,8 @@ ROUTER_LAYERS: dict[str, int] = {
     # front ends: HTTP routes, the parts they are given (built once), the app, the command line
     "router.__main__": FRONT,
     "router.cli": FRONT,
+    "router.server": FRONT,
+    "router.demo": FRONT,
     "router.app": FRONT,
     "router.api": FRONT,
     "router.parts": FRONT,
