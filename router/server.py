@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ def serve(overrides: dict[str, Any], on_started: StartedHook | None = None) -> i
         port=settings.port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         lifespan="on",
     )
     server = uvicorn.Server(config)
