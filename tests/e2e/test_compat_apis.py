@@ -195,6 +195,31 @@ def test_errors_are_anthropic_error_objects(claude: anthropic.Anthropic) -> None
     assert "max_tokens" in bad.value.body["error"]["message"]
 
 
+def test_a_native_stream_that_fails_midway_ends_with_an_error_event(
+    fleet: Fleet, claude: anthropic.Anthropic
+) -> None:
+    for node in fleet.nodes.values():
+        node.fault(kind="midstream_error", path="/v1/messages", after_chunks=3, message="GPU gone")
+    try:
+        with (
+            pytest.raises(anthropic.APIStatusError) as failed,
+            claude.messages.with_streaming_response.create(
+                model=CHAT,
+                max_tokens=200,
+                stream=True,
+                messages=[{"role": "user", "content": "a long story"}],
+            ) as raw,
+        ):
+            request_id = raw.headers["x-request-id"]
+            for _ in raw.parse():
+                pass
+        assert "GPU gone" in str(failed.value)
+        trace = _trace(fleet, request_id)
+        assert trace["status"] == "incomplete" and "GPU gone" in trace["error_message"]
+    finally:
+        fleet.reset()
+
+
 def test_count_tokens_estimate(claude: anthropic.Anthropic) -> None:
     counted = claude.messages.count_tokens(
         model=CHAT, messages=[{"role": "user", "content": "x" * 400}]
