@@ -79,7 +79,13 @@ def _paths(fleet: Fleet, node_id: str) -> list[str]:
 # --- Anthropic Messages -------------------------------------------------------------------------
 
 
+def _usage_totals(fleet: Fleet) -> dict[str, Any]:
+    totals: dict[str, Any] = httpx.get(f"{fleet.router_url}/dashboard/api/usage").json()["totals"]
+    return totals
+
+
 def test_messages_create_native_with_trace(fleet: Fleet, claude: anthropic.Anthropic) -> None:
+    before = _usage_totals(fleet)
     raw = claude.messages.with_raw_response.create(
         model=CHAT,
         max_tokens=64,
@@ -99,6 +105,9 @@ def test_messages_create_native_with_trace(fleet: Fleet, claude: anthropic.Anthr
     assert trace["api"] == "anthropic" and trace["status"] == "completed"
     assert trace["node_id"] == node and trace["model"] == CHAT
     assert trace["completion_tokens"] == message.usage.output_tokens
+    after = _usage_totals(fleet)  # the dashboard (and MCP, which reads it) counts it like any other
+    assert after["completed"] > before["completed"]
+    assert after["completion_tokens"] >= before["completion_tokens"] + message.usage.output_tokens
 
 
 def test_messages_stream_event_sequence_with_thinking(claude: anthropic.Anthropic) -> None:
