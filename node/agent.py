@@ -7,8 +7,9 @@ forever with bounded backoff, and browses again after a few heartbeats in a row 
 router (it moved or restarted). When asked to stop it sends one last ``status: "draining"``
 heartbeat, bounded in time, and returns.
 
-It never blocks the event loop, never raises out of ``run`` for network trouble, and never starts
-processes itself (running the simulator is the business of ``node/cli.py``).
+The loop is supervised: a round that fails for any reason is logged with its traceback and started
+again after a growing backoff, so ``run`` ends only when asked to. It never blocks the event loop
+and never starts processes itself (running the simulator is the business of ``node/cli.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ DRAIN_TIMEOUT_S = 1.5
 """The farewell heartbeat gets this long, so the process exits within a couple of seconds."""
 MIN_INTERVAL_S = 0.05
 MAX_INTERVAL_S = 3600.0
+LOOP_MAX_BACKOFF_S = 60.0
+"""The longest wait before the heartbeat loop starts again after failing rounds."""
 
 T = TypeVar("T")
 Discover = Callable[[float, list[str] | None, str | None], Coroutine[Any, Any, str | None]]
@@ -103,6 +106,7 @@ class NodeAgent:
         self.last_outcome: Outcome | None = None
         self.sent = 0
         self.accepted = 0
+        self.loop_failures = 0
         self._last: tuple[SystemSnapshot, OllamaSnapshot] | None = None
         self._backends_last: list[BackendReport] = []
         self._ollama_reachable: bool | None = None
@@ -272,39 +276,49 @@ class NodeAgent:
         return False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Heartbeat until ``stop`` is set, then send a draining heartbeat and return."""
+        """Heartbeat until ``stop`` is set, then send a draining heartbeat and return.
+
+        Supervised: a failure anywhere in a round (collecting, building, sending, browsing) is
+        logged with its traceback and the loop starts again after a backoff that grows to
+        ``LOOP_MAX_BACKOFF_S`` while it keeps failing and resets after a good round; it never
+        ends for an error, only for ``stop``."""
+        restarts = Backoff(initial=self.interval_s, maximum=LOOP_MAX_BACKOFF_S)
         try:
             while not stop.is_set():
-                if self.router_url is None and not await self._locate(stop):
-                    break
                 try:
-                    heartbeat = await _unless_stopped(asyncio.create_task(self.collect()), stop)
+                    if not await self._round(stop):
+                        break
+                    restarts.reset()
                 except Exception:
-                    log.exception("could not collect the heartbeat; retrying")
-                    await _wait(stop, self.interval_s)
-                    continue
-                if heartbeat is None:
-                    break
-                outcome = await _unless_stopped(asyncio.create_task(self.send(heartbeat)), stop)
-                if outcome is None:
-                    break  # stopped mid-request: the draining heartbeat follows at once
-                if outcome is Outcome.ACCEPTED:
-                    self.failures.success()
-                elif (
-                    outcome is Outcome.UNREACHABLE
-                    and self.failures.failure()
-                    and not self.fixed_router
-                ):
-                    log.warning(
-                        "router lost; browsing again",
-                        extra={"router": self.router_url},
+                    self.loop_failures += 1
+                    delay = restarts.next_delay()
+                    log.exception(
+                        "heartbeat loop failed; starting it again",
+                        extra={"retry_in_s": delay, "failures": self.loop_failures},
                     )
-                    self.router_url = None
-                    continue
-                await _wait(stop, self.interval_s)
+                    await _wait(stop, delay)
             await self.drain()
         finally:
             await self.aclose()
+
+    async def _round(self, stop: asyncio.Event) -> bool:
+        """One heartbeat (finding the router first when needed); False once ``stop`` is set."""
+        if self.router_url is None and not await self._locate(stop):
+            return False
+        heartbeat = await _unless_stopped(asyncio.create_task(self.collect()), stop)
+        if heartbeat is None:
+            return False
+        outcome = await _unless_stopped(asyncio.create_task(self.send(heartbeat)), stop)
+        if outcome is None:
+            return False  # stopped mid-request: the draining heartbeat follows at once
+        if outcome is Outcome.ACCEPTED:
+            self.failures.success()
+        elif outcome is Outcome.UNREACHABLE and self.failures.failure() and not self.fixed_router:
+            log.warning("router lost; browsing again", extra={"router": self.router_url})
+            self.router_url = None
+            return True
+        await _wait(stop, self.interval_s)
+        return True
 
     async def drain(self) -> Outcome | None:
         """One last heartbeat with ``status: "draining"``, bounded by ``DRAIN_TIMEOUT_S``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import httpx
@@ -268,3 +269,62 @@ async def test_the_issued_node_key_is_saved_and_sent_on_every_later_heartbeat(tm
     assert key_file.read_text() == "k1" and key_file.stat().st_mode & 0o077 == 0
     again = make_agent(Routed(app, {"router.test"}), key_file=str(key_file))
     assert again.key.headers() == {"X-Herd-Node-Key": "k1"}
+
+
+class FlakySystem(FakeSystem):
+    """Fails like a bug would (not a network error) for its first ``failures`` readings."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def collect(self) -> SystemSnapshot:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("sensor driver exploded")
+        return super().collect()
+
+
+class BrokenTransport(httpx.AsyncBaseTransport):
+    """Raises a non-HTTP error on the first ``failures`` requests, then passes them on."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ValueError("a bug in the transport")
+        return await self.inner.handle_async_request(request)
+
+
+class Recorded(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_failing_round_is_logged_and_the_loop_starts_again() -> None:
+    recorded = Recorded()
+    logging.getLogger("herd.node.agent").addHandler(recorded)
+    stub = StubRouter(wanted=2)
+    settings = load_node_settings(
+        {"node_id": "flaky", "router_url": "http://router.test", "interval_s": 0.01}, environ={}
+    )
+    agent = NodeAgent(
+        settings,
+        system=FlakySystem(failures=2),
+        ollama=FakeOllama(),
+        transport=BrokenTransport(Routed(stub.app(), {"router.test"}), failures=2),
+    )
+    try:
+        await run_until(agent, stub.got)
+    finally:
+        logging.getLogger("herd.node.agent").removeHandler(recorded)
+    assert agent.loop_failures == 4  # two collections and two sends failed, then it recovered
+    assert [b.status for b in stub.heartbeats[:2]] == ["online", "online"]
+    failed = [r for r in recorded.records if r.getMessage().startswith("heartbeat loop failed")]
+    assert len(failed) == 4 and all(r.exc_info for r in failed)
