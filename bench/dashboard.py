@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
+from bench.heartbeats import heartbeat
+from bench.processes import start_router
 from bench.store import NODES, seeded_traces
 from router.store import TraceStore
-from tests.factories import heartbeat
-from tests.fleet import start_router
 
 ROWS = 100_000
 RUNS = 15

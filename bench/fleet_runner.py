@@ -29,9 +29,9 @@ import httpx
 
 from bench.fleet_summary import herd_routing, sim_counters, summarise, wait_idle
 from bench.fleet_traffic import drive
+from bench.processes import Proc, free_port, python_module, wait_http_ok, wait_until
 from bench.scenarios import Event, NodeSpec, Scenario
 from bench.workload import Session
-from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 
 START_TIMEOUT_S = 30.0
 HEARTBEAT_S = 0.5

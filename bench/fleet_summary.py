@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bench.fleet_traffic import Outcome
+from bench.processes import wait_until
 from bench.workload import CLASSES
 from herd_contract.model_names import normalize
 from node.sim.catalogue import CATALOGUE
 from router.model_size import category_of
-from tests.procs import wait_until
 
 if TYPE_CHECKING:
     from bench.fleet_runner import Side

@@ -21,7 +21,7 @@ import httpx
 import psutil
 
 from bench.httpload import Result, run_closed_loop
-from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
+from bench.processes import Proc, free_port, python_module, wait_http_ok, wait_until
 
 MODEL = "llama3.2:3b"
 CONCURRENCY = (1, 8, 32)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bench.processes import start_router
 from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 
 
@@ -150,37 +151,6 @@ class Fleet:
         for node in self.nodes.values():
             node.proc.stop()
         self.router.stop()
-
-
-def start_router(
-    data_dir: Path,
-    *flags: str,
-    env: dict[str, str] | None = None,
-    wrapper: list[str] | None = None,
-    port: int | None = None,
-) -> tuple[str, Proc]:
-    """A router process on ``port`` (a free one by default); ``wrapper`` is a command line it
-    runs under (the same process id, e.g. ``unshare`` exec'ing it in a mount namespace)."""
-    port = port or free_port()
-    proc = Proc(
-        (wrapper or [])
-        + python_module(
-            "router",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-mdns",
-            *flags,
-        ),
-        env=env,
-        name="router",
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http_ok(f"{url}/fleet/status", proc)
-    return url, proc
 
 
 @contextlib.contextmanager

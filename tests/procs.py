@@ -1,125 +1,30 @@
 """Test helpers that start real processes on loopback ports and wait for them, boundedly.
 
-Every wait is a bounded poll of an observable condition (an HTTP answer, a field in a JSON
-document), never a bare sleep. Every process a test starts is ended by the test that started it.
+The process helpers themselves (``Proc``, ``free_port``, ``wait_until``, ``wait_http_ok``,
+``python_module``, ``ROOT``) live in ``bench/processes.py``, shared with the benchmarks (which must
+not import the tests); this module adds what only tests use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
-T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent.parent
+from bench.processes import ROOT, Proc, free_port, python_module, wait_http_ok, wait_until
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = ""
-) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
-            last_error = exc
-            value = None
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}: {last_error}")
-
-
-class Proc:
-    """A child process with its output in a temporary file, ended on ``stop()``."""
-
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, name: str = "") -> None:
-        self.name = name or args[0]
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix=f"herd-{self.name}-", suffix=".log", delete=False
-        )
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.popen = subprocess.Popen(
-            args,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def output(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            self.popen.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to say goodbye."""
-        if self.alive():
-            self.popen.kill()
-        self.popen.wait(timeout=10)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        self.log.close()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)  # anything it left in its process group
-        return self.popen.returncode
-
-    def wait_exit(self, timeout: float = 10.0) -> int:
-        return self.popen.wait(timeout=timeout)
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
-
-
-def wait_http_ok(url: str, proc: Proc | None = None, timeout: float = 20.0) -> httpx.Response:
-    """Wait until ``GET url`` answers 200; fail early with the process output if it died."""
-
-    def probe() -> httpx.Response | None:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited early:\n{proc.output()}")
-        response = httpx.get(url, timeout=2.0)
-        return response if response.status_code == 200 else None
-
-    return wait_until(probe, timeout=timeout, what=f"GET {url}")
+__all__ = [
+    "ROOT",
+    "Proc",
+    "free_port",
+    "get_json",
+    "python_module",
+    "running_sim",
+    "wait_http_ok",
+    "wait_until",
+]
 
 
 @contextlib.contextmanager

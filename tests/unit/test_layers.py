@@ -93,12 +93,6 @@ ROUTER_LAYERS: dict[str, int] = {
 """Module or package -> layer (the longest matching prefix wins)."""
 
 KNOWN_CROSSINGS: set[tuple[str, str]] = {
-    # house-contract (issue 8): bench borrows the test helpers.
-    ("bench.dashboard", "tests.factories"),
-    ("bench.dashboard", "tests.fleet"),
-    ("bench.fleet_runner", "tests.procs"),
-    ("bench.fleet_summary", "tests.procs"),
-    ("bench.overhead", "tests.procs"),
     # apis (issue 12): the simulator answers /v1/messages and /v1/responses with the router's
     # translators; the agent side must not depend on the router.
     ("node.sim.compat_api", "router.native"),
