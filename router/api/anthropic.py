@@ -12,7 +12,6 @@ Anthropic error objects. ``x-api-key`` and ``Authorization: Bearer`` both carry 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -23,34 +22,18 @@ from router.api.access import route
 from router.api.bodies import read_json_object
 from router.api.intake import intake, traced
 from router.api.responses import json_response
-from router.api.streaming import RoutedStream
+from router.api.streaming import RoutedStream, passed_through, translated
 from router.native import MESSAGES
 from router.parts import AppParts
-from router.pipeline.routed import Routed
 from router.translate.anthropic_request import estimate_input_tokens, messages_request_to_ollama
 from router.translate.anthropic_response import MessagesStreamTranslator, message_to_anthropic
 from router.translate.errors import anthropic_error_event
-from router.upstream import is_error_line
 
 SSE = "text/event-stream"
 
 
-async def _translated(routed: Routed, translator: MessagesStreamTranslator) -> AsyncIterator[bytes]:
-    async for line in routed.lines():
-        events = translator.feed_line(line)
-        if events:
-            yield events
-        if translator.failed:
-            return
-
-
-async def _passed_through(routed: Routed) -> AsyncIterator[bytes]:
-    """The node's own events; a failure the router noticed becomes an ``error`` event."""
-    async for event in routed.lines():
-        if is_error_line(event):
-            yield anthropic_error_event(routed.error or "the node failed mid-stream", 500)
-            return
-        yield event
+def _failure(message: str) -> bytes:
+    return anthropic_error_event(message, 500)
 
 
 def routes(ctx: AppParts) -> list[Route]:
@@ -63,7 +46,7 @@ def routes(ctx: AppParts) -> list[Route]:
         routed = await ctx.pipeline.open(inference)
         model = routed.model if routed.trace.fallback_used else got.model
         if routed.native:
-            body: Any = routed.first if routed.complete else _passed_through(routed)
+            body: Any = routed.first if routed.complete else passed_through(routed, _failure)
         elif routed.complete:
             reply = message_to_anthropic(routed.json(), id=f"msg_{got.request_id}", model=model)
             return json_response(reply, headers=routed.headers())
@@ -73,7 +56,7 @@ def routes(ctx: AppParts) -> list[Route]:
                 model=model,
                 input_tokens=estimate_input_tokens(got.body),
             )
-            body = _translated(routed, translator)
+            body = translated(routed, translator)
         if routed.complete:
             return Response(body, media_type="application/json", headers=routed.headers())
         return RoutedStream(body, routed.close, SSE, routed.headers())  # type: ignore[return-value]

@@ -9,7 +9,7 @@ objects. ``/v1/models`` lives with the other merged lists in ``router.api.fleet`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -19,10 +19,9 @@ from starlette.routing import Route
 from router.api.access import route
 from router.api.intake import intake, require_bool, traced
 from router.api.responses import json_response
-from router.api.streaming import RoutedStream
+from router.api.streaming import RoutedStream, translated
 from router.parts import AppParts
 from router.pipeline.request import RequestKind
-from router.pipeline.routed import Routed
 from router.translate import (
     ChatStreamTranslator,
     CompletionStreamTranslator,
@@ -37,16 +36,6 @@ from router.translate import (
 )
 
 SSE = "text/event-stream"
-
-
-async def _sse(routed: Routed, translator: Any) -> AsyncIterator[bytes]:
-    async for line in routed.lines():
-        event = translator.feed_line(line)
-        if event:
-            yield event
-        if translator.failed:
-            return
-    yield translator.finish()
 
 
 def routes(ctx: AppParts) -> list[Route]:
@@ -72,7 +61,7 @@ def routes(ctx: AppParts) -> list[Route]:
             translator = translator_class(
                 id=response_id, created=created, model=model, include_usage=include_usage(got.body)
             )
-            return RoutedStream(_sse(routed, translator), routed.close, SSE, routed.headers())  # type: ignore[return-value]
+            return RoutedStream(translated(routed, translator), routed.close, SSE, routed.headers())  # type: ignore[return-value]
 
         return traced(ctx, kind, "openai", handle)
 

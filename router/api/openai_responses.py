@@ -12,7 +12,6 @@ errors as OpenAI error objects. Stateless, as in Ollama: ``previous_response_id`
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -22,37 +21,13 @@ from starlette.routing import Route
 from router.api.access import route
 from router.api.intake import intake, traced
 from router.api.responses import json_response
-from router.api.streaming import RoutedStream
+from router.api.streaming import RoutedStream, passed_through, translated
 from router.native import RESPONSES
 from router.parts import AppParts
-from router.pipeline.routed import Routed
 from router.translate.responses_request import responses_request_to_ollama
 from router.translate.responses_response import ResponsesStreamTranslator, reply_to_response
-from router.upstream import is_error_line
 
 SSE = "text/event-stream"
-
-
-async def _translated(
-    routed: Routed, translator: ResponsesStreamTranslator
-) -> AsyncIterator[bytes]:
-    async for line in routed.lines():
-        events = translator.feed_line(line)
-        if events:
-            yield events
-        if translator.failed:
-            return
-
-
-async def _passed_through(
-    routed: Routed, translator: ResponsesStreamTranslator
-) -> AsyncIterator[bytes]:
-    """The node's own events; a failure the router noticed becomes ``response.failed``."""
-    async for event in routed.lines():
-        if is_error_line(event):
-            yield translator.fail(routed.error or "the node failed mid-stream")
-            return
-        yield event
 
 
 def routes(ctx: AppParts) -> list[Route]:
@@ -81,11 +56,10 @@ def routes(ctx: AppParts) -> list[Route]:
         translator = ResponsesStreamTranslator(
             got.body, id=ident, model=model, created_at=created, clock=time.time
         )
-        body = (
-            _passed_through(routed, translator)
-            if routed.native
-            else _translated(routed, translator)
-        )
+        if routed.native:
+            body = passed_through(routed, translator.fail)
+        else:
+            body = translated(routed, translator)
         return RoutedStream(body, routed.close, SSE, routed.headers())  # type: ignore[return-value]
 
     return [

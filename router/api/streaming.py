@@ -4,6 +4,10 @@ Starlette's ``StreamingResponse`` leaves an abandoned body iterator to the garba
 router must instead close the upstream request at once when its client goes away, so the node
 stops generating. This response pumps the body in the request's task while a watcher waits for
 ``http.disconnect`` and cancels the pump; ``on_close(disconnected)`` runs in every case.
+
+Also the two bodies such a response streams for a client API other than Ollama's: ``translated``
+(Ollama's lines through a stream translator) and ``passed_through`` (a node's own compatibility
+events, with a failure the router noticed rendered by the front end).
 """
 
 from __future__ import annotations
@@ -11,8 +15,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 from starlette.types import Receive, Scope, Send
+
+from router.pipeline.routed import Routed
+from router.upstream import is_error_line
+
+
+class StreamTranslator(Protocol):
+    """What every ``router.translate`` stream translator offers."""
+
+    @property
+    def failed(self) -> bool: ...
+
+    def feed_line(self, line: bytes | str) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+async def translated(routed: Routed, translator: StreamTranslator) -> AsyncIterator[bytes]:
+    """Ollama's lines as the client's events; an upstream error ends the stream."""
+    async for line in routed.lines():
+        events = translator.feed_line(line)
+        if events:
+            yield events
+        if translator.failed:
+            return
+    tail = translator.finish()
+    if tail:
+        yield tail
+
+
+async def passed_through(routed: Routed, failure: Callable[[str], bytes]) -> AsyncIterator[bytes]:
+    """A node's own events as they came; a failure the router noticed (an Ollama error line
+    from the pipeline) ends the stream with ``failure(message)``."""
+    async for event in routed.lines():
+        if is_error_line(event):
+            yield failure(routed.error or "the node failed mid-stream")
+            return
+        yield event
 
 
 class RoutedStream:
