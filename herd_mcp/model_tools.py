@@ -32,6 +32,12 @@ from herd_mcp.registration import READ, Tool, changing
 def register_model_tools(tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]) -> None:
     """Register ``model_list``, ``loaded_models``, ``find_model`` and ``delete_model``; the
     delete's confirmation tokens are kept by ``guard``."""
+    register_model_views(tool, client)
+    register_delete_model(tool, client, guard)
+
+
+def register_model_views(tool: Tool, client: RouterClient) -> None:
+    """Register ``model_list``, ``loaded_models`` and ``find_model``."""
 
     @tool("model_list", READ, "Models in the fleet")
     async def model_list() -> ModelListResult:
@@ -75,6 +81,10 @@ def register_model_tools(tool: Tool, client: RouterClient, guard: ConfirmationGu
         async with router_errors(client):
             status = await client.fleet_status()
         return find(status, model)
+
+
+def register_delete_model(tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]) -> None:
+    """Register ``delete_model``: plan from the fleet, confirm, delete through the router."""
 
     async def delete_plan(model: str, node: str) -> DeletePlan:
         async with router_errors(client):

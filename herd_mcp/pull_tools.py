@@ -49,6 +49,29 @@ def job_line(job: PullJob) -> str:
     return f"{job.model} onto {job.node_id}: {job.state}: {job.error or job.status} [{job.id}]"
 
 
+async def follow(
+    client: RouterClient,
+    job: PullJob,
+    ctx: Context,
+    deadline: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Sleep,
+    poll_s: float,
+) -> PullJob:
+    """Read ``job`` every ``poll_s`` until it ends or ``deadline`` passes, reporting progress to
+    the client on the way; the job as last read."""
+    reported = -1
+    while True:
+        if job.completed_bytes > reported:
+            reported = job.completed_bytes
+            await ctx.report_progress(job.completed_bytes, job.total_bytes or None, job_line(job))
+        if job.state != "running" or clock() >= deadline:
+            return job
+        await sleep(min(poll_s, max(0.0, deadline - clock())))
+        job = await client.pull_job(job.id)
+
+
 def register_pull_tools(
     tool: Tool,
     client: RouterClient,
@@ -60,6 +83,21 @@ def register_pull_tools(
 ) -> None:
     """Register ``pull_model``, ``pull_status`` and ``cancel_pull`` for ``client``'s router;
     ``poll_s`` is how often a followed job is read, ``clock`` and ``sleep`` time the bound."""
+    register_pull_model(tool, client, guard, clock=clock, sleep=sleep, poll_s=poll_s)
+    register_pull_status(tool, client)
+    register_cancel_pull(tool, client, guard)
+
+
+def register_pull_model(
+    tool: Tool,
+    client: RouterClient,
+    guard: ConfirmationGuard[Any],
+    *,
+    clock: Callable[[], float],
+    sleep: Sleep,
+    poll_s: float,
+) -> None:
+    """Register ``pull_model``: plan, confirm, start the job, follow it until ``wait_s``."""
 
     async def pull_plan(model: str, node: str | None) -> PullPlan:
         try:
@@ -116,7 +154,8 @@ def register_pull_tools(
         facts = plan_facts(plan, PullResult)
         try:
             job = await client.start_pull(plan.model, plan.node_id)
-            job = await _follow(job, ctx, clock() + wait_s)
+            deadline = clock() + wait_s
+            job = await follow(client, job, ctx, deadline, clock=clock, sleep=sleep, poll_s=poll_s)
         except (RouterUnreachable, RouterApiError) as exc:
             return PullResult(status="failed", message=await failure_text(client, exc), **facts)
         status: ChangeStatus = "failed"
@@ -130,19 +169,9 @@ def register_pull_tools(
             **facts,
         )
 
-    async def _follow(job: PullJob, ctx: Context, deadline: float) -> PullJob:
-        """Read the job until it ends or the deadline passes, reporting progress on the way."""
-        reported = -1
-        while True:
-            if job.completed_bytes > reported:
-                reported = job.completed_bytes
-                await ctx.report_progress(
-                    job.completed_bytes, job.total_bytes or None, job_line(job)
-                )
-            if job.state != "running" or clock() >= deadline:
-                return job
-            await sleep(min(poll_s, max(0.0, deadline - clock())))
-            job = await client.pull_job(job.id)
+
+def register_pull_status(tool: Tool, client: RouterClient) -> None:
+    """Register ``pull_status``."""
 
     @tool("pull_status", READ, "Pull progress", PANEL_META)
     async def pull_status(
@@ -160,6 +189,10 @@ def register_pull_tools(
         return PullStatusResult(
             pulls=jobs, count=len(jobs), summary=summary, lines=[job_line(j) for j in jobs]
         )
+
+
+def register_cancel_pull(tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]) -> None:
+    """Register ``cancel_pull``: plan from the job, confirm, cancel on the router."""
 
     async def cancel_plan(job_id: str) -> CancelPlan:
         try:

@@ -24,6 +24,12 @@ def register_settings_tools(
     tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]
 ) -> None:
     """Register ``get_settings`` and ``update_settings``; confirmation tokens kept by ``guard``."""
+    register_get_settings(tool, client)
+    register_update_settings(tool, client, guard)
+
+
+def register_get_settings(tool: Tool, client: RouterClient) -> None:
+    """Register ``get_settings``."""
 
     @tool("get_settings", READ, "Router settings")
     async def get_settings() -> SettingsResult:
@@ -38,6 +44,12 @@ def register_settings_tools(
             nodes=[NodeVersion.model_validate(n) for n in data.get("nodes", []) or []],
             router_version=str(data.get("router_version", "") or ""),
         )
+
+
+def register_update_settings(
+    tool: Tool, client: RouterClient, guard: ConfirmationGuard[Any]
+) -> None:
+    """Register ``update_settings``: plan from the current toggles, confirm, apply."""
 
     async def settings_plan(
         auto_pull: bool | None,
