@@ -18,7 +18,9 @@ later) so that a request gives the same answer whether a node translates it or t
 - ``tool_choice`` (Ollama ignores it): ``none`` drops the tools, ``{"type": "tool", "name"}`` keeps
   only that tool, ``auto`` and ``any`` keep them all (``any`` cannot be enforced upstream).
 - Unknown block types (``document``, ``redacted_thinking``...) and ``metadata`` are ignored, as
-  Ollama does.
+  Ollama does. A tool of any other type with a name (Anthropic-defined client tools such as
+  ``bash_...``) becomes a function, as in Ollama; server tools (``web_search_...``,
+  ``web_fetch_...``, ``code_execution_...``) are dropped, since no node runs them.
 
 The token estimate is Ollama's: the characters of the system prompt, roles, text, thinking, tool
 blocks and tool definitions, divided by four (at least 1). Pure: no I/O, no clock.
@@ -35,6 +37,8 @@ from router.translate.option_ranges import MAX_TOKENS, check_options, check_whol
 
 _ROLES = ("user", "assistant")
 _SAMPLING = ("temperature", "top_p")
+_SERVER_TOOLS = ("web_search", "web_fetch", "code_execution")
+"""Tool types Anthropic's servers run: dropped, as nothing in the fleet can run them."""
 
 
 def _fail(message: str, param: str | None = None) -> TranslationError:
@@ -181,12 +185,8 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise _fail("each tool needs a 'name'", f"tools[{i}]")
-        if tool.get("type", "custom") not in ("custom", None):
-            raise _fail(
-                f"tool type {tool.get('type')!r} is not supported: only client tools "
-                "(name, description, input_schema)",
-                f"tools[{i}].type",
-            )
+        if str(tool.get("type") or "").startswith(_SERVER_TOOLS):
+            continue  # run by Anthropic's servers; no node can, so the model is not offered it
         schema = tool.get("input_schema")
         if schema is not None and not isinstance(schema, dict):
             raise _fail("'input_schema' must be an object", f"tools[{i}].input_schema")

@@ -115,6 +115,9 @@ def test_images_thinking_and_tool_choice() -> None:
     assert out["messages"][0]["images"] == [PNG]
     assert [t["function"]["name"] for t in out["tools"]] == ["b"]
     assert out["think"] is False
+    server = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+    kept = messages_request_to_ollama(_body(tools=[*tools, server]))
+    assert [t["function"]["name"] for t in kept["tools"]] == ["a", "b"]  # no node runs it
     none = messages_request_to_ollama(_body(tools=tools, tool_choice={"type": "none"}))
     assert "tools" not in none
     enabled = messages_request_to_ollama(_body(thinking={"type": "enabled", "budget_tokens": 9}))
