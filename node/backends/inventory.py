@@ -4,6 +4,7 @@ directory's ``backends.json``, and the adapters built for them.
 Owns ``BackendSpec`` (one configured backend), the flag syntax ``KIND[/ADAPTER][=URL][#MODEL,...]``
 (``openai=http://127.0.0.1:8080``, ``image/openai=http://gpu:7860#sdxl``, ``image/mflux``,
 ``stt/qwen3-asr``, ``stt/openai=http://127.0.0.1:9000#whisper-1``), the file
+``ollama=http://127.0.0.1:11435`` (a second Ollama, one per GPU, say),
 ``{"backends": [{"kind": ..., "adapter": ..., "url": ..., "models": [...], "api_key": ...,
 "capacity": ..., "timeout_s": ...}]}``, discovery (mflux's programs and ``mlx-qwen3-asr`` on
 ``PATH``) and ``Backends``: every adapter of the node, their reports together, and the adapter that
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import mflux, qwen3_asr
 from .jobs import BackendReport, ImageBackend, SpeechBackend
 from .mflux import MfluxRunner
+from .ollama import ExtraOllama
 from .openai_images import OpenAIImages
 from .openai_llm import OpenAILLM
 from .openai_speech import OpenAITranscriptions
@@ -30,6 +32,7 @@ from .qwen3_asr import Qwen3Asr
 
 CONFIG_FILE = "backends.json"
 ADAPTERS: dict[str, tuple[str, ...]] = {
+    "ollama": ("ollama",),
     "openai": ("openai",),
     "image": ("mflux", "openai"),
     "stt": ("qwen3-asr", "openai"),
@@ -40,7 +43,7 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
 class BackendSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["openai", "image", "stt"]
+    kind: Literal["ollama", "openai", "image", "stt"]
     adapter: str = ""
     url: str | None = Field(default=None, max_length=2048)
     models: list[str] | None = None
@@ -132,7 +135,7 @@ class Backends:
     """Every backend adapter of one node."""
 
     def __init__(self, specs: list[BackendSpec], work_dir: Path) -> None:
-        self.llms: list[OpenAILLM] = []
+        self.llms: list[OpenAILLM | ExtraOllama] = []
         self.images: list[ImageBackend] = []
         self.speech: list[SpeechBackend] = []
         self.asr_servers: list[Qwen3Asr] = []
@@ -141,7 +144,9 @@ class Backends:
 
     def _add(self, spec: BackendSpec, work_dir: Path) -> None:
         models, key = spec.models, spec.api_key
-        if spec.kind == "openai":
+        if spec.kind == "ollama":
+            self.llms.append(ExtraOllama(str(spec.url), capacity=spec.capacity or 1))
+        elif spec.kind == "openai":
             self.llms.append(
                 OpenAILLM(str(spec.url), capacity=spec.capacity or 4, models=models, api_key=key)
             )

@@ -2,7 +2,8 @@
 
 Owns the candidates among the nodes' ``openai``, ``image`` and ``stt`` backends (the heartbeat's
 ``backends``): a backend is a candidate when its node is routable, it is reachable, it lists the
-model and its kind fits the request (chat, generate and embeddings go to ``openai`` backends;
+model and its kind fits the request (chat, generate and embeddings go to ``openai`` backends and
+to further Ollamas of the node;
 images to ``image``; transcriptions to ``stt``). Each gets an expected finish time in seconds, like
 the Ollama estimate: one job's typical duration (``JOB_SECONDS`` per kind, or what the router has
 observed there) times the rounds of work ahead of it, where the work ahead is the jobs the node
@@ -22,22 +23,22 @@ from herd_contract.heartbeat import BackendKind, NodeStatus
 from herd_contract.model_names import normalize
 from router.registry import NodeRecord, reachable_ollama_url
 
-LLM_KINDS = ("chat", "generate", "embed", "embeddings")
-REQUEST_BACKEND: dict[str, BackendKind] = {
-    "chat": "openai",
-    "generate": "openai",
-    "embed": "openai",
-    "embeddings": "openai",
-    "image": "image",
-    "transcribe": "stt",
+_LLM: tuple[BackendKind, ...] = ("ollama", "openai")
+REQUEST_BACKEND: dict[str, tuple[BackendKind, ...]] = {
+    "chat": _LLM,
+    "generate": _LLM,
+    "embed": _LLM,
+    "embeddings": _LLM,
+    "image": ("image",),
+    "transcribe": ("stt",),
 }
-"""The non-Ollama backend kind that serves each request kind."""
+"""The backend kinds (besides the node's default Ollama) that serve each request kind."""
 ENDPOINTS: dict[str, str] = {
     "llm": "POST /api/chat, /api/generate or /v1/chat/completions",
     "image": "POST /api/generate-image or /v1/images/generations",
     "stt": "POST /api/transcribe or /v1/audio/transcriptions",
 }
-JOB_SECONDS: dict[str, float] = {"openai": 5.0, "image": 20.0, "stt": 10.0}
+JOB_SECONDS: dict[str, float] = {"ollama": 5.0, "openai": 5.0, "image": 20.0, "stt": 10.0}
 """A job's duration before the router has seen one on that backend."""
 DEGRADED_PENALTY = 2.0
 """A degraded node's estimate is multiplied by this (its heartbeats are late)."""
@@ -70,20 +71,20 @@ def backend_choices(
 ) -> list[BackendChoice]:
     """The backends that can serve ``model`` for a request of ``request_kind``, soonest
     finished first. ``observed_s`` holds typical seconds per (node, model) when known."""
-    wanted = REQUEST_BACKEND.get(request_kind)
+    wanted = REQUEST_BACKEND.get(request_kind, ())
     key = normalize(model)
     choices: list[BackendChoice] = []
     for record, status in nodes:
-        if record.node_id in excluded or wanted is None:
+        if record.node_id in excluded:
             continue
         for backend in record.heartbeat.backends:
-            if backend.kind != wanted or not backend.reachable:
+            if backend.kind not in wanted or not backend.reachable:
                 continue
             if key not in {normalize(m) for m in backend.models}:
                 continue
             pending, in_flight = depths.get((record.node_id, key), (0, 0))[:2]
             load = (max(backend.busy, in_flight) + pending) / backend.capacity
-            job_s = (observed_s or {}).get((record.node_id, key), JOB_SECONDS[wanted])
+            job_s = (observed_s or {}).get((record.node_id, key), JOB_SECONDS[backend.kind])
             estimate = job_s * (1 + int(load))
             if status != "online":
                 estimate *= DEGRADED_PENALTY
@@ -113,7 +114,9 @@ def kinds_serving(records: Iterable[NodeRecord], model: str) -> set[str]:
 
 def wrong_endpoint(kinds: set[str], request_kind: str) -> str | None:
     """The message for a model asked for on an endpoint of the wrong kind, or None."""
-    asked = "llm" if request_kind in LLM_KINDS else REQUEST_BACKEND.get(request_kind, "llm")
+    asked: str = "llm"
+    if request_kind in ("image", "transcribe"):
+        asked = REQUEST_BACKEND[request_kind][0]
     if not kinds or asked in kinds:
         return None
     names = {"llm": "a language model", "image": "an image model", "stt": "a speech-to-text model"}
@@ -123,16 +126,16 @@ def wrong_endpoint(kinds: set[str], request_kind: str) -> str | None:
 
 def explain(records: Iterable[NodeRecord], model: str, request_kind: str) -> str:
     """Why no backend took a request for ``model``: each matching backend and its state."""
-    wanted = REQUEST_BACKEND.get(request_kind)
+    wanted = REQUEST_BACKEND.get(request_kind, ())
     key = normalize(model)
     reasons: list[str] = []
     for record in records:
         for backend in record.heartbeat.backends:
-            if backend.kind != wanted or key not in {normalize(m) for m in backend.models}:
+            if backend.kind not in wanted or key not in {normalize(m) for m in backend.models}:
                 continue
             state = "unreachable" if not backend.reachable else f"busy ({backend.busy} jobs)"
             detail = f": {backend.detail}" if backend.detail and not backend.reachable else ""
             reasons.append(
                 f"{record.node_id}'s {backend.adapter} {backend.kind} backend is {state}{detail}"
             )
-    return "; ".join(reasons) or f"no {wanted} backend lists it"
+    return "; ".join(reasons) or f"no {' or '.join(wanted)} backend lists it"

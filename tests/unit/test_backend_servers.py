@@ -223,3 +223,19 @@ async def test_llm_server_report(standin: StandIn) -> None:
     standin.replies["/v1/models"] = (503, {"error": "loading model"})
     down = await llm.report()
     assert down.reachable is False and "loading model" in down.detail
+
+
+async def test_a_second_ollama_reports_its_tags() -> None:
+    def ollama(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/tags"
+        return httpx.Response(200, json={"models": [{"name": "llama3.2:3b"}, {"name": "qwen3:8b"}]})
+
+    from node.backends.ollama import ExtraOllama
+
+    report = await ExtraOllama(URL, capacity=2, transport=httpx.MockTransport(ollama)).report()
+    assert (report.kind, report.adapter, report.models, report.capacity) == (
+        "ollama",
+        "ollama",
+        ["llama3.2:3b", "qwen3:8b"],
+        2,
+    )
