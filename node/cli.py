@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,8 +198,13 @@ async def run(settings: NodeSettings) -> int:
         if backends.serves_jobs:
             app = create_gateway(backends, settings.fleet_token, settings.gateway_url)
             gateway = _Served(app, settings.gateway_host, settings.gateway_port, "herd-gateway")
-            await gateway.start()
-            log.info("job gateway listening", extra={"url": settings.gateway_url})
+            if await gateway.start():
+                log.info("job gateway listening", extra={"url": settings.gateway_url})
+            else:
+                log.error(
+                    "no job gateway: the router cannot reach this node's image and speech backends",
+                    extra={"port": settings.gateway_port},
+                )
         agent = NodeAgent(settings, backends=backends)
         await agent.run(stop)
         return 0
@@ -236,12 +242,27 @@ class _Served:
         self.name = name
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.server.serve(), name=self.name)
+    async def start(self) -> bool:
+        """Listen and serve; False (logged) when the address cannot be bound. Binding here
+        rather than in uvicorn keeps a taken port from exiting the whole agent."""
+        config = self.server.config
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((config.host, config.port))
+        except OSError as exc:
+            sock.close()
+            log.error(
+                "cannot listen", extra={"server": self.name, "port": config.port, "error": str(exc)}
+            )
+            return False
+        self.task = asyncio.create_task(self.server.serve(sockets=[sock]), name=self.name)
         for _ in range(200):
             if self.server.started or self.task.done():
-                return
+                break
             await asyncio.sleep(0.025)
+        return self.server.started
 
     async def stop(self) -> None:
         if self.task is None:
