@@ -100,6 +100,9 @@ class Exchange:
         self.record = call.record
         self.recorder = call.sim.recorder
         self.finished = False
+        self.head: Head | None = None
+        self.started = False
+        self.chunks = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = asyncio.ensure_future(self._run(scope, send))
@@ -149,102 +152,130 @@ class Exchange:
         return line({"error": message})
 
     async def _run(self, scope: Scope, send: Send) -> None:
-        fault = self.fault
-        kind = fault.kind if fault else None
-        openai = self.call.openai
-        if fault is not None and kind == "http_error":
-            body = dumps(_error_body(self.call.dialect, fault.status, fault.message))
-            await self._start(send, Head(fault.status, JSON, False), len(body))
-            await self._body(send, body, more=False)
-            self.finished = True
-            self.recorder.finish(self.record, "error", fault.message)
+        """The reply: a fault that answers instead of the handler, else the handler's items
+        relayed with the fault applied, then the end of the body and the record's outcome."""
+        if await self._fault_instead_of_reply(scope, send):
             return
-        if kind == "drop_before_first_chunk":
-            await self._drop(scope)
-            return
-        if kind == "hang":
-            self.record["outcome"] = "hung"
-            wanted = self.call.body.get("stream")
-            streaming = bool(wanted) if openai else wanted is not False
-            media = (SSE if openai else NDJSON) if streaming else JSON
-            await self._start(send, Head(200, media, streaming), None)
-            await asyncio.Event().wait()  # until the client goes away and we are cancelled
-            return
-        head: Head | None = None
-        started = False
-        chunks = 0
         try:
-            async for item in self.producer:
-                if isinstance(item, Head):
-                    head = item
-                    continue
-                assert head is not None, "a handler yields its Head first"
-                if not started:
-                    if kind == "slow" and fault is not None and head.status < 400:
-                        await asyncio.sleep(max(fault.delay_s, 0.0))
-                    if kind == "midstream_error" and fault is not None and head.status < 400:
-                        if not head.streaming:
-                            await self._fail_whole(send, fault.status, fault.message)
-                            return
-                        if fault.after_chunks == 0:
-                            await self._start(send, head, None)
-                            await self._body(send, self._error_line(head, fault.message), False)
-                            self._finish_error(fault.message)
-                            return
-                    if kind == "drop_after_first_chunk" and not head.streaming:
-                        await self._start(send, head, len(item))
-                        await self._body(send, item[: max(len(item) // 2, 1)])
-                        self.record["chunks_sent"] = 1
-                        await self._drop(scope)
-                        return
-                    await self._start(send, head, None if head.streaming else len(item))
-                    started = True
-                elif kind == "slow" and fault is not None and fault.chunk_delay_s > 0:
-                    await asyncio.sleep(fault.chunk_delay_s)
-                await self._body(send, item)
-                chunks += 1
-                self.record["chunks_sent"] = chunks
-                if kind == "drop_after_first_chunk":
-                    await self._drop(scope)
-                    return
-                if (
-                    kind == "midstream_error"
-                    and fault is not None
-                    and head.streaming
-                    and chunks >= fault.after_chunks
-                ):
-                    await self._body(send, self._error_line(head, fault.message), False)
-                    self._finish_error(fault.message)
-                    return
+            ended = await self._relay(scope, send)
         except SimError as exc:
-            if not started:
-                await self._fail_whole(send, exc.status, exc.message)
-            else:
-                assert head is not None
-                await self._body(send, self._error_line(head, exc.message), False)
-                self._finish_error(exc.message)
+            await self._fail(send, exc.status, exc.message)
             return
         except (asyncio.CancelledError, Drop):
             raise
         except Exception as exc:
             log.exception("simulator handler failed")
-            if not started:
-                await self._fail_whole(send, 500, f"simulator error: {exc}")
-                return
-            raise
+            if self.started:
+                raise
+            await self._fail_whole(send, 500, f"simulator error: {exc}")
+            return
         finally:
             with contextlib.suppress(Exception):
                 await self.producer.aclose()  # type: ignore[attr-defined]
-        if not started:
-            head = head or Head(200, JSON, False)
+        if not ended:
+            await self._complete(send)
+
+    async def _fault_instead_of_reply(self, scope: Scope, send: Send) -> bool:
+        """Faults that act before the handler answers: an HTTP error, a dropped connection, a
+        reply that never comes. True when one did."""
+        fault = self.fault
+        if fault is None:
+            return False
+        if fault.kind == "http_error":
+            await self._fail_whole(send, fault.status, fault.message)
+            return True
+        if fault.kind == "drop_before_first_chunk":
+            await self._drop(scope)
+            return True
+        if fault.kind == "hang":
+            self.record["outcome"] = "hung"
+            openai = self.call.openai
+            wanted = self.call.body.get("stream")
+            streaming = bool(wanted) if openai else wanted is not False
+            media = (SSE if openai else NDJSON) if streaming else JSON
+            await self._start(send, Head(200, media, streaming), None)
+            await asyncio.Event().wait()  # until the client goes away and we are cancelled
+            return True
+        return False
+
+    async def _relay(self, scope: Scope, send: Send) -> bool:
+        """Send the handler's items on, applying the fault; True when the fault ended the reply."""
+        fault = self.fault
+        async for item in self.producer:
+            if isinstance(item, Head):
+                self.head = item
+                continue
+            assert self.head is not None, "a handler yields its Head first"
+            if not self.started:
+                if await self._fault_at_first_chunk(scope, send, self.head, item):
+                    return True
+                await self._start(send, self.head, None if self.head.streaming else len(item))
+                self.started = True
+            elif fault is not None and fault.kind == "slow" and fault.chunk_delay_s > 0:
+                await asyncio.sleep(fault.chunk_delay_s)
+            await self._body(send, item)
+            self.chunks += 1
+            self.record["chunks_sent"] = self.chunks
+            if await self._fault_after_chunk(scope, send, self.head):
+                return True
+        return False
+
+    async def _fault_at_first_chunk(
+        self, scope: Scope, send: Send, head: Head, item: bytes
+    ) -> bool:
+        """A slow start, an error in place of the answer, or half an answer and a drop; True when
+        the fault ended the reply."""
+        fault = self.fault
+        if fault is None:
+            return False
+        if fault.kind == "slow" and head.status < 400:
+            await asyncio.sleep(max(fault.delay_s, 0.0))
+        if fault.kind == "midstream_error" and head.status < 400:
+            if not head.streaming:
+                await self._fail_whole(send, fault.status, fault.message)
+                return True
+            if fault.after_chunks == 0:
+                await self._start(send, head, None)
+                await self._body(send, self._error_line(head, fault.message), False)
+                self._finish_error(fault.message)
+                return True
+        if fault.kind == "drop_after_first_chunk" and not head.streaming:
+            await self._start(send, head, len(item))
+            await self._body(send, item[: max(len(item) // 2, 1)])
+            self.record["chunks_sent"] = 1
+            await self._drop(scope)
+            return True
+        return False
+
+    async def _fault_after_chunk(self, scope: Scope, send: Send, head: Head) -> bool:
+        """A drop after the first chunk, or an error line after ``after_chunks`` chunks."""
+        fault = self.fault
+        if fault is None:
+            return False
+        if fault.kind == "drop_after_first_chunk":
+            await self._drop(scope)
+            return True
+        if fault.kind == "midstream_error" and head.streaming and self.chunks >= fault.after_chunks:
+            await self._body(send, self._error_line(head, fault.message), False)
+            self._finish_error(fault.message)
+            return True
+        return False
+
+    async def _complete(self, send: Send) -> None:
+        head = self.head or Head(200, JSON, False)
+        if not self.started:
             await self._start(send, head, None if head.streaming else 0)
         await self._body(send, b"", more=False)
         self.finished = True
-        assert head is not None
-        if head.status >= 400:
-            self.recorder.finish(self.record, "error")
-        else:
-            self.recorder.finish(self.record, "completed")
+        self.recorder.finish(self.record, "error" if head.status >= 400 else "completed")
+
+    async def _fail(self, send: Send, status: int, message: str) -> None:
+        """A handler's error: a whole error reply before anything was sent, else an error line."""
+        if not self.started or self.head is None:
+            await self._fail_whole(send, status, message)
+            return
+        await self._body(send, self._error_line(self.head, message), False)
+        self._finish_error(message)
 
     async def _fail_whole(self, send: Send, status: int, message: str) -> None:
         body = dumps(_error_body(self.call.dialect, status, message))
