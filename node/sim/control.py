@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,9 +22,6 @@ from .catalogue import CATALOGUE
 from .engine import BadRequest, Engine, SimError, parse_keep_alive
 from .faults import FaultBook
 from .records import Recorder
-
-if TYPE_CHECKING:
-    from .server import Simulator
 
 
 def device_hardware(engine: Engine) -> dict[str, Any]:
@@ -96,7 +93,7 @@ class ControlHooks:
             self.engine.unload_idle()
 
 
-def control_routes(sim: Simulator) -> list[Route]:
+def control_routes(sim: ControlHooks) -> list[Route]:
     """The ``/_sim/*`` routes over ``sim``."""
 
     async def state(request: Request) -> Response:

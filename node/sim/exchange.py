@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -26,15 +26,20 @@ from starlette.types import Receive, Scope, Send
 from .engine import BadRequest, Engine, SimError
 from .faults import Fault
 from .framing import JSON, NDJSON, SSE, Head, Item, dumps, line, sse
-
-if TYPE_CHECKING:
-    from .server import Simulator
+from .records import Recorder
 
 log = logging.getLogger("herd.sim")
 
 Handler = Callable[["Call"], AsyncIterator[Item]]
 Dialect = Literal["ollama", "openai", "anthropic"]
 """Which API's error shape and stream framing a request gets."""
+
+
+class Backing(Protocol):
+    """What a call needs of the simulator serving it (``server.Simulator`` provides it)."""
+
+    engine: Engine
+    recorder: Recorder
 
 
 class Drop(Exception):
@@ -45,7 +50,7 @@ class Drop(Exception):
 class Call:
     """One request as a handler sees it."""
 
-    sim: Simulator
+    sim: Backing
     request: Request
     body: dict[str, Any]
     record: dict[str, Any]

@@ -23,18 +23,24 @@ import contextlib
 import itertools
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .faults import Fault
+from .faults import Fault, FaultBook
 from .media import ImageEngine, SpeechEngine, UnknownModel
+from .records import Recorder
 
-if TYPE_CHECKING:
-    from .server import Simulator
+
+class Bookkeeping(Protocol):
+    """What the media endpoints need of the simulator: its fault book and its request records."""
+
+    faults: FaultBook
+    recorder: Recorder
+
 
 MAX_SIDE = 2048
 MAX_JOBS = 256
@@ -72,7 +78,7 @@ async def _until_gone(request: Request) -> None:
 class MediaEndpoints:
     """Handlers for the image and speech servers of one simulated device."""
 
-    def __init__(self, sim: Simulator, images: ImageEngine, speech: SpeechEngine) -> None:
+    def __init__(self, sim: Bookkeeping, images: ImageEngine, speech: SpeechEngine) -> None:
         self.sim = sim
         self.images = images
         self.speech = speech

@@ -108,17 +108,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 """Upward imports that existed when the rule was written. Delete each entry as it is fixed."""
 
 KNOWN_CYCLES: list[set[str]] = [
-    # house-contract (issue 8): the simulator's server and its API modules import each other.
-    {
-        "node.sim.compat_api",
-        "node.sim.control",
-        "node.sim.exchange",
-        "node.sim.generation",
-        "node.sim.media_api",
-        "node.sim.ollama_api",
-        "node.sim.openai_api",
-        "node.sim.server",
-    },
     # routing (issue 9): the fleet benchmark's runner and summary import each other.
     {"bench.fleet_runner", "bench.fleet_summary"},
 ]
