@@ -17,7 +17,7 @@ import contextlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -28,8 +28,13 @@ from herd_contract.model_names import normalize
 from node.sim.catalogue import CATALOGUE
 from router.model_size import category_of
 
-if TYPE_CHECKING:
-    from bench.fleet_runner import Side
+
+class Side(Protocol):
+    """What a summary reads of one side of a run (``fleet_runner.Side``): its simulators' URLs
+    by node id, and the counters of those killed during the run."""
+
+    sims: dict[str, str]
+    lost_counters: list[dict[str, Any]]
 
 
 def _pct(values: list[float], q: float) -> float | None:
