@@ -146,6 +146,24 @@ def _ready_ms(page: Any, view: str) -> float:
     return float(page.evaluate("performance.now()"))
 
 
+_DATA_MS = r"""() => Math.max(0, ...performance.getEntriesByType("resource")
+    .filter((e) => /\/(dashboard\/api|dashboard\/events|fleet\/status)/.test(e.name))
+    .map((e) => e.responseStart - e.requestStart))"""
+"""The slowest of the view's data calls, from request sent to first byte back (the router's
+share of the load time; the rest is the browser fetching, parsing and drawing the page)."""
+
+
+def _switch_ms(page: Any, view: str) -> float:
+    """Milliseconds from a click on the view's link (in an open dashboard) to its data shown."""
+    page.evaluate(
+        "(v) => { window.herdT0 = performance.now();"
+        " document.querySelector(`#nav a[data-view='${v}']`).click(); }",
+        view,
+    )
+    page.wait_for_selector(f"main[data-ready='{view}']", timeout=30_000)
+    return float(page.evaluate("performance.now() - window.herdT0"))
+
+
 def measure(url: str) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
@@ -154,17 +172,29 @@ def measure(url: str) -> list[dict[str, Any]]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for view in VIEWS:
-                times = []
+                times, data = [], []
                 for _ in range(RUNS + 1):
                     context = browser.new_context(viewport=WIDE, base_url=url)
-                    times.append(_ready_ms(context.new_page(), view))
+                    page = context.new_page()
+                    times.append(_ready_ms(page, view))
+                    data.append(float(page.evaluate(_DATA_MS)))
                     context.close()
-                times = times[1:]  # the first load warms the router's caches and the browser's
+                times, data = times[1:], data[1:]  # the first load warms the caches
+                context = browser.new_context(viewport=WIDE, base_url=url)
+                page = context.new_page()
+                switches = []
+                for _ in range(RUNS):
+                    _ready_ms(page, "settings" if view != "settings" else "fleet")
+                    switches.append(_switch_ms(page, view))
+                context.close()
                 rows.append(
                     {
                         "view": view,
                         "median_ms": round(statistics.median(times), 1),
                         "max_ms": round(max(times), 1),
+                        "data_median_ms": round(statistics.median(data), 1),
+                        "switch_median_ms": round(statistics.median(switches), 1),
+                        "switch_max_ms": round(max(switches), 1),
                     }
                 )
         finally:
@@ -210,11 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     with demo_fleet(ROWS) as url:
         rows = measure(url)
     print(f"\nDashboard views in Chromium with {ROWS} traces (median of {RUNS} fresh loads)")
-    print(f"{'view':<18} {'median ms':>10} {'max ms':>8}")
+    print("cold: a fresh browser context opening /dashboard/<view>; data: its slowest API call;")
+    print("switch: following the view's link in an open dashboard (what a user mostly does)")
+    heads = ("cold med", "cold max", "data med", "switch med", "max")
+    print(f"{'view':<16} " + " ".join(f"{h:>{max(9, len(h))}}" for h in heads))
     for row in rows:
-        flag = "" if row["max_ms"] < TARGET_MS else "  MISSED"
-        print(f"{row['view']:<18} {row['median_ms']:>10.1f} {row['max_ms']:>8.1f}{flag}")
-    met = all(r["max_ms"] < TARGET_MS for r in rows)
+        flag = "" if max(row["max_ms"], row["switch_max_ms"]) < TARGET_MS else "  MISSED"
+        print(
+            f"{row['view']:<16} {row['median_ms']:>9.1f} {row['max_ms']:>9.1f} "
+            f"{row['data_median_ms']:>9.1f} {row['switch_median_ms']:>10.1f} "
+            f"{row['switch_max_ms']:>9.1f}{flag}"
+        )
+    met = all(max(r["max_ms"], r["switch_max_ms"]) < TARGET_MS for r in rows)
     print(f"  {'met   ' if met else 'MISSED'} every view interactive in under {TARGET_MS:g} ms")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     load = [round(x, 1) for x in os.getloadavg()]
