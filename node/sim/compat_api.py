@@ -1,13 +1,13 @@
 """The simulator's Anthropic Messages (``/v1/messages``) and OpenAI Responses (``/v1/responses``)
-endpoints, built as Ollama builds them: a layer over its own chat handler that translates the
-request to ``/api/chat`` and the chat reply (or stream) back.
+endpoints, built as Ollama builds them: a layer over its own chat handler that maps the request
+onto ``/api/chat`` (``compat_request``) and the chat reply or stream back (``compat_reply``).
 
-The translation is herd's own (``router.translate``), which follows Ollama's layer field by field,
-so a real node and a simulated one answer alike. Ollama added ``/v1/responses`` in 0.13.3 and
-``/v1/messages`` in 0.14.0; a simulator configured with an older ``version`` answers both with
-Ollama's plain-text ``404 page not found``, like that Ollama, so the router's fallback to its own
-translation can be tested. As Ollama's endpoint does, ``thinking: {"type": "enabled"}`` makes a
-thinking model think and is ignored by a model without thinking.
+The simulator has its own mapping, independent of the router's translation, so the end-to-end
+tests check the router against an Ollama-shaped peer rather than against itself. Ollama added
+``/v1/responses`` in 0.13.3 and ``/v1/messages`` in 0.14.0; a simulator configured with an older
+``version`` answers both with Ollama's plain-text ``404 page not found``, like that Ollama. As
+Ollama's endpoint does, ``thinking: {"type": "enabled"}`` makes a thinking model think and is
+ignored by a model without thinking.
 
 Owns only the wrapping; it must never decide reply content, model physics or routes.
 """
@@ -15,22 +15,36 @@ Owns only the wrapping; it must never decide reply content, model physics or rou
 from __future__ import annotations
 
 import json
-import time
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
-
-from router.native import MESSAGES, RESPONSES, NativeApi, speaks
-from router.translate import TranslationError
-from router.translate.anthropic_request import estimate_input_tokens, messages_request_to_ollama
-from router.translate.anthropic_response import MessagesStreamTranslator, message_to_anthropic
-from router.translate.responses_request import responses_request_to_ollama
-from router.translate.responses_response import ResponsesStreamTranslator, reply_to_response
+from typing import Any, Protocol
 
 from . import replies
-from .engine import BadRequest, Engine
+from .compat_reply import MessagesWriter, ResponsesWriter
+from .compat_request import estimate_tokens, messages_to_chat, responses_to_chat
+from .engine import Engine
 from .exchange import Call
 from .framing import JSON, SSE, Head, Item, dumps
+
+RESPONSES_SINCE = (0, 13, 3)
+"""The first Ollama version with ``/v1/responses``."""
+MESSAGES_SINCE = (0, 14, 0)
+"""The first Ollama version with ``/v1/messages``."""
+
+
+def speaks(version: str, since: tuple[int, int, int]) -> bool:
+    """Whether an Ollama reporting ``version`` has the endpoint added in ``since``."""
+    match = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    if not match:
+        return True
+    return tuple(int(part or 0) for part in match.groups()) >= since
+
+
+class Writer(Protocol):
+    def feed(self, chunk: dict[str, Any]) -> bytes: ...
+
+    def result(self) -> dict[str, Any]: ...
 
 
 class CompatEndpoints:
@@ -39,87 +53,59 @@ class CompatEndpoints:
     engine: Engine
     chat: Callable[[Call], AsyncIterator[Item]]
 
-    def _speaks(self, api: NativeApi) -> bool:
-        return speaks(self.engine.config.version, api)
+    def _ids(self, call: Call) -> Callable[[str], str]:
+        """Fresh ids (``msg_…``, ``toolu_…``) derived from the request, so runs repeat."""
+        count = iter(range(1_000_000))
 
-    async def _chat(self, call: Call, body: dict[str, Any]) -> AsyncIterator[Item]:
-        """The chat handler's items for ``body``, the translated request."""
-        inner = replace(call, body=body)
+        def make(prefix: str) -> str:
+            seed = replies.seed_of(call.record["id"], prefix, next(count))
+            return f"{prefix}_{seed % 16**24:024x}"
+
+        return make
+
+    async def _answer(
+        self, call: Call, body: dict[str, Any], writer: Writer
+    ) -> AsyncIterator[Item]:
+        """The chat handler's answer to ``body`` (the mapped request), written by ``writer``."""
         call.record["translated_body"] = body
-        async for item in self.chat(inner):
-            yield item
+        items = self.chat(replace(call, body=body))
+        if body["stream"]:
+            async for item in items:
+                if isinstance(item, Head):
+                    yield Head(item.status, SSE, True)
+                    continue
+                for line in item.splitlines():
+                    if line.strip():
+                        yield writer.feed(json.loads(line))
+            return
+        chunks = [item async for item in items if isinstance(item, bytes)]
+        writer.feed(json.loads(b"".join(chunks)))
+        yield Head(200, JSON, False)
+        yield dumps(writer.result())
 
     async def anthropic_messages(self, call: Call) -> AsyncIterator[Item]:
-        if not self._speaks(MESSAGES):
+        if not speaks(self.engine.config.version, MESSAGES_SINCE):
             yield Head(404, "text/plain", False)
             yield b"404 page not found"
             return
-        try:
-            body = messages_request_to_ollama(call.body)
-        except TranslationError as exc:
-            raise BadRequest(exc.message) from None
+        body = messages_to_chat(call.body)
         spec = self.engine.require(body["model"])
         thinking = call.body.get("thinking")
         wants = isinstance(thinking, dict) and thinking.get("type") == "enabled"
         if wants and "thinking" in spec.capabilities:
             body["think"] = True
-        ident = f"msg_{replies.seed_of(call.record['id']) % 10**12:012x}"
-        model = call.body["model"]
-        if not body["stream"]:
-            reply = await _whole(self._chat(call, body))
-            yield Head(200, JSON, False)
-            yield dumps(message_to_anthropic(reply, id=ident, model=model))
-            return
-        translator = MessagesStreamTranslator(
-            id=ident, model=model, input_tokens=estimate_input_tokens(call.body)
-        )
-        async for item in _streamed(self._chat(call, body), translator.feed_line):
+        ids = self._ids(call)
+        writer = MessagesWriter(ids("msg"), body["model"], estimate_tokens(call.body), ids)
+        async for item in self._answer(call, body, writer):
             yield item
 
     async def openai_responses(self, call: Call) -> AsyncIterator[Item]:
-        if not self._speaks(RESPONSES):
+        if not speaks(self.engine.config.version, RESPONSES_SINCE):
             yield Head(404, "text/plain", False)
             yield b"404 page not found"
             return
-        try:
-            body = responses_request_to_ollama(call.body)
-        except TranslationError as exc:
-            raise BadRequest(exc.message) from None
-        ident = f"resp_{replies.seed_of(call.record['id']) % 10**12:012x}"
-        model = call.body["model"]
-        created = int(self.engine.clock())
-        if not body["stream"]:
-            reply = await _whole(self._chat(call, body))
-            yield Head(200, JSON, False)
-            done = int(self.engine.clock())
-            response = reply_to_response(
-                reply, call.body, id=ident, model=model, created_at=created, completed_at=done
-            )
-            yield dumps(response)
-            return
-        translator = ResponsesStreamTranslator(
-            call.body, id=ident, model=model, created_at=created, clock=time.time
-        )
-        async for item in _streamed(self._chat(call, body), translator.feed_line):
+        body = responses_to_chat(call.body)
+        ids = self._ids(call)
+        writer = ResponsesWriter(call.body, ids("resp"), int(self.engine.clock()), ids)
+        async for item in self._answer(call, body, writer):
             yield item
-
-
-async def _whole(items: AsyncIterator[Item]) -> dict[str, Any]:
-    """The one JSON reply of a non-streaming chat."""
-    chunks = [item async for item in items if isinstance(item, bytes)]
-    reply = json.loads(b"".join(chunks))
-    assert isinstance(reply, dict)
-    return reply
-
-
-async def _streamed(
-    items: AsyncIterator[Item], feed: Callable[[bytes], bytes]
-) -> AsyncIterator[Item]:
-    """A streamed chat's NDJSON lines as SSE events; the head says SSE."""
-    async for item in items:
-        if isinstance(item, Head):
-            yield Head(item.status, SSE, True)
-            continue
-        events = feed(item)
-        if events:
-            yield events

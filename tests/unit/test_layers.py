@@ -92,16 +92,7 @@ ROUTER_LAYERS: dict[str, int] = {
 }
 """Module or package -> layer (the longest matching prefix wins)."""
 
-KNOWN_CROSSINGS: set[tuple[str, str]] = {
-    # apis (issue 12): the simulator answers /v1/messages and /v1/responses with the router's
-    # translators; the agent side must not depend on the router.
-    ("node.sim.compat_api", "router.native"),
-    ("node.sim.compat_api", "router.translate"),
-    ("node.sim.compat_api", "router.translate.anthropic_request"),
-    ("node.sim.compat_api", "router.translate.anthropic_response"),
-    ("node.sim.compat_api", "router.translate.responses_request"),
-    ("node.sim.compat_api", "router.translate.responses_response"),
-}
+KNOWN_CROSSINGS: set[tuple[str, str]] = set()
 """Imports across packages that existed when the rule was written. Delete each entry as it goes."""
 
 KNOWN_UPWARD: set[tuple[str, str]] = set()
