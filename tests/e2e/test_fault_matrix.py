@@ -241,6 +241,21 @@ def test_a_drop_after_the_first_chunk_ends_the_stream_with_an_error_line(
     assert [t["status"] for t in rows] == ["incomplete"]
 
 
+def test_errors_carry_a_request_id_and_the_final_failed_row_counts_its_retries(
+    fleet: Fleet, warm: tuple[str, str]
+) -> None:
+    missing = httpx.post(f"{fleet.router_url}/api/chat", json={**CHAT, "model": "nope:1b"})
+    assert missing.status_code == 404 and missing.headers["x-request-id"]
+    for node in fleet.nodes.values():
+        node.fault(kind="http_error", status=500, message="runner died", count=1)
+    failed = _chat(fleet)
+    assert failed.status_code == 502 and "runner died" in failed.json()["error"]
+    request_id = failed.headers["x-request-id"]
+    rows = _traces_of(fleet, request_id)
+    final = next(t for t in rows if t["status"] == "failed")
+    assert final["retry_count"] == 1 and "2 nodes" in final["error_message"]
+
+
 class _RawRequest:
     """A streaming chat sent over a raw socket, so the test decides when the client leaves."""
 
