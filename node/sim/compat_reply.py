@@ -145,6 +145,7 @@ class ResponsesWriter:
         self.ids = ids
         self.sequence = 0
         self.text_open = False
+        self.reasoning_open = False
 
     def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         out = event(kind, {**data, "sequence_number": self.sequence})
@@ -162,8 +163,33 @@ class ResponsesWriter:
         done = {"output_index": len(self.response["output"]) - 1, "item": item}
         return self._event("response.output_item.done", done)
 
-    def _text(self, text: str) -> bytes:
+    def _thinking(self, text: str) -> bytes:
         out = b""
+        place = {"summary_index": 0}
+        if not self.reasoning_open:
+            self.reasoning_open = True
+            item = {"id": self.ids("rs"), "type": "reasoning", "status": "in_progress"}
+            out += self._added({**item, "summary": []})
+            part = {"type": "summary_text", "text": ""}
+            self.response["output"][-1]["summary"].append(part)
+            added = {**self._where(), **place, "part": dict(part)}
+            out += self._event("response.reasoning_summary_part.added", added)
+        self.response["output"][-1]["summary"][0]["text"] += text
+        delta = {**self._where(), **place, "delta": text}
+        return out + self._event("response.reasoning_summary_text.delta", delta)
+
+    def _close_thinking(self) -> bytes:
+        if not self.reasoning_open:
+            return b""
+        self.reasoning_open = False
+        part = self.response["output"][-1]["summary"][0]
+        place = {**self._where(), "summary_index": 0}
+        out = self._event("response.reasoning_summary_text.done", {**place, "text": part["text"]})
+        out += self._event("response.reasoning_summary_part.done", {**place, "part": part})
+        return out + self._item_done()
+
+    def _text(self, text: str) -> bytes:
+        out = self._close_thinking()
         place = {"content_index": 0}
         if not self.text_open:
             self.text_open = True
@@ -196,7 +222,7 @@ class ResponsesWriter:
         return out + self._item_done()
 
     def _call(self, call: dict[str, Any]) -> bytes:
-        out = self._close_text()
+        out = self._close_thinking() + self._close_text()
         function = call.get("function", {})
         arguments = json.dumps(function.get("arguments", {}))
         item = {"id": self.ids("fc"), "type": "function_call", "status": "in_progress"}
@@ -224,12 +250,14 @@ class ResponsesWriter:
             )
             return out + self._event("response.failed", {"response": self.response})
         message = chunk.get("message") or {}
+        if message.get("thinking"):
+            out += self._thinking(message["thinking"])
         if message.get("content"):
             out += self._text(message["content"])
         for call in message.get("tool_calls") or []:
             out += self._call(call)
         if chunk.get("done"):
-            out += self._close_text()
+            out += self._close_thinking() + self._close_text()
             inputs, outputs = (
                 int(chunk.get("prompt_eval_count", 0)),
                 int(chunk.get("eval_count", 0)),

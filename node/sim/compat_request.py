@@ -6,8 +6,8 @@ Anthropic: ``system`` (a string or text blocks) becomes the first message; text,
 ``thinking``, ``tool_calls`` and ``tool`` messages; ``max_tokens``, ``temperature``, ``top_p``,
 ``top_k`` and ``stop_sequences`` become options. Responses: ``instructions`` and the ``input``
 items (messages with text and image parts, ``function_call``, ``function_call_output``) likewise,
-``max_output_tokens`` becoming ``num_predict``. A malformed request raises ``BadRequest``, which
-the exchange renders in the client's error format. Pure: no I/O.
+``max_output_tokens`` becoming ``num_predict`` and ``reasoning.effort`` ``think``. A malformed
+request raises ``BadRequest``, which the exchange renders in the client's error format. Pure.
 """
 
 from __future__ import annotations
@@ -236,6 +236,9 @@ def responses_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     )
     if functions is not None:
         chat["tools"] = functions
+    effort = (body.get("reasoning") or {}).get("effort")
+    if effort not in (None, "none"):
+        chat["think"] = effort if effort in ("low", "medium", "high") else True
     text_format = (body.get("text") or {}).get("format") or {}
     if text_format.get("type") == "json_schema":
         chat["format"] = text_format.get("schema", {})
