@@ -16,15 +16,34 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from herd_contract.logs import configure_logging, stop_logging
-from router.config import load_settings
+from router.config import RouterSettings, load_settings
 from router.data_dir import data_dir_problem
 
 if TYPE_CHECKING:
     from router.parts import AppParts
 
 StartedHook = Callable[["AppParts"], Coroutine[Any, Any, None]]
+KEEP_ALIVE_S = 75
+"""How long an idle client connection stays open. Clients of a fleet router are agents and SDKs
+that pause between turns; uvicorn's 5 s default closed their pooled connections under them, and a
+request sent just as the router closed one failed with nothing to retry."""
+
+
+def server_config(app: ASGIApp, settings: RouterSettings) -> uvicorn.Config:
+    """uvicorn's settings for the router: quiet, lifespan on, long keep-alive, graceful stop."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        lifespan="on",
+    )
 
 
 def serve(overrides: dict[str, Any], on_started: StartedHook | None = None) -> int:
@@ -44,16 +63,7 @@ def serve(overrides: dict[str, Any], on_started: StartedHook | None = None) -> i
         settings.log_path, settings.log_level, settings.log_max_bytes, settings.log_backups
     )
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
 
     async def run() -> None:
         beside = asyncio.create_task(on_started(app.state.parts)) if on_started else None
