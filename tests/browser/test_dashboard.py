@@ -231,6 +231,7 @@ def test_delete_and_pull_ask_first_then_show_the_result(fleet: Fleet, browser: B
     page.locator("#confirm-yes").click()
     expect(page.locator("main")).to_contain_text(f"{model} is now on ws", timeout=30_000)
     assert model in fleet.sim("ws").models()
+    expect(pull).to_have_count(0, timeout=15_000)  # redrawn once the heartbeat shows it
     on_disk = page.locator("section[data-node='ws'] details.on-disk")
     on_disk.locator("summary").click()
     expect(on_disk.locator(f"button[data-model='{model}']")).to_be_visible()
