@@ -3,7 +3,8 @@
 Owns bounded rings of recent measurements per (node_id, model), taken from the durations Ollama
 reports with every answer: decode speed (``eval_count / eval_duration``), prefill speed
 (``prompt_eval_count / prompt_eval_duration``, when the prompt was long enough to time) and cold
-loads (``load_duration`` above ``COLD_LOAD_MIN_S``), plus each model's recent answer lengths. From
+loads (``load_duration`` above ``COLD_LOAD_MIN_S``), plus each model's recent answer lengths and
+how wall-clock time compares with the reported durations (``total_duration``). From
 them it derives, once per new observation, the ``router.scoring.Speeds`` value the scorer reads:
 medians per node:model, and per node its effective bandwidth (decode tokens/s x weight bytes),
 prefill-to-decode ratio and load throughput, which carry over to models the node has not served.
@@ -30,6 +31,8 @@ COLD_LOAD_MIN_S = 0.1
 MIN_PREFILL_TOKENS = 16
 """Fewer prompt tokens than this time too short to measure a prefill speed (a cached prompt)."""
 MIN_DECODE_TOKENS = 4
+MIN_TIMED_S = 0.05
+"""Answers shorter than this (reported) say little about the wall clock against the reported one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,14 @@ class Run:
     output_tokens: int | None = None
     eval_ns: int | None = None
     load_ns: int | None = None
+    total_ns: int | None = None
+    wall_s: float | None = None
+    """Wall-clock seconds from dispatch to the last byte, as the router saw them."""
 
     @classmethod
-    def from_final(cls, weights: float, final: Mapping[str, object]) -> Run:
+    def from_final(
+        cls, weights: float, final: Mapping[str, object], wall_s: float | None = None
+    ) -> Run:
         """From the last object of an Ollama answer (``eval_count``, ``eval_duration``, ...)."""
         return cls(
             weights,
@@ -54,6 +62,8 @@ class Run:
             as_int(final.get("eval_count")),
             as_int(final.get("eval_duration")),
             as_int(final.get("load_duration")),
+            as_int(final.get("total_duration")),
+            wall_s,
         )
 
 
@@ -76,6 +86,7 @@ class SpeedHistory:
         self.max_samples = max_samples
         self._rings: dict[Key, _Ring] = {}
         self._outputs: dict[str, deque[int]] = {}
+        self._wall_ratios: deque[float] = deque(maxlen=max_samples)
         self._speeds: Speeds | None = None
         self.version = 0
         """Bumped on every observation."""
@@ -93,6 +104,8 @@ class SpeedHistory:
             ring.prefill.append(run.prompt_tokens / run.prompt_ns * 1e9)
         if run.load_ns and run.load_ns / 1e9 >= COLD_LOAD_MIN_S:
             ring.load.append(run.load_ns / 1e9)
+        if run.wall_s and run.total_ns and run.total_ns / 1e9 >= MIN_TIMED_S:
+            self._wall_ratios.append(run.wall_s / (run.total_ns / 1e9))
         if run.output_tokens:
             outputs = self._outputs.get(model)
             if outputs is None:
@@ -145,7 +158,7 @@ class SpeedHistory:
             if bw or ratio or tput
         }
         outputs = {model: statistics.fmean(values) for model, values in self._outputs.items()}
-        return Speeds(models, nodes, outputs)
+        return Speeds(models, nodes, outputs, _median(self._wall_ratios) or 1.0)
 
     def __len__(self) -> int:
         return len(self._rings)

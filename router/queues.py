@@ -55,6 +55,8 @@ class SlotQueue:
     done: int = 0
     failed: int = 0
     reaped: int = 0
+    on_release: Callable[[], None] | None = None
+    """Called after every release (the router's wait line re-plans when a slot frees)."""
     _waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     _active: set[Slot] = field(default_factory=set)
 
@@ -82,6 +84,12 @@ class SlotQueue:
             raise
         return self._take_handed_slot()
 
+    def try_acquire(self) -> Slot | None:
+        """A slot now if one is free and nobody waits for it here, else ``None`` (never waits)."""
+        if self.in_flight < self.concurrency and not self._waiters:
+            return self._admit()
+        return None
+
     def _admit(self) -> Slot:
         self.in_flight += 1
         return self._take_handed_slot()
@@ -100,6 +108,8 @@ class SlotQueue:
         else:
             self.failed += 1
         self._wake()
+        if self.on_release is not None:
+            self.on_release()
 
     def _wake(self) -> None:
         while self._waiters and self.in_flight < self.concurrency:
@@ -165,6 +175,15 @@ class QueueBoard:
         self._clock = clock
         self.max_queue = max_queue
         self._queues: dict[tuple[str, str], SlotQueue] = {}
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(node_id, model)`` after every slot released on any queue."""
+        self._listeners.append(listener)
+
+    def _released(self, node_id: str, model: str) -> None:
+        for listener in self._listeners:
+            listener(node_id, model)
 
     def queue(self, node_id: str, model: str, concurrency: int) -> SlotQueue:
         key = (node_id, model)
@@ -175,6 +194,7 @@ class QueueBoard:
                 concurrency=max(1, concurrency),
                 max_queue=self.max_queue,
                 clock=self._clock,
+                on_release=lambda: self._released(node_id, model),
             )
             self._queues[key] = found
         elif found.concurrency != concurrency:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from herd_contract.heartbeat import BackendKind
 from herd_contract.model_names import normalize
-from herd_contract.units import GB
 from router import model_size, scoring
 from router.backends import placement
 from router.config import RouterSettings
@@ -70,8 +69,9 @@ class Ranking:
     known_anywhere: bool = False
     """Some node, in any state, has the model on disk or loaded."""
     blocked: list[Choice] = field(default_factory=list)
-    """Nodes that could load the model once their busy models finish, biggest first. Ollama
-    queues such a request until memory frees; the router may send it there to wait."""
+    """Nodes that could load the model once their busy models finish, soonest first (the
+    estimate includes that wait). Ollama queues such a request until memory frees; the router
+    may send it there to wait."""
 
     def explain(self, chosen: str) -> list[dict[str, Any]]:
         """Every node weighed, for the trace: the ranked ones (best first) with their estimate
@@ -137,7 +137,7 @@ class Ranker:
         return out
 
     def _route_request(
-        self, model: str, request: InferenceRequest, excluded: set[str]
+        self, model: str, request: InferenceRequest, excluded: set[str] | frozenset[str]
     ) -> scoring.RouteRequest:
         body = request.body
         raw_options = body.get("options")
@@ -200,21 +200,29 @@ class Ranker:
 
     # --- decisions ----------------------------------------------------------------------------
 
-    def rank(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
+    def rank(
+        self,
+        model: str,
+        request: InferenceRequest,
+        excluded: set[str] | frozenset[str],
+        ahead: Mapping[str, int] | None = None,
+    ) -> Ranking:
+        """The ranked candidates for ``request``; ``ahead`` counts, per node, requests of the
+        router's wait line that come first and are waiting for that node."""
         if request.kind in ("image", "transcribe"):
             choices = self._backend_choices(model, request, excluded)
             return Ranking(choices=choices, known_anywhere=self.known_anywhere(model))
-        ranking = self._rank_ollama(model, request, excluded)
+        ranking = self._rank_ollama(model, request, excluded, ahead)
         ranking.choices += self._backend_choices(model, request, excluded)
         return ranking
 
     def _backend_choices(
-        self, model: str, request: InferenceRequest, excluded: set[str]
+        self, model: str, request: InferenceRequest, excluded: set[str] | frozenset[str]
     ) -> list[Choice]:
         """Candidates among the nodes' non-Ollama backends for this request's kind."""
         found = placement.backend_choices(
             self.registry.routable(self.clock()), model, request.kind, self.queues.depths(),
-            excluded,
+            set(excluded),
         )  # fmt: skip
         return [
             Choice(
@@ -234,15 +242,22 @@ class Ranker:
         """``llm``, ``image``, ``stt``: what serves ``model`` somewhere in the fleet."""
         return placement.kinds_serving(self.registry.records(), model)
 
-    def _rank_ollama(self, model: str, request: InferenceRequest, excluded: set[str]) -> Ranking:
+    def _rank_ollama(
+        self,
+        model: str,
+        request: InferenceRequest,
+        excluded: set[str] | frozenset[str],
+        ahead: Mapping[str, int] | None,
+    ) -> Ranking:
         now = self.clock()
         nodes = self._nodes(now)
         route = self._route_request(model, request, excluded)
+        depths: Mapping[tuple[str, str], scoring.QueueLoad] = self.queues.depths()
         decision = scoring.rank(
             [snap for snap, _ in nodes],
             route,
             now=now,
-            queues=self.queues.depths(),
+            queues=_Ahead(depths, model, ahead) if ahead else depths,
             speeds=self.speeds.speeds(),
             sessions=self._sessions,
             demand=self.demand.rates(now),
@@ -253,53 +268,35 @@ class Ranker:
             for snap, _ in nodes
             if model in snap.loaded
         }
-        choices = [
-            Choice(
-                node_id=c.node_id,
-                ollama_url=urls[c.node_id],
-                estimate_s=c.estimate_s,
-                breakdown=c.breakdown,
-                hot=c.hot,
-                concurrency=c.parallel,
-                loaded_context=loaded_ctx.get(c.node_id, 0),
-                session_key=route.session_key,
-                run_s=c.run_s,
-                free_slot=c.free_slot,
-                num_ctx=c.num_ctx,
-            )
-            for c in decision.ranked
-        ]
+        choices = [self._choice(c, urls, loaded_ctx, route) for c in decision.ranked]
         return Ranking(
             choices=choices,
             rejected=decision.rejected,
             any_hot=any(c.hot for c in choices),
             known_anywhere=self.known_anywhere(model),
-            blocked=self._blocked(nodes, decision.rejected, route) if not choices else [],
+            blocked=[self._choice(c, urls, loaded_ctx, route) for c in decision.waiting],
         )
 
-    def _blocked(
-        self,
-        nodes: list[tuple[scoring.NodeSnapshot, str]],
-        rejected: dict[str, str],
+    @staticmethod
+    def _choice(
+        c: scoring.Candidate,
+        urls: dict[str, str],
+        loaded_ctx: dict[str, int],
         route: scoring.RouteRequest,
-    ) -> list[Choice]:
-        need_gb = route.size_bytes / GB
-        waiting = [
-            Choice(
-                node_id=snap.node_id,
-                ollama_url=url,
-                estimate_s=0.0,
-                breakdown={"waiting_for_memory": 1.0},
-                hot=False,
-                concurrency=scoring.effective_parallel(snap, need_gb),
-                loaded_context=0,
-                session_key=route.session_key,
-            )
-            for snap, url in nodes
-            if rejected.get(snap.node_id, "").startswith(scoring.BLOCKED)
-        ]
-        by_memory = {snap.node_id: snap.memory_total_gb for snap, _ in nodes}
-        return sorted(waiting, key=lambda c: (-by_memory[c.node_id], c.node_id))
+    ) -> Choice:
+        return Choice(
+            node_id=c.node_id,
+            ollama_url=urls[c.node_id],
+            estimate_s=c.estimate_s,
+            breakdown=c.breakdown,
+            hot=c.hot,
+            concurrency=c.parallel,
+            loaded_context=loaded_ctx.get(c.node_id, 0),
+            session_key=route.session_key,
+            run_s=c.run_s,
+            free_slot=c.free_slot,
+            num_ctx=c.num_ctx,
+        )
 
     def known_anywhere(self, model: str) -> bool:
         self._refresh_fleet_facts()
@@ -320,7 +317,8 @@ class Ranker:
         if not ranking.known_anywhere:
             return None
         wanted_size, wanted_category = self._model_facts(model)
-        best_wanted = ranking.choices[0] if ranking.choices else None
+        options = ranking.choices or ranking.blocked
+        best_wanted = options[0] if options else None
         if best_wanted is not None and best_wanted.hot:
             return None
         limit = best_wanted.estimate_s if best_wanted is not None else float("inf")
@@ -366,8 +364,9 @@ class Ranker:
 
     # --- feedback -----------------------------------------------------------------------------
 
-    def observe(self, node_id: str, model: str, final: dict[str, Any]) -> None:
-        """Learn from the durations Ollama reported at the end of one answer."""
+    def observe(self, node_id: str, model: str, final: dict[str, Any], wall_s: float) -> None:
+        """Learn from the durations Ollama reported at the end of one answer (``wall_s``: the
+        wall-clock seconds from dispatch to its end)."""
         record = self.registry.get(node_id)
         weights = 0
         if record is not None:
@@ -375,7 +374,7 @@ class Ranker:
                 if normalize(entry.name) == model:
                     weights = entry.size
                     break
-        self.speeds.observe(node_id, model, Run.from_final(float(weights), final))
+        self.speeds.observe(node_id, model, Run.from_final(float(weights), final, wall_s))
 
     def remember_session(self, key: str | None, node_id: str) -> None:
         if key is None:
@@ -384,6 +383,42 @@ class Ranker:
         self._sessions.move_to_end(key)
         while len(self._sessions) > SESSION_MEMORY:
             self._sessions.popitem(last=False)
+
+
+class _Ahead(Mapping[tuple[str, str], scoring.QueueLoad]):
+    """The live queue loads, with the wait line's earlier requests counted as pending."""
+
+    __slots__ = ("_ahead", "_base", "_model")
+
+    def __init__(
+        self,
+        base: Mapping[tuple[str, str], scoring.QueueLoad],
+        model: str,
+        ahead: Mapping[str, int],
+    ) -> None:
+        self._base = base
+        self._model = model
+        self._ahead = ahead
+
+    def __getitem__(self, key: tuple[str, str]) -> scoring.QueueLoad:
+        found: scoring.QueueLoad | None = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        load = self._base.get(key, default)
+        extra = self._ahead.get(key[0], 0) if key[1] == self._model else 0
+        if not extra:
+            return load
+        pending, in_flight, elapsed = load if load is not None else (0, 0, 0.0)
+        return (pending + extra, in_flight, elapsed)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
 
 
 def session_key(model: str, body: dict[str, Any]) -> str | None:

@@ -53,6 +53,7 @@ from router.pipeline.journal import TraceJournal
 from router.pipeline.pulls import PullCoordinator
 from router.pipeline.request import Api, InferenceRequest, RequestKind
 from router.pipeline.routed import Routed
+from router.pipeline.wait_line import WaitLine
 from router.queues import QueueBoard, QueueFull
 from router.traces import TraceRecord, TraceStatus
 from router.upstream import AttemptFailed, Upstream, iter_lines
@@ -93,6 +94,8 @@ class Pipeline:
         self.journal = journal
         self.ollama_version = ollama_version
         """A node's reported Ollama version: whether it speaks a compatibility API itself."""
+        self.line = WaitLine(ranker, queues, settings.max_queue_per_model)
+        """Where requests wait for the best node (late binding)."""
 
     @property
     def toggles(self) -> RuntimeToggles:
@@ -180,6 +183,7 @@ class Pipeline:
         last_failure: AttemptFailed | None = None
         failures = Failures()
         unknown: list[str] = []
+        self.ranker.demand.note(primary, self.clock())
         for position, model in enumerate(wanted):
             excluded = self.breakers.blocked()
             pulled = False
@@ -190,16 +194,22 @@ class Pipeline:
                 if substitute is not None:
                     stand_in, stand_in_ranking, why = substitute
                     result = await self._try_ranked(
-                        request, stand_in, stand_in_ranking, retries, primary, why, failures
+                        request, stand_in, stand_in_ranking, retries, primary, why, failures, None
                     )
                     if isinstance(result, Routed):
                         return result
                     last_failure = result[1]
                     retries += 1
+                # Models wait in the router's line for the best node; other backends' jobs go
+                # straight to their queue (their choices are not estimated by the scorer).
+                wait_line: frozenset[str] | None = (
+                    None if request.kind in ("image", "transcribe") else frozenset(excluded)
+                )
                 if not ranking.choices and ranking.blocked:
                     # Busy models hold the memory it needs: wait on that node as Ollama would,
                     # rather than refusing (its queue and the reaper still bound the wait).
                     ranking.choices = ranking.blocked[:1]
+                    wait_line = None
                 if not ranking.choices:
                     pullable = request.kind not in ("image", "transcribe")
                     if (
@@ -216,7 +226,7 @@ class Pipeline:
                     break
                 reason = "fallback_models" if position > 0 else None
                 result = await self._try_ranked(
-                    request, model, ranking, retries, primary, reason, failures
+                    request, model, ranking, retries, primary, reason, failures, wait_line
                 )
                 if isinstance(result, Routed):
                     return result
@@ -290,9 +300,15 @@ class Pipeline:
         original: str,
         fallback_reason: str | None,
         failures: Failures,
+        wait_line: frozenset[str] | None,
     ) -> Routed | tuple[str, AttemptFailed]:
+        """One attempt: through the wait line (``wait_line`` holds the nodes to exclude), or
+        straight onto the ranking's first queue with room when ``wait_line`` is None."""
         waiting = time.perf_counter()
-        attempt = await self._take_slot(ranking.choices, model, request.started)
+        if wait_line is None:
+            attempt = await self._take_slot(ranking.choices, model, request.started)
+        else:
+            attempt = await self._wait_for_node(request, model, wait_line)
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self._new_trace(request, attempt, original, retries, fallback_reason)
         trace.candidates = ranking.explain(attempt.choice.node_id)
@@ -418,6 +434,27 @@ class Pipeline:
                 continue
             return Attempt(choice=choice, model=model, slot=slot, started=started)
         raise NoCapacity(f"every queue for {model} is full; try again shortly", retry_after_s=2)
+
+    async def _wait_for_node(
+        self, request: InferenceRequest, model: str, excluded: frozenset[str]
+    ) -> Attempt:
+        """Late binding: wait in the model's line until the best node can take the request."""
+        try:
+            result = await self.line.take(model, request, excluded)
+        except QueueFull:
+            raise NoCapacity(
+                f"the wait line for {model} is full; try again shortly", retry_after_s=2
+            ) from None
+        if isinstance(result, Ranking):
+            if result.blocked:  # busy models hold the memory: wait at that node, as Ollama does
+                return await self._take_slot(result.blocked[:1], model, request.started)
+            raise NoCapacity(
+                f"no node can serve {model} right now: "
+                + self.ranker.explain_rejections(model, request),
+                retry_after_s=5,
+            )
+        choice, slot = result
+        return Attempt(choice=choice, model=model, slot=slot, started=request.started)
 
     def _new_trace(
         self,
@@ -680,7 +717,8 @@ class Pipeline:
             trace.load_duration_ns = as_int(final.get("load_duration"))
         if ok:
             if final:
-                self.ranker.observe(attempt.choice.node_id, attempt.model, final)
+                wall_s = self.clock() - attempt.slot.started_at
+                self.ranker.observe(attempt.choice.node_id, attempt.model, final, wall_s)
             if trace.kind in ("chat", "generate"):
                 self.ranker.remember_session(attempt.choice.session_key, attempt.choice.node_id)
         self._record(trace)

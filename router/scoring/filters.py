@@ -56,6 +56,11 @@ class Fit:
     """Idle models Ollama would evict to make room (none when hot or when it fits)."""
     tight: bool = False
     """It fits, but leaves less free memory than the headroom."""
+    blocked_by: tuple[str, ...] = ()
+    """Busy models that must finish before it fits (the node is then rejected as ``BLOCKED``,
+    but still estimated: Ollama loads it once they are idle)."""
+    reason: str = ""
+    """The rejection reason when ``blocked_by`` is set."""
 
 
 def admit(
@@ -108,11 +113,13 @@ def _fit_by_evicting(
 ) -> Fit | str:
     node_id = node.node_id
     idle: list[tuple[float, float, str]] = []
+    busy: list[tuple[float, str]] = []
     busy_gb = 0.0
     for name, info in node.loaded.items():
         running = info.in_flight or queues.get((node_id, name), _IDLE)[1]
         if running:
             busy_gb += info.size_bytes / GB
+            busy.append((-info.size_bytes / GB, name))
         else:
             idle.append((demand.get(name, 0.0), -info.size_bytes / GB, name))
     idle_gb = -sum(size for _, size, _ in idle)
@@ -131,7 +138,16 @@ def _fit_by_evicting(
             f"{INSUFFICIENT}: needs {need_gb:.1f} GB, "
             f"{node.memory_available_gb:.1f} GB available and nothing to evict"
         )
-    return (
+    reason = (
         f"{BLOCKED}: needs {need_gb:.1f} GB, {node.memory_available_gb:.1f} GB free + "
         f"{idle_gb:.1f} GB idle; {busy_gb:.1f} GB held by busy models"
     )
+    spare += idle_gb
+    waits_for: list[str] = []
+    for negative_size, name in sorted(busy):  # the largest first: the fewest to wait for
+        if spare >= 0 and (room_for_one_more or idle or waits_for):
+            break
+        spare -= negative_size
+        waits_for.append(name)
+    freed = tuple(name for _, _, name in idle) + tuple(waits_for)
+    return Fit(need_gb, weights, None, freed, True, tuple(waits_for), reason)

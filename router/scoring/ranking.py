@@ -10,7 +10,7 @@ router has learned about speed and demand, and ``now`` go in; a ``Decision`` com
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from herd_contract.units import GB
 from router import model_size
@@ -18,6 +18,7 @@ from router.scoring import terms
 from router.scoring.filters import Fit, QueueLoad, admit
 from router.scoring.snapshot import NodeSnapshot, effective_parallel
 from router.scoring.speed import (
+    DEFAULT_OUTPUT_TOKENS,
     NO_SPEEDS,
     RUNNER_START_S,
     ModelSpeed,
@@ -112,6 +113,9 @@ class Decision:
     """Best (soonest finish) first; equal estimates ordered by node id."""
     rejected: dict[str, str]
     """node_id -> reason (starts with one of the rejection codes)."""
+    waiting: list[Candidate] = field(default_factory=list)
+    """Nodes rejected as ``BLOCKED`` (busy models hold the memory), estimated with the wait for
+    those models to finish, soonest first: where the request could wait for memory."""
 
     @property
     def best(self) -> Candidate | None:
@@ -167,14 +171,19 @@ def rank(
     need_default_gb = request.size_bytes / GB
     rejected: dict[str, str] = {}
     ranked: list[Candidate] = []
+    waiting: list[Candidate] = []
     for node in nodes:
         fit = admit(node, request.model, need_default_gb, request.excluded, queues, demand)
         if isinstance(fit, str):
             rejected[node.node_id] = fit
+        elif fit.blocked_by:
+            rejected[node.node_id] = fit.reason
+            waiting.append(_estimate(node, fit, fleet))
         else:
             ranked.append(_estimate(node, fit, fleet))
     ranked.sort(key=_order)
-    return Decision(ranked, rejected)
+    waiting.sort(key=_order)
+    return Decision(ranked, rejected, waiting)
 
 
 def _order(candidate: Candidate) -> tuple[float, str]:
@@ -198,6 +207,7 @@ def _estimate(node: NodeSnapshot, fit: Fit, fleet: _Fleet) -> Candidate:
     load_s = load_seconds(model_speed, node_speed, fit.weights)
 
     pending, in_flight, elapsed_s = fleet.queues.get((node_id, model), _IDLE)
+    elapsed_s /= speeds.wall_per_reported
     loaded = fit.loaded
     if loaded is not None and loaded.in_flight > in_flight:
         in_flight = loaded.in_flight
@@ -209,6 +219,8 @@ def _estimate(node: NodeSnapshot, fit: Fit, fleet: _Fleet) -> Candidate:
     window, num_ctx = _window(node, fit, request)
     if loaded is None:
         memory_s = load_s
+        if fit.blocked_by:
+            memory_s += _memory_wait(node, fit, fleet, node_speed)
         if fit.evicted:
             memory_s += terms.eviction_cost(_reloads(node, fit, fleet, node_speed))
         if fit.tight or node.pressure == "warn":
@@ -283,6 +295,25 @@ def _reloads(
         speed: ModelSpeed | None = fleet.speeds.models.get((node.node_id, name))
         out.append((load_seconds(speed, node_speed, weights), fleet.demand.get(name, 0.0)))
     return out
+
+
+def _memory_wait(
+    node: NodeSnapshot, fit: Fit, fleet: _Fleet, node_speed: NodeSpeed | None
+) -> float:
+    """Seconds until the busy models it must evict have finished their work (queued included)."""
+    longest = 0.0
+    for name in fit.blocked_by:
+        weights = node.on_disk.get(name) or node.loaded[name].size_bytes
+        speed = fleet.speeds.models.get((node.node_id, name))
+        decode = decode_tps(speed, node_speed, node.bandwidth_gbps, weights)
+        typical_s = fleet.speeds.output_tokens.get(name, DEFAULT_OUTPUT_TOKENS) / decode
+        pending, in_flight, elapsed_s = fleet.queues.get((node.node_id, name), _IDLE)
+        elapsed_s /= fleet.speeds.wall_per_reported
+        in_flight = max(in_flight, node.loaded[name].in_flight)
+        slots = effective_parallel(node, node.loaded[name].size_bytes / GB)
+        drain = terms.queue_wait(pending, in_flight, elapsed_s, 1, typical_s) / slots
+        longest = max(longest, drain)
+    return longest
 
 
 def _bigness(fit: Fit, fleet: _Fleet) -> float:

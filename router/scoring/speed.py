@@ -72,6 +72,10 @@ class Speeds:
     nodes: Mapping[str, NodeSpeed] = field(default_factory=dict)
     output_tokens: Mapping[str, float] = field(default_factory=dict)
     """model -> mean generated tokens of its recent answers."""
+    wall_per_reported: float = 1.0
+    """Wall-clock seconds per second of the durations nodes report (1 for a real Ollama; the
+    simulator's time scale for a simulated one). Converts the wall-clock time in-flight requests
+    have run into the reported seconds every estimate is in."""
 
 
 NO_SPEEDS = Speeds()

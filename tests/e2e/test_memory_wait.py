@@ -75,4 +75,5 @@ def test_a_request_blocked_by_busy_models_waits_instead_of_failing(tmp_path: Pat
             what="the waiting request's trace",
         )[0]
         assert trace["status"] == "completed"
-        assert trace["scores_breakdown"] == {"waiting_for_memory": 1.0}
+        # Its estimate counts the wait for the busy 8b, then the load: memory fit in seconds.
+        assert trace["scores_breakdown"]["memory_fit"] > 0 and trace["score"] > 0

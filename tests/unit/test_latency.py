@@ -72,6 +72,15 @@ def test_ring_is_bounded_and_keeps_the_newest() -> None:
         SpeedHistory(max_samples=0)
 
 
+def test_wall_clock_against_reported_durations() -> None:
+    # A simulator at time scale 0.1 reports 10 s for what took 1 s of wall clock.
+    h = SpeedHistory()
+    assert h.speeds().wall_per_reported == 1.0
+    for _ in range(3):
+        h.observe("a", "m", Run.from_final(GB, answer(total_duration=10_000_000_000), 1.0))
+    assert h.speeds().wall_per_reported == pytest.approx(0.1)
+
+
 def test_seed_from_stored_rows() -> None:
     h = SpeedHistory()
     rows = [("a", "m", 100, 2_000_000_000, 3_000_000_000), (None, "m", 1, 1, 1)]

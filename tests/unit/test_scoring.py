@@ -153,6 +153,21 @@ def test_busy_model_that_cannot_be_evicted_blocks() -> None:
     assert decision.rejected["big"].startswith(scoring.BLOCKED)
 
 
+def test_a_blocked_node_is_still_estimated_with_the_wait_for_the_busy_model() -> None:
+    # The 70B fits once the busy 30 GB model finishes: the node is rejected as blocked (nothing
+    # can be loaded there now) but its estimate counts that wait, longer while more is queued.
+    busy = {"other:latest": LoadedInfo(30_000_000_000, 4096, 0)}
+    big = node("big", total=64, available=20, loaded=busy, disk={BIG: BIG_FILE})
+    running = {("big", "other:latest"): (0, 1, 0.0)}
+    queued = {("big", "other:latest"): (3, 1, 0.0)}
+    soon = rank([big], request(BIG), now=NOW, queues=running)
+    later = rank([big], request(BIG), now=NOW, queues=queued)
+    assert soon.ranked == [] and soon.rejected["big"].startswith(scoring.BLOCKED)
+    assert [c.node_id for c in soon.waiting] == ["big"]
+    assert later.waiting[0].estimate_s > soon.waiting[0].estimate_s > 0
+    assert soon.waiting[0].evicts == ("other:latest",)
+
+
 def test_busy_according_to_the_router_queues_also_blocks() -> None:
     # The router's own in-flight count marks a loaded model busy even if the node did not say so.
     loaded = {"other:latest": LoadedInfo(100_000_000_000, 4096, 0)}

@@ -1,0 +1,176 @@
+"""Late binding: requests wait in the router, one line per model, until the best node can take them.
+
+Owns ``WaitLine``. A request is not committed to a node's queue while it could still go elsewhere:
+it joins its model's line and is dispatched when the node with the best estimate (the scorer's
+expected time to last token, which includes the wait for a slot) has a free slot, or when starting
+a cold load elsewhere is expected to finish sooner than waiting. So no request waits behind a
+queue whose expected wait exceeds what another node would take to load and run it, and a request
+that waits moves to a better node the moment one frees up.
+
+The line is planned in arrival order (first come, first served per model): each waiting request
+is ranked with the requests before it that wait for a node counted as pending on that node, so an
+earlier request keeps the better option and a later one may take a free node the earlier ones do
+not want. A request is only ever waiting for its own best node, which frees in time, so none
+starves. A request may also wait for a node whose busy models hold the memory it needs, when
+that is expected sooner than the best node free now, but never longer than that node's own
+estimate (then it takes it). Planning runs when a request joins, when a slot frees on any node,
+when a heartbeat changes the fleet, and at least every ``REPLAN_S`` seconds while a request waits.
+When no node can load the model now, the request is handed back to the pipeline (which waits at a
+node for memory, pulls, or refuses).
+
+The line never forwards anything and never records traces; it hands back a ``Choice`` with its
+slot already taken. Lines are keyed by model and nodes are read through the ranker's snapshots,
+so any backend kind fits. Its length per model is bounded (``max_waiting``: ``QueueFull``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from router.pipeline.candidates import Choice, Ranker, Ranking
+from router.pipeline.request import InferenceRequest
+from router.queues import QueueBoard, QueueFull, Slot
+
+REPLAN_S = 1.0
+"""A waiting request re-plans its line at least this often (in-flight requests age)."""
+PLAN_DEPTH = 64
+"""At most this many requests of a line are planned at once (the rest wait their turn)."""
+
+Dispatch = tuple[Choice, Slot]
+
+
+@dataclass(eq=False)
+class _Waiter:
+    request: InferenceRequest
+    excluded: frozenset[str]
+    joined_at: float
+    patience_s: float | None = None
+    """How long it may wait for memory on a node whose busy models block it, rather than take
+    the best node that can load it now: that node's own estimate (wall-clock seconds), so
+    waiting never costs more than twice what going there at once would have."""
+    future: asyncio.Future[Dispatch | Ranking] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class WaitLine:
+    """One FIFO line per model of requests waiting in the router for a node."""
+
+    def __init__(self, ranker: Ranker, queues: QueueBoard, max_waiting: int) -> None:
+        self.ranker = ranker
+        self.queues = queues
+        self.max_waiting = max_waiting
+        self._lines: dict[str, deque[_Waiter]] = {}
+        self._planning: set[str] = set()
+        self._again: set[str] = set()
+        queues.subscribe(lambda _node_id, _model: self.replan_all())
+        ranker.registry.subscribe(lambda _node_id: self.replan_all())
+
+    def waiting(self, model: str) -> int:
+        line = self._lines.get(model)
+        return len(line) if line else 0
+
+    async def take(
+        self, model: str, request: InferenceRequest, excluded: frozenset[str]
+    ) -> Dispatch | Ranking:
+        """Wait in ``model``'s line for the best node; the choice with its slot taken, or the
+        ranking when no node can take the model at all any more (none loads it, none waits)."""
+        line = self._lines.setdefault(model, deque())
+        if len(line) >= self.max_waiting:
+            raise QueueFull(f"wait line {model}", len(line))
+        waiter = _Waiter(request, excluded, self.ranker.clock())
+        line.append(waiter)
+        try:
+            self.replan(model)
+            for _ in range(1_000_000):  # bounded; each turn is one REPLAN_S or one dispatch
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(waiter.future), REPLAN_S)
+                self.replan(model)
+            raise TimeoutError("waited too long in the router's wait line")  # pragma: no cover
+        except BaseException:
+            self._leave(model, waiter)
+            raise
+
+    def _leave(self, model: str, waiter: _Waiter) -> None:
+        """A waiter that gives up: out of the line; a slot handed to it at that moment goes back."""
+        line = self._lines.get(model)
+        if line is not None and waiter in line:
+            line.remove(waiter)
+        future = waiter.future
+        if future.done() and not future.cancelled():
+            result = future.result()
+            if isinstance(result, tuple):
+                result[1].release(ok=False)
+        else:
+            future.cancel()
+
+    def replan_all(self) -> None:
+        for model in [m for m, line in self._lines.items() if line]:
+            self.replan(model)
+
+    def replan(self, model: str) -> None:
+        """Dispatch every waiter of ``model`` whose best node can take it now, in arrival order.
+
+        A slot handed back while planning (a waiter that left) asks for another pass, done once
+        this one ends rather than inside it."""
+        if model in self._planning:
+            self._again.add(model)
+            return
+        self._planning.add(model)
+        try:
+            for _ in range(8):  # bounded: each pass only follows a slot handed back
+                self._again.discard(model)
+                self._plan(model)
+                if model not in self._again:
+                    break
+        finally:
+            self._planning.discard(model)
+
+    def _plan(self, model: str) -> None:
+        line = self._lines.get(model)
+        if not line:
+            return
+        ahead: dict[str, int] = {}
+        for waiter in list(line)[:PLAN_DEPTH]:
+            if waiter.future.done() or waiter not in line:
+                continue
+            ranking = self.ranker.rank(model, waiter.request, waiter.excluded, ahead)
+            if not ranking.choices:  # no node can load it now: the pipeline decides what next
+                self._resolve(model, waiter, ranking)
+                continue
+            best = ranking.choices[0]
+            if self._waits_for_memory(waiter, ranking):
+                node_id = ranking.blocked[0].node_id
+                ahead[node_id] = ahead.get(node_id, 0) + 1
+                continue
+            slot = None
+            if best.free_slot:
+                slot = self.queues.queue(best.node_id, model, best.concurrency).try_acquire()
+            if slot is None:
+                ahead[best.node_id] = ahead.get(best.node_id, 0) + 1
+                continue
+            self._resolve(model, waiter, (best, slot))
+
+    def _waits_for_memory(self, waiter: _Waiter, ranking: Ranking) -> bool:
+        """Whether a node whose busy models must finish first is still worth waiting for: it is
+        expected sooner than the best node that can start now, and patience lasts."""
+        best = ranking.choices[0]
+        if not ranking.blocked or ranking.blocked[0].estimate_s >= best.estimate_s:
+            return False
+        if waiter.patience_s is None:
+            scale = self.ranker.speeds.speeds().wall_per_reported
+            waiter.patience_s = best.estimate_s * scale
+        return self.ranker.clock() - waiter.joined_at < waiter.patience_s
+
+    def _resolve(self, model: str, waiter: _Waiter, result: Dispatch | Ranking) -> None:
+        line = self._lines[model]
+        if waiter in line:
+            line.remove(waiter)
+        if waiter.future.done():  # gone while we planned: hand the slot back
+            if isinstance(result, tuple):
+                result[1].release(ok=False)
+            return
+        waiter.future.set_result(result)

@@ -1,0 +1,263 @@
+"""Late binding: requests wait in the router per model and go to the best node when it can.
+
+A real registry, queue board and ranker over heartbeats, with an injected clock; no network. Speeds
+come from the bandwidth prior (600 GB/s decodes a 5 GB model at 72 tokens/s, 300 GB/s at 36), so
+every expectation below is arithmetic on the estimate, not a timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from router.config import RouterSettings
+from router.pipeline.candidates import Ranker, Ranking
+from router.pipeline.request import InferenceRequest
+from router.pipeline.wait_line import WaitLine
+from router.queues import QueueBoard, QueueFull, Slot
+from router.registry import Registry
+from tests.factories import heartbeat
+
+MODEL = "llama3.1:8b"
+SIZE_GB = 5.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Fleet:
+    """Registry, queues, ranker and wait line sharing one clock."""
+
+    def __init__(self, max_waiting: int = 8) -> None:
+        self.clock = Clock()
+        self.registry = Registry(self.clock, degraded_after_s=300.0, offline_after_s=600.0)
+        self.queues = QueueBoard(self.clock)
+        self.ranker = Ranker(self.registry, self.queues, RouterSettings(), self.clock)
+        self.line = WaitLine(self.ranker, self.queues, max_waiting)
+
+    def node(self, node_id: str, *, bandwidth: float, hot: bool, parallel: int = 1) -> None:
+        self.registry.apply(
+            heartbeat(
+                node_id,
+                loaded=[(MODEL, SIZE_GB)] if hot else [],
+                available=[(MODEL, SIZE_GB)],
+                memory_gb=64.0,
+                available_gb=50.0,
+                num_parallel=parallel,
+                hardware={
+                    "hostname": node_id,
+                    "memory_gb": 64.0,
+                    "memory_bandwidth_gbps": bandwidth,
+                },
+            )
+        )
+
+    def occupy(self, node_id: str) -> Slot:
+        slot = self.queues.queue(node_id, MODEL, 1).try_acquire()
+        assert slot is not None
+        return slot
+
+    def ask(self, tokens: int = 360, content: str = "hi") -> asyncio.Task[Any]:
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": content}],
+            "options": {"num_predict": tokens},
+        }
+        request = InferenceRequest(kind="chat", model=MODEL, body=body, stream=False)
+        return asyncio.ensure_future(self.line.take(MODEL, request, frozenset()))
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def node_of(task: asyncio.Task[Any]) -> str:
+    choice, slot = task.result()
+    slot.release(ok=True)
+    return str(choice.node_id)
+
+
+async def test_a_waiting_request_takes_the_first_node_that_frees() -> None:
+    # Twins, both busy: the request waits in the router, committed to neither queue, and goes to
+    # whichever frees first (here "b", though "a" ranked first by name while both were busy).
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("b", bandwidth=600, hot=True)
+    a, b = fleet.occupy("a"), fleet.occupy("b")
+    task = fleet.ask()
+    await settle()
+    assert not task.done() and fleet.line.waiting(MODEL) == 1
+    assert fleet.queues.depth("a", MODEL) == (0, 1)  # nothing queued at the node
+    b.release(ok=True)
+    await settle()
+    assert node_of(task) == "b"
+    a.release(ok=True)
+
+
+async def test_never_waits_behind_a_queue_longer_than_a_load_elsewhere() -> None:
+    # "a" has the model hot but busy with a request just started (a 2000-token answer: ~28 s
+    # left); "b" loads it in ~3 s and runs it in the same time: go to "b" at once.
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("b", bandwidth=600, hot=False)
+    busy = fleet.occupy("a")
+    task = fleet.ask(tokens=2000)
+    await settle()
+    assert node_of(task) == "b"
+    busy.release(ok=True)
+
+
+async def test_waits_for_the_fast_node_when_that_is_sooner() -> None:
+    # "fast" is busy for ~5 s more and then runs it in 5 s; the idle "slow" node would need a
+    # 3 s load and 10 s of decoding: waiting is sooner, so it waits, then goes to "fast".
+    fleet = Fleet()
+    fleet.node("fast", bandwidth=600, hot=True)
+    fleet.node("slow", bandwidth=300, hot=False)
+    busy = fleet.occupy("fast")
+    task = fleet.ask()
+    await settle()
+    assert not task.done()
+    busy.release(ok=True)
+    await settle()
+    assert node_of(task) == "fast"
+
+
+async def test_earlier_requests_keep_the_better_node_and_later_ones_take_a_free_one() -> None:
+    # Same fleet: the first request waits for "fast". For the second, "fast" has it waiting
+    # ahead (10 s of wait), so loading on "slow" (13 s in all) is sooner: it goes there now,
+    # while the first keeps its turn on "fast".
+    fleet = Fleet()
+    fleet.node("fast", bandwidth=600, hot=True)
+    fleet.node("slow", bandwidth=300, hot=False)
+    busy = fleet.occupy("fast")
+    first, second = fleet.ask(content="first"), fleet.ask(content="second")
+    await settle()
+    assert not first.done()
+    assert node_of(second) == "slow"
+    busy.release(ok=True)
+    await settle()
+    assert node_of(first) == "fast"
+
+
+async def test_first_come_first_served_per_model() -> None:
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    holder = fleet.occupy("a")
+    tasks = [fleet.ask(content=f"q{i}") for i in range(3)]
+    served: list[int] = []
+    for _ in range(3):
+        await settle()
+        assert sum(t.done() for t in tasks) == len(served)
+        holder.release(ok=True)
+        await settle()
+        done = [i for i, t in enumerate(tasks) if t.done() and i not in served]
+        assert len(done) == 1
+        served.append(done[0])
+        holder = tasks[done[0]].result()[1]
+    assert served == [0, 1, 2]
+    holder.release(ok=True)
+
+
+async def test_a_client_that_leaves_gives_its_place_and_slot_back() -> None:
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    holder = fleet.occupy("a")
+    leaving, staying = fleet.ask(content="leaving"), fleet.ask(content="staying")
+    await settle()
+    leaving.cancel()
+    await settle()
+    assert fleet.line.waiting(MODEL) == 1
+    holder.release(ok=True)
+    await settle()
+    assert node_of(staying) == "a"
+    assert fleet.queues.depth("a", MODEL) == (0, 0)
+
+
+async def test_the_line_is_bounded() -> None:
+    fleet = Fleet(max_waiting=1)
+    fleet.node("a", bandwidth=600, hot=True)
+    holder = fleet.occupy("a")
+    waiting = fleet.ask()
+    await settle()
+    with pytest.raises(QueueFull):
+        await fleet.ask()
+    waiting.cancel()
+    await settle()
+    holder.release(ok=True)
+
+
+async def test_a_request_no_node_can_load_is_handed_back() -> None:
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=False)
+    fleet.registry.apply(heartbeat("a", status="draining", available=[(MODEL, SIZE_GB)]))
+    task = fleet.ask()
+    await settle()
+    result = task.result()
+    assert isinstance(result, Ranking) and not result.choices
+
+
+async def test_a_node_that_joins_takes_the_waiting_request() -> None:
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    holder = fleet.occupy("a")
+    task = fleet.ask(tokens=2000)
+    await settle()
+    assert not task.done()
+    fleet.node("b", bandwidth=600, hot=True)  # a heartbeat re-plans the line
+    await settle()
+    assert node_of(task) == "b"
+    holder.release(ok=True)
+
+
+def memory_bound(fleet: Fleet) -> Slot:
+    """A 10 GB "big" node whose memory is held by a busy 8 GB model (the 8B must wait for it),
+    and an idle "slow" node (100 GB/s) that could load the 8B now but runs it six times slower."""
+    fleet.registry.apply(
+        heartbeat(
+            "big",
+            loaded=[("other:7b", 8.0)],
+            available=[(MODEL, SIZE_GB), ("other:7b", 8.0)],
+            memory_gb=10.0,
+            available_gb=1.0,
+            num_parallel=1,
+            hardware={"hostname": "big", "memory_gb": 10.0, "memory_bandwidth_gbps": 600},
+        )
+    )
+    fleet.node("slow", bandwidth=100, hot=False)
+    slot = fleet.queues.queue("big", "other:7b", 1).try_acquire()
+    assert slot is not None
+    return slot
+
+
+async def test_waits_for_memory_on_a_busy_node_when_that_is_sooner() -> None:
+    fleet = Fleet()
+    busy = memory_bound(fleet)
+    task = fleet.ask()
+    await settle()
+    assert not task.done()
+    busy.release(ok=True)  # the busy model finishes: Ollama can evict it now
+    await settle()
+    assert node_of(task) == "big"
+
+
+async def test_patience_for_memory_runs_out() -> None:
+    # Waiting for memory is bounded by the estimate of the node free now (~33 s): past it, the
+    # request goes there, though the busy model is still busy.
+    fleet = Fleet()
+    busy = memory_bound(fleet)
+    task = fleet.ask()
+    await settle()
+    assert not task.done()
+    fleet.clock.now += 40.0
+    fleet.line.replan_all()  # as its own timer would
+    await settle()
+    assert node_of(task) == "slow"
+    busy.release(ok=True)
