@@ -18,7 +18,7 @@ from router.pipeline.request import InferenceRequest
 from router.pipeline.wait_line import WaitLine
 from router.queues import QueueBoard, QueueFull, Slot
 from router.registry import Registry
-from tests.factories import heartbeat
+from tests.factories import GB, heartbeat
 
 MODEL = "llama3.1:8b"
 SIZE_GB = 5.0
@@ -53,7 +53,7 @@ class Fleet:
                 num_parallel=parallel,
                 hardware={
                     "hostname": node_id,
-                    "memory_gb": 64.0,
+                    "memory_bytes": 64 * GB,
                     "memory_bandwidth_gbps": bandwidth,
                 },
             )
@@ -228,7 +228,7 @@ def memory_bound(fleet: Fleet) -> Slot:
             memory_gb=10.0,
             available_gb=1.0,
             num_parallel=1,
-            hardware={"hostname": "big", "memory_gb": 10.0, "memory_bandwidth_gbps": 600},
+            hardware={"hostname": "big", "memory_bytes": 10 * GB, "memory_bandwidth_gbps": 600},
         )
     )
     fleet.node("slow", bandwidth=100, hot=False)
