@@ -210,6 +210,10 @@ class FleetStatus(BaseModel):
     fleet: FleetSummary
     nodes: list[NodeView]
     queues: dict[str, QueueStats] = Field(default_factory=dict)
+    waiting: dict[str, int] = Field(
+        default_factory=dict,
+        description="Requests waiting in the router for a node, per model (late binding)",
+    )
     router: dict[str, Any] = Field(default_factory=dict)
     pulls: list[PullJobView] = Field(
         default_factory=list, description="Pull jobs running or ended in the last ten minutes"

@@ -59,7 +59,9 @@ def fleet_status(
     queues: Mapping[str, QueueStats],
     now: float,
     router_info: dict[str, Any] | None = None,
+    waiting: Mapping[str, int] | None = None,
 ) -> FleetStatus:
+    """``/fleet/status``; ``waiting`` counts, per model, requests waiting in the router's line."""
     views: list[NodeView] = []
     in_flight_by_node: dict[str, int] = {}
     for key, stats in queues.items():
@@ -78,12 +80,13 @@ def fleet_status(
         models_loaded=len(loaded),
         models_available=len(available),
         requests_active=sum(q.in_flight for q in queues.values()),
-        requests_queued=sum(q.pending for q in queues.values()),
+        requests_queued=sum(q.pending for q in queues.values()) + sum((waiting or {}).values()),
     )
     return FleetStatus(
         fleet=summary,
         nodes=views,
         queues=dict(queues),
+        waiting=dict(waiting or {}),
         router={"version": __version__, **(router_info or {})},
     )
 

@@ -82,7 +82,9 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
 
     def snapshot() -> dict[str, Any]:
         now = clock()
-        status = fleet_status(registry.with_status(now), queues.stats(), now)
+        status = fleet_status(
+            registry.with_status(now), queues.stats(), now, waiting=queues.waiting()
+        )
         return {"ts": now, **status.model_dump(mode="json")}
 
     events = EventHub(snapshot)

@@ -176,10 +176,22 @@ class QueueBoard:
         self.max_queue = max_queue
         self._queues: dict[tuple[str, str], SlotQueue] = {}
         self._listeners: list[Callable[[str, str], None]] = []
+        self._waiting: dict[str, int] = {}
 
     def subscribe(self, listener: Callable[[str, str], None]) -> None:
         """Call ``listener(node_id, model)`` after every slot released on any queue."""
         self._listeners.append(listener)
+
+    def set_waiting(self, model: str, count: int) -> None:
+        """How many requests for ``model`` wait in the router's line (for the fleet's status)."""
+        if count:
+            self._waiting[model] = count
+        else:
+            self._waiting.pop(model, None)
+
+    def waiting(self) -> dict[str, int]:
+        """Requests waiting in the router's line, per model (models with none left out)."""
+        return dict(self._waiting)
 
     def _released(self, node_id: str, model: str) -> None:
         for listener in self._listeners:

@@ -28,6 +28,7 @@ def routes(ctx: AppParts) -> list[Route]:
             ctx.registry.with_status(now),
             ctx.queues.stats(),
             now,
+            waiting=ctx.queues.waiting(),
             router_info={
                 "uptime_s": round(now - ctx.started_at, 1),
                 "traces_dropped": ctx.store.dropped,

@@ -83,6 +83,7 @@ class WaitLine:
             raise QueueFull(f"wait line {model}", len(line))
         waiter = _Waiter(request, excluded, self.ranker.clock())
         line.append(waiter)
+        self.queues.set_waiting(model, len(line))
         try:
             self.replan(model)
             for _ in range(1_000_000):  # bounded; each turn is one REPLAN_S or one dispatch
@@ -99,6 +100,7 @@ class WaitLine:
         line = self._lines.get(model)
         if line is not None and waiter in line:
             line.remove(waiter)
+            self.queues.set_waiting(model, len(line))
         future = waiter.future
         if future.done() and not future.cancelled():
             result = future.result()
@@ -169,6 +171,7 @@ class WaitLine:
         line = self._lines[model]
         if waiter in line:
             line.remove(waiter)
+            self.queues.set_waiting(model, len(line))
         if waiter.future.done():  # gone while we planned: hand the slot back
             if isinstance(result, tuple):
                 result[1].release(ok=False)

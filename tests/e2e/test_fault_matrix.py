@@ -305,6 +305,12 @@ def test_a_client_leaving_before_the_first_byte_frees_the_slot_and_cancels_upstr
     assert "first byte" in rows[0]["error_message"]
 
 
+def _queued(fleet: Fleet) -> int:
+    """Requests waiting for a slot: in a node's queue or in the router's wait line."""
+    status = fleet.status()
+    return sum(q["pending"] for q in status["queues"].values()) + sum(status["waiting"].values())
+
+
 def test_a_client_leaving_while_queued_leaves_the_queue(
     fleet: Fleet, warm: tuple[str, str]
 ) -> None:
@@ -316,20 +322,16 @@ def test_a_client_leaving_while_queued_leaves_the_queue(
             holders.append(_RawRequest(fleet, f"holder {i}"))
             wait_until(
                 lambda n=i + 1: (
-                    sum(q["in_flight"] + q["pending"] for q in fleet.status()["queues"].values())
+                    sum(q["in_flight"] for q in fleet.status()["queues"].values()) + _queued(fleet)
                     == n
                 ),
                 what="the request admitted or queued",
             )
-            if any(q["pending"] for q in fleet.status()["queues"].values()):
+            if _queued(fleet):
                 break
         ghost = holders.pop()
         ghost.leave()
-        wait_until(
-            lambda: not any(q["pending"] for q in fleet.status()["queues"].values()),
-            timeout=5,
-            what="the ghost left the queue",
-        )
+        wait_until(lambda: not _queued(fleet), timeout=5, what="the ghost left the queue")
         rows = wait_until(
             lambda: [
                 t for t in _traces(fleet, status="client_disconnected") if t["node_id"] is None
