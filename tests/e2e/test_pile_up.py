@@ -117,13 +117,14 @@ def test_requests_wait_for_a_real_node_rather_than_queue_behind_a_stand_in(fleet
         thread.join(timeout=30)
     assert done == [200, 200]
 
-    print(
-        [(r.status_code, r.headers.get("X-Fleet-Node"), r.json().get("model")) for r in responses]
-    )
     assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
     stand_ins = [r for r in responses if r.json()["model"] == STAND_IN]
     assert all(r.headers.get("X-Fleet-Fallback") == STAND_IN for r in stand_ins)
     assert len(stand_ins) <= 2, "the stand-in took requests meant to wait for a real node"
     assert sum(1 for r in responses if r.json()["model"] == WANTED) >= 4
-    served = [r for r in fleet.sim("mini").records() if r.get("model") == STAND_IN]
+    served = [  # answers only: the agent's /api/show lookups and the warm-up are not queueing
+        r
+        for r in fleet.sim("mini").records()
+        if r.get("model") == STAND_IN and r.get("path") == "/api/chat"
+    ]
     assert _max_overlap([r for r in served if r.get("finished_at")]) <= 1, "queued on the mini"

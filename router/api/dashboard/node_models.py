@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from herd_contract.heartbeat import AvailableModel
 from herd_contract.model_names import normalize
 from herd_contract.units import to_gb
 from router import management
@@ -19,6 +20,7 @@ from router.api.intake import model_and_node
 from router.api.responses import json_response
 from router.errors import NotFound
 from router.parts import AppParts
+from router.registry import NodeRecord
 
 
 def routes(ctx: AppParts) -> list[Route]:
@@ -36,10 +38,16 @@ def routes(ctx: AppParts) -> list[Route]:
         if record is None:
             raise NotFound(f"unknown node {node_id!r}")
         wanted = normalize(model)
-        entry = next(
-            (m for m in record.heartbeat.ollama.models_available if normalize(m.name) == wanted),
-            None,
-        )
+
+        def on_disk(node: NodeRecord) -> AvailableModel | None:
+            models = node.heartbeat.ollama.models_available
+            return next((m for m in models if normalize(m.name) == wanted), None)
+
+        entry = on_disk(record)
+        if entry is None:  # a heartbeat sent before a pull ended can still be the latest one
+            await ctx.pulls.refresh(record)
+            record = ctx.registry.get(node_id) or record
+            entry = on_disk(record)
         if entry is None:
             raise NotFound(f"model {model!r} is not on node {node_id!r}")
         ok, problem = await ctx.pulls.delete(record, entry.name)
