@@ -23,6 +23,9 @@ CPU_HISTORY_LENGTH = 60
 """Heartbeats of CPU utilisation kept per node (5 minutes at the default interval)."""
 UNLOADED_MEMORY_S = 1800.0
 """How long a model unloaded from a node is remembered (it is still in the page cache: warm)."""
+CHANGE_HOLD_S = 15.0
+"""How long the router's own read of a node's models after a pull or delete outranks heartbeats
+that disagree: a heartbeat gathered just before the change can arrive just after it."""
 
 
 @dataclass(slots=True)
@@ -41,6 +44,9 @@ class NodeRecord:
     """Normalised model name -> when it left memory."""
     identity: dict[str, Any] | None = None
     """The node's binding as ``router.node_identity`` shows it (address changes, pending)."""
+    held: dict[str, tuple[AvailableModel | None, float]] = field(default_factory=dict)
+    """Models the router itself just pulled (entry) or deleted (None) on the node, with the time
+    until which that outranks a heartbeat saying otherwise (``CHANGE_HOLD_S``)."""
 
     @property
     def loaded_models(self) -> set[str]:
@@ -74,6 +80,28 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _with_held_models(record: NodeRecord, heartbeat: Heartbeat, now: float) -> Heartbeat:
+    """``heartbeat`` with the router's recent pulls and deletes on the node kept as the router saw
+    them; a hold ends when a heartbeat agrees or ``CHANGE_HOLD_S`` has passed."""
+    if not record.held:
+        return heartbeat
+    reported = {normalize(m.name): m for m in heartbeat.ollama.models_available}
+    changed = False
+    for name, (entry, until) in list(record.held.items()):
+        if until <= now or (entry is None) == (name not in reported):
+            del record.held[name]  # over, or the node says the same now
+        elif entry is None:
+            del reported[name]
+            changed = True
+        else:
+            reported[name] = entry
+            changed = True
+    if not changed:
+        return heartbeat
+    ollama = heartbeat.ollama.model_copy(update={"models_available": list(reported.values())})
+    return heartbeat.model_copy(update={"ollama": ollama})
 
 
 class Registry:
@@ -128,6 +156,7 @@ class Registry:
             self._nodes[heartbeat.node_id] = record
         else:
             self._note_unloaded(record, heartbeat, now)
+            heartbeat = _with_held_models(record, heartbeat, now)
             record.heartbeat = heartbeat
             record.ollama_url = url
             record.last_seen = now
@@ -160,6 +189,13 @@ class Registry:
         record = self._nodes.get(node_id)
         if record is None:
             return
+        until = self._clock() + CHANGE_HOLD_S
+        before = {normalize(m.name) for m in record.heartbeat.ollama.models_available}
+        after = {normalize(m.name): m for m in models}
+        for name in before - after.keys():
+            record.held[name] = (None, until)
+        for name in after.keys() - before:
+            record.held[name] = (after[name], until)
         ollama = record.heartbeat.ollama.model_copy(update={"models_available": models})
         record.heartbeat = record.heartbeat.model_copy(update={"ollama": ollama})
         record.generation += 1

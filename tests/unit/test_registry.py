@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.registry import Registry, reachable_ollama_url
+from router.registry import CHANGE_HOLD_S, Registry, reachable_ollama_url
 from tests.factories import heartbeat
 
 
@@ -109,6 +109,38 @@ def test_replace_available_updates_models(registry: Registry) -> None:
     registry.replace_available("a", fresh)
     record = registry.get("a")
     assert record is not None and record.available_models == {"y:1b"}
+
+
+def test_a_heartbeat_gathered_before_a_pull_does_not_undo_it(clock: Clock) -> None:
+    registry = Registry(clock)
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0), ("gone:1b", 1.0)]))
+    after_pull = heartbeat("a", available=[("x:1b", 1.0), ("new:7b", 4.0)]).ollama
+    registry.replace_available("a", after_pull.models_available)
+    clock.now += 0.2
+    # Gathered before the pull and the delete ended, posted after the router read the node.
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0), ("gone:1b", 1.0), ("z:1b", 1.0)]))
+    record = registry.get("a")
+    assert record is not None
+    assert record.available_models == {"x:1b", "new:7b", "z:1b"}
+
+
+def test_a_held_change_ends_when_the_node_agrees_or_the_hold_runs_out(clock: Clock) -> None:
+    registry = Registry(clock)
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0)]))
+    registry.replace_available(
+        "a", heartbeat("a", available=[("new:7b", 4.0)]).ollama.models_available
+    )
+    registry.apply(heartbeat("a", available=[("new:7b", 4.0)]))  # the node agrees: hold over
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0)]))  # a later change is believed
+    record = registry.get("a")
+    assert record is not None and record.available_models == {"x:1b"}
+
+    registry.replace_available("a", heartbeat("a", available=[]).ollama.models_available)
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0)]))
+    assert record.available_models == set()
+    clock.now += CHANGE_HOLD_S
+    registry.apply(heartbeat("a", available=[("x:1b", 1.0)]))
+    assert record.available_models == {"x:1b"}
 
 
 @pytest.mark.parametrize(
