@@ -118,7 +118,7 @@ def traced(
             return Response(status_code=499)  # nobody is listening; the trace says it all
         except HerdError as exc:
             if not exc.traced:
-                ctx.pipeline.record_rejection(
+                ctx.pipeline.traces.rejected(
                     state["request_id"],
                     state["model"],
                     kind,

@@ -82,7 +82,7 @@ def test_with_fallbacks_allowed_a_same_family_model_whose_window_holds_the_promp
     request = _request(fallbacks=["qwen3:8b"])
     ranking = parts.ranker.rank("llama3.2:3b", request, set())
     assert ranking.choices[0].hot and ranking.choices[0].num_ctx is not None
-    found = parts.pipeline.substitute("llama3.2:3b", request, ranking)
+    found = parts.pipeline.substitutes.substitute("llama3.2:3b", request, ranking)
     assert found is not None
     stand_in, stand_in_ranking, why = found
     assert (stand_in, why) == ("llama3.2:1b", "context_window")
@@ -92,9 +92,9 @@ def test_with_fallbacks_allowed_a_same_family_model_whose_window_holds_the_promp
 def test_without_permission_there_is_no_substitute(parts: AppParts) -> None:
     request = _request()
     ranking = parts.ranker.rank("llama3.2:3b", request, set())
-    assert parts.pipeline.substitute("llama3.2:3b", request, ranking) is None
+    assert parts.pipeline.substitutes.substitute("llama3.2:3b", request, ranking) is None
     parts.settings.toggles = parts.settings.toggles.model_copy(update={"context_fallback": True})
-    found = parts.pipeline.substitute("llama3.2:3b", request, ranking)
+    found = parts.pipeline.substitutes.substitute("llama3.2:3b", request, ranking)
     assert found is not None and found[0] == "llama3.2:1b"
 
 
@@ -104,4 +104,4 @@ def test_a_prompt_over_the_models_maximum_is_refused_before_routing(tmp_path: Pa
     request = _request()
     ranking = built.ranker.rank("llama3.2:3b", request, set())
     with pytest.raises(BadRequest, match="8192-token context"):
-        built.pipeline.check_window("llama3.2:3b", request, ranking)
+        built.pipeline.substitutes.refuse_too_long("llama3.2:3b", request, ranking)
