@@ -213,6 +213,12 @@ class QueueBoard:
             found.set_concurrency(concurrency)
         return found
 
+    def has_room(self, node_id: str, model: str, ahead: int = 0) -> bool:
+        """Whether one more request for ``model`` could take a slot on ``node_id`` now, with
+        ``ahead`` others (the router's wait line) before it: true for a queue never used."""
+        found = self._queues.get((node_id, model))
+        return found is None or found.in_flight + found.pending + ahead < found.concurrency
+
     def depth(self, node_id: str, model: str) -> tuple[int, int]:
         """(pending, in_flight) for one node:model; zeros when it has never been used."""
         found = self._queues.get((node_id, model))

@@ -13,10 +13,16 @@ earlier request keeps the better option and a later one may take a free node the
 not want. A request is only ever waiting for its own best node, which frees in time, so none
 starves. A request may also wait for a node whose busy models hold the memory it needs, when
 that is expected sooner than the best node free now, but never longer than that node's own
-estimate (then it takes it). Planning runs when a request joins, when a slot frees on any node,
-when a heartbeat changes the fleet, and at least every ``REPLAN_S`` seconds while a request waits.
-When no node can load the model now, the request is handed back to the pipeline (which waits at a
-node for memory, pulls, or refuses).
+estimate (then it takes it). When no node can load the model now, the request is handed back to
+the pipeline (which waits at a node for memory, pulls, or refuses).
+
+Planning is what the line costs, so it runs only where it can change something: a line plans
+when a request joins it, when a slot of its model frees, when a slot frees on a node some of its
+requests wait on for memory, once per loop turn after heartbeats changed the fleet (coalesced),
+and every ``REPLAN_S`` seconds while it is not empty (requests in flight age). A plan ranks a
+waiter only while some node, counting the waiters before it, could still give its model a slot
+(``QueueBoard.has_room``, no ranking): when every queue is full, nobody behind could be
+dispatched, so a saturated fleet costs one cheap check per freed slot, not one ranking per waiter.
 
 The line never forwards anything and never records traces; it hands back a ``Choice`` with its
 slot already taken. Lines are keyed by model and nodes are read through the ranker's snapshots,
@@ -26,7 +32,6 @@ so any backend kind fits. Its length per model is bounded (``max_waiting``: ``Qu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -66,8 +71,13 @@ class WaitLine:
         self._lines: dict[str, deque[_Waiter]] = {}
         self._planning: set[str] = set()
         self._again: set[str] = set()
-        queues.subscribe(lambda _node_id, _model: self.replan_all())
-        ranker.registry.subscribe(lambda _node_id: self.replan_all())
+        self._memory_nodes: dict[str, set[str]] = {}
+        """Per model, the nodes some of its waiters wait on for memory (their busy models)."""
+        self._fleet_changed = False
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        """One re-planning timer per non-empty line."""
+        queues.subscribe(self._slot_freed)
+        ranker.registry.subscribe(self._node_changed)
 
     def waiting(self, model: str) -> int:
         line = self._lines.get(model)
@@ -86,11 +96,9 @@ class WaitLine:
         self.queues.set_waiting(model, len(line))
         try:
             self.replan(model)
-            for _ in range(1_000_000):  # bounded; each turn is one REPLAN_S or one dispatch
-                with contextlib.suppress(TimeoutError):
-                    return await asyncio.wait_for(asyncio.shield(waiter.future), REPLAN_S)
-                self.replan(model)
-            raise TimeoutError("waited too long in the router's wait line")  # pragma: no cover
+            if not waiter.future.done() and model not in self._timers:
+                self._tick_later(model)
+            return await waiter.future
         except BaseException:
             self._leave(model, waiter)
             raise
@@ -108,6 +116,39 @@ class WaitLine:
                 result[1].release(ok=False)
         else:
             future.cancel()
+
+    def _slot_freed(self, node_id: str, model: str) -> None:
+        """A slot freed: its model's line may take it, and lines waiting on that node for memory
+        may find it now (the busy model it held can be evicted)."""
+        if self._lines.get(model):
+            self.replan(model)
+        for other, nodes in list(self._memory_nodes.items()):
+            if other != model and node_id in nodes:
+                self.replan(other)
+
+    def _tick_later(self, model: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers[model] = loop.call_later(REPLAN_S, self._tick, model)
+
+    def _tick(self, model: str) -> None:
+        """The line's own timer: plan again while anyone waits (in-flight requests age)."""
+        del self._timers[model]
+        if self._lines.get(model):
+            self.replan(model)
+        if self._lines.get(model):
+            self._tick_later(model)
+
+    def _node_changed(self, _node_id: str) -> None:
+        """A heartbeat changed the fleet: every non-empty line plans once this loop turn, however
+        many heartbeats arrive in it."""
+        if self._fleet_changed or not any(self._lines.values()):
+            return
+        self._fleet_changed = True
+        asyncio.get_running_loop().call_soon(self._replan_changed)
+
+    def _replan_changed(self) -> None:
+        self._fleet_changed = False
+        self.replan_all()
 
     def replan_all(self) -> None:
         for model in [m for m, line in self._lines.items() if line]:
@@ -134,12 +175,20 @@ class WaitLine:
     def _plan(self, model: str) -> None:
         line = self._lines.get(model)
         if not line:
+            self._memory_nodes.pop(model, None)
             return
         ahead: dict[str, int] = {}
+        memory_nodes: set[str] = set()
+        no_room: set[frozenset[str]] = set()
+        """Exclusion sets already found without room at the current ``ahead`` counts."""
         for waiter in list(line)[:PLAN_DEPTH]:
             if waiter.future.done() or waiter not in line:
                 continue
+            if waiter.excluded in no_room or not self._room(model, waiter.excluded, ahead):
+                no_room.add(waiter.excluded)
+                continue  # no node could give it a slot now: it stays, unranked
             ranking = self.ranker.rank(model, waiter.request, waiter.excluded, ahead)
+            no_room.clear()
             if not ranking.choices:  # no node can load it now: the pipeline decides what next
                 self._resolve(model, waiter, ranking)
                 continue
@@ -147,6 +196,7 @@ class WaitLine:
             if self._waits_for_memory(waiter, ranking):
                 node_id = ranking.blocked[0].node_id
                 ahead[node_id] = ahead.get(node_id, 0) + 1
+                memory_nodes.add(node_id)
                 continue
             slot = None
             if best.free_slot:
@@ -155,6 +205,23 @@ class WaitLine:
                 ahead[best.node_id] = ahead.get(best.node_id, 0) + 1
                 continue
             self._resolve(model, waiter, (best, slot))
+        if memory_nodes:
+            self._memory_nodes[model] = memory_nodes
+        else:
+            self._memory_nodes.pop(model, None)
+
+    def _room(self, model: str, excluded: frozenset[str], ahead: dict[str, int]) -> bool:
+        """Whether some node not excluded could give ``model`` a slot now, counting the waiters
+        ``ahead``; also true when no node is left to ask (the ranking then hands it back)."""
+        asked = False
+        for record, _status in self.ranker.registry.routable(self.ranker.clock()):
+            node_id = record.node_id
+            if node_id in excluded:
+                continue
+            asked = True
+            if self.queues.has_room(node_id, model, ahead.get(node_id, 0)):
+                return True
+        return not asked
 
     def _waits_for_memory(self, waiter: _Waiter, ranking: Ranking) -> bool:
         """Whether a node whose busy models must finish first is still worth waiting for: it is

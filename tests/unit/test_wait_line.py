@@ -261,3 +261,40 @@ async def test_patience_for_memory_runs_out() -> None:
     await settle()
     assert node_of(task) == "slow"
     busy.release(ok=True)
+
+
+class CountingRanker(Ranker):
+    """The real ranker, counting how many waiters it ranked."""
+
+    ranked = 0
+
+    def rank(self, *args: Any, **kwargs: Any) -> Ranking:
+        self.ranked += 1
+        return super().rank(*args, **kwargs)
+
+
+async def test_a_saturated_line_ranks_only_what_could_be_dispatched() -> None:
+    # One node, one slot, ten waiting: each freed slot ranks the head (it takes the slot) and
+    # nobody behind it (no node has room for them); a heartbeat plans once for many of them.
+    fleet = Fleet(max_waiting=16)
+    ranker = CountingRanker(fleet.registry, fleet.queues, RouterSettings(), fleet.clock)
+    fleet.ranker, fleet.line = ranker, WaitLine(ranker, fleet.queues, 16)
+    fleet.node("a", bandwidth=600, hot=True)
+    holder = fleet.occupy("a")
+    tasks = [fleet.ask(content=f"q{i}") for i in range(10)]
+    await settle()
+    assert ranker.ranked == 0 and fleet.line.waiting(MODEL) == 10
+    holder.release(ok=True)
+    await settle()
+    assert ranker.ranked == 1
+    choice, slot = tasks[0].result()
+    assert choice.node_id == "a" and fleet.line.waiting(MODEL) == 9
+    for _ in range(5):
+        fleet.node("a", bandwidth=600, hot=True)
+    await settle()
+    assert ranker.ranked == 1  # still no room: the heartbeats' plan ranked nobody
+    for task in tasks[1:]:
+        task.cancel()
+    await settle()
+    slot.release(ok=True)
+    assert ranker.ranked == 1 and fleet.line.waiting(MODEL) == 0
