@@ -3,9 +3,16 @@
 Owns the rejection codes (every reason string starts with one, then ": detail" when useful) and
 ``admit``: a node that passes gets a ``Fit`` (the model's memory need and weight bytes there, the
 loaded entry when it is hot, the idle models Ollama would evict to make room); one that fails gets
-its reason. The filters, in order: offline, draining, excluded (a retry), critical memory pressure
-(unless the model is already loaded), model absent (neither loaded nor on disk), too large for the
-node, not enough memory with nothing to evict, or blocked by busy models Ollama cannot evict.
+its reason. The filters, in order: offline, draining, excluded (a retry), model absent (neither
+loaded nor on disk), too large for the node, not enough memory with nothing to evict, or blocked
+by busy models Ollama cannot evict.
+
+Critical memory pressure (the agent's reading: under 5 % of memory available) is no filter of its
+own: loading into what is left would swap, so a node under it loads a model only by evicting
+enough idle models to leave ``CRITICAL_AVAILABLE_FRACTION`` free as well; when its busy models
+hold that memory it is blocked (the request waits for them, as for any busy model), and only a
+node with nothing loaded to free is rejected as ``critical_memory_pressure``. A model already
+loaded there is served as usual.
 
 Fit counts idle loaded models as free, since Ollama evicts them to make room (comparing with free
 memory alone refused every request for the largest model in an earlier system). A model's need on a
@@ -34,6 +41,9 @@ INSUFFICIENT = "insufficient_memory"
 HEADROOM_FRACTION = 0.10
 """Free memory to keep after a load, as a share of the node's total (at least 2 GB)."""
 WEIGHTS_SHARE_OF_NEED = 0.8
+CRITICAL_AVAILABLE_FRACTION = 0.05
+"""Below this share of its memory available a node reports critical pressure (the agent's rule);
+a load there must free this much besides the model's own need."""
 """Weights as a share of the memory need, when the node has no file size for the model."""
 
 QueueLoad = tuple[int, int, float]
@@ -84,8 +94,6 @@ def admit(
     if info is not None:
         need_gb = info.size_bytes / GB if info.size_bytes else need_default_gb
         return Fit(need_gb, file_size or need_gb * GB * WEIGHTS_SHARE_OF_NEED, info)
-    if node.pressure == "critical":
-        return CRITICAL_PRESSURE
     if model not in node.on_disk:
         return ABSENT
     need_gb = node.disk_need_gb.get(model, need_default_gb)
@@ -93,10 +101,13 @@ def admit(
     total = node.memory_total_gb
     if need_gb > total:
         return f"{TOO_LARGE}: needs {need_gb:.1f} GB, node has {total:.1f} GB"
+    critical = node.pressure == "critical"
     spare = node.memory_available_gb - need_gb
+    if critical:
+        spare -= CRITICAL_AVAILABLE_FRACTION * total
     max_loaded = node.max_loaded_models
     room_for_one_more = max_loaded is None or len(node.loaded) < max_loaded
-    if spare >= 0 and room_for_one_more:
+    if spare >= 0 and room_for_one_more and not critical:
         tight = spare < max(2.0, HEADROOM_FRACTION * total)
         return Fit(need_gb, weights, None, (), tight)
     return _fit_by_evicting(node, need_gb, weights, spare, room_for_one_more, queues, demand)
@@ -134,6 +145,8 @@ def _fit_by_evicting(
         return Fit(need_gb, weights, None, tuple(evicted), True)
     if busy_gb == 0:
         # Nothing loaded to evict, yet it does not fit what is free: other work holds the memory.
+        if node.pressure == "critical":
+            return f"{CRITICAL_PRESSURE}: {node.memory_available_gb:.1f} GB available"
         return (
             f"{INSUFFICIENT}: needs {need_gb:.1f} GB, "
             f"{node.memory_available_gb:.1f} GB available and nothing to evict"

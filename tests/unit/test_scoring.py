@@ -103,13 +103,36 @@ def test_degraded_node_is_allowed_but_penalised() -> None:
     assert by_id(decision)["b"].breakdown["health"] == 0.0
 
 
-def test_critical_pressure_rejects_a_load_but_not_a_loaded_model() -> None:
-    # Loading more at critical pressure would swap; serving what is already loaded costs nothing.
-    cold = rank([node("a", pressure="critical")], request(), now=NOW)
-    assert cold.rejected["a"] == scoring.CRITICAL_PRESSURE
+def test_critical_pressure_rejects_a_load_only_when_nothing_loaded_could_free_memory() -> None:
+    # 2 GB of 64 available and nothing of Ollama's to evict: loading would swap, and no model
+    # the router could wait for holds the memory.
+    cold = rank([node("a", available=2.0, pressure="critical")], request(), now=NOW)
+    assert cold.rejected["a"].startswith(scoring.CRITICAL_PRESSURE) and not cold.waiting
+    # Serving what is already loaded costs nothing.
     warm = rank([node("a", pressure="critical", loaded=hot()), node("b")], request(), now=NOW)
     assert "a" not in warm.rejected
     assert by_id(warm)["a"].breakdown["memory_fit"] == 0.0
+
+
+def test_critical_pressure_from_idle_models_loads_by_evicting_enough_to_leave_it() -> None:
+    # Two idle 30 GB models fill the node: the 8B fits once one goes, and that one eviction also
+    # leaves more than the 5 % the agent needs to call pressure normal again.
+    idle = {f"m{i}:latest": LoadedInfo(30_000_000_000, 4096, 0) for i in range(2)}
+    full = node("a", available=1.0, loaded=idle, pressure="critical")
+    decision = rank([full], request(), now=NOW)
+    assert order(decision) == ["a"]
+    assert len(decision.ranked[0].evicts) == 1
+
+
+def test_critical_pressure_from_busy_models_makes_the_request_wait_not_fail() -> None:
+    # The same node with both models serving: it is blocked (estimated, with the wait for a busy
+    # model), so the request waits for it, where a rejection would have been a 503.
+    busy = {f"m{i}:latest": LoadedInfo(30_000_000_000, 4096, 1) for i in range(2)}
+    full = node("a", available=1.0, loaded=busy, pressure="critical")
+    decision = rank([full], request(), now=NOW)
+    assert decision.ranked == [] and decision.rejected["a"].startswith(scoring.BLOCKED)
+    assert [c.node_id for c in decision.waiting] == ["a"]
+    assert decision.waiting[0].evicts
 
 
 def test_absent_model_is_rejected() -> None:
