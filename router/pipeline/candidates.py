@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from herd_contract.heartbeat import BackendKind
+from herd_contract.heartbeat import BackendKind, NodeStatus
 from herd_contract.model_names import normalize
 from router import model_size, scoring
 from router.backends import placement
@@ -25,7 +25,7 @@ from router.demand import Demand
 from router.latency import Run, SpeedHistory
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
-from router.registry import Registry
+from router.registry import NodeRecord, Registry
 from router.scoring.speed import DEFAULT_OUTPUT_TOKENS
 
 SESSION_MEMORY = 10_000
@@ -41,13 +41,17 @@ VRAM_FALLBACK_MARGIN_S = 10.0
 """and at least this many seconds sooner: a stand-in is a last resort, not a shortcut."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Choice:
+    """A node a request may go to, with its estimate (read-only by convention; not frozen,
+    because a frozen dataclass costs microseconds and the ranker builds one per node)."""
+
     node_id: str
     ollama_url: str
     estimate_s: float
     """Expected seconds to the last token there (``X-Fleet-Score``)."""
-    breakdown: dict[str, float]
+    breakdown: Mapping[str, float]
+    """Seconds per signal (the scorer's ``SIGNALS`` for an Ollama choice)."""
     hot: bool
     concurrency: int
     loaded_context: int
@@ -80,7 +84,7 @@ class Ranking:
             {
                 "node_id": c.node_id,
                 "estimate_s": round(c.estimate_s, 4),
-                "breakdown": {k: round(v, 4) for k, v in c.breakdown.items()},
+                "breakdown": {k: round(v, 4) for k, v in _pairs(c.breakdown)},
                 "outcome": "chosen" if c.node_id == chosen else "ranked lower",
             }
             for c in self.choices
@@ -111,6 +115,7 @@ class Ranker:
         self.speeds = latency or SpeedHistory()
         self.demand = Demand()
         self._snapshots: dict[str, tuple[int, str, scoring.NodeSnapshot]] = {}
+        self._fleet: _Fleet | None = None
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._facts_version = -1
         self._facts: dict[str, tuple[int, model_size.Category]] = {}
@@ -118,10 +123,23 @@ class Ranker:
 
     # --- inputs -------------------------------------------------------------------------------
 
-    def _nodes(self, now: float) -> list[tuple[scoring.NodeSnapshot, str]]:
-        """A snapshot per routable node (rebuilt only after a new heartbeat), with its URL."""
-        out: list[tuple[scoring.NodeSnapshot, str]] = []
-        for record, status in self.registry.routable(now):
+    def _nodes(self, now: float) -> _Fleet:
+        """A snapshot per routable node, with its URL: kept until the registry changes or some
+        node's status is due to change with time (its heartbeat late), then rebuilt; a node's
+        snapshot is rebuilt only after a new heartbeat."""
+        fleet = self._fleet
+        registry = self.registry
+        if (
+            fleet is not None
+            and fleet.version == registry.version
+            and fleet.since <= now < fleet.until
+        ):
+            return fleet
+        routable = registry.routable(now)
+        snapshots: list[scoring.NodeSnapshot] = []
+        urls: dict[str, str] = {}
+        until = float("inf")
+        for record, status in routable:
             cached = self._snapshots.get(record.node_id)
             if cached is None or cached[0] != record.generation or cached[1] != status:
                 snap = scoring.snapshot_from_heartbeat(
@@ -129,12 +147,18 @@ class Ranker:
                     state=status,
                     cpu_history=record.cpu_history,
                     recently_unloaded=record.recently_unloaded,
-                    expected_busy_pct=self.registry.weekly.expected_next_hour(record.node_id, now),
+                    expected_busy_pct=registry.weekly.expected_next_hour(record.node_id, now),
                 )
                 cached = (record.generation, status, snap)
                 self._snapshots[record.node_id] = cached
-            out.append((cached[2], record.ollama_url))
-        return out
+            snapshots.append(cached[2])
+            urls[record.node_id] = record.ollama_url
+            if status == "online":
+                until = min(until, record.last_seen + registry.degraded_after_s)
+            else:
+                until = min(until, record.last_seen + registry.offline_after_s)
+        self._fleet = fleet = _Fleet(registry.version, now, until, routable, snapshots, urls)
+        return fleet
 
     def _route_request(
         self, model: str, request: InferenceRequest, excluded: set[str] | frozenset[str]
@@ -221,7 +245,7 @@ class Ranker:
     ) -> list[Choice]:
         """Candidates among the nodes' non-Ollama backends for this request's kind."""
         found = placement.backend_choices(
-            self.registry.routable(self.clock()), model, request.kind, self.queues.depths(),
+            self._nodes(self.clock()).routable, model, request.kind, self.queues.depths(),
             set(excluded),
         )  # fmt: skip
         return [
@@ -250,11 +274,11 @@ class Ranker:
         ahead: Mapping[str, int] | None,
     ) -> Ranking:
         now = self.clock()
-        nodes = self._nodes(now)
+        fleet = self._nodes(now)
         route = self._route_request(model, request, excluded)
         depths: Mapping[tuple[str, str], scoring.QueueLoad] = self.queues.depths()
         decision = scoring.rank(
-            [snap for snap, _ in nodes],
+            fleet.snapshots,
             route,
             now=now,
             queues=_Ahead(depths, model, ahead) if ahead else depths,
@@ -262,40 +286,13 @@ class Ranker:
             sessions=self._sessions,
             demand=self.demand.rates(now),
         )
-        urls = {snap.node_id: url for snap, url in nodes}
-        loaded_ctx = {
-            snap.node_id: snap.loaded[model].context_length
-            for snap, _ in nodes
-            if model in snap.loaded
-        }
-        choices = [self._choice(c, urls, loaded_ctx, route) for c in decision.ranked]
+        choices = _choices(decision.ranked, fleet.urls, route.session_key)
         return Ranking(
             choices=choices,
             rejected=decision.rejected,
             any_hot=any(c.hot for c in choices),
             known_anywhere=self.known_anywhere(model),
-            blocked=[self._choice(c, urls, loaded_ctx, route) for c in decision.waiting],
-        )
-
-    @staticmethod
-    def _choice(
-        c: scoring.Candidate,
-        urls: dict[str, str],
-        loaded_ctx: dict[str, int],
-        route: scoring.RouteRequest,
-    ) -> Choice:
-        return Choice(
-            node_id=c.node_id,
-            ollama_url=urls[c.node_id],
-            estimate_s=c.estimate_s,
-            breakdown=c.breakdown,
-            hot=c.hot,
-            concurrency=c.parallel,
-            loaded_context=loaded_ctx.get(c.node_id, 0),
-            session_key=route.session_key,
-            run_s=c.run_s,
-            free_slot=c.free_slot,
-            num_ctx=c.num_ctx,
+            blocked=_choices(decision.waiting, fleet.urls, route.session_key),
         )
 
     def known_anywhere(self, model: str) -> bool:
@@ -383,6 +380,47 @@ class Ranker:
         self._sessions.move_to_end(key)
         while len(self._sessions) > SESSION_MEMORY:
             self._sessions.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fleet:
+    """The routable nodes as of registry ``version``, valid from ``since`` until ``until`` (when
+    the first of them is due to turn degraded or offline without a heartbeat)."""
+
+    version: int
+    since: float
+    until: float
+    routable: list[tuple[NodeRecord, NodeStatus]]
+    snapshots: list[scoring.NodeSnapshot]
+    urls: dict[str, str]
+
+
+def _pairs(breakdown: Mapping[str, float]) -> Iterable[tuple[str, float]]:
+    if isinstance(breakdown, scoring.Breakdown):
+        return zip(scoring.SIGNALS, breakdown.terms, strict=True)
+    return breakdown.items()
+
+
+def _choices(
+    candidates: list[scoring.Candidate], urls: dict[str, str], session: str | None
+) -> list[Choice]:
+    # Positional (in field order): keyword arguments cost a measurable share of a decision.
+    return [
+        Choice(
+            c.node_id,
+            urls[c.node_id],
+            c.estimate_s,
+            scoring.Breakdown(c.terms),
+            c.hot,
+            c.parallel,
+            c.loaded_context,
+            session,
+            c.run_s,
+            c.queue_depth < c.parallel,
+            c.num_ctx,
+        )
+        for c in candidates
+    ]
 
 
 class _Ahead(Mapping[tuple[str, str], scoring.QueueLoad]):

@@ -30,6 +30,7 @@ from router.scoring.filters import (
 from router.scoring.ranking import (
     SIGNALS,
     WARM_WINDOW_S,
+    Breakdown,
     Candidate,
     Decision,
     RouteRequest,
@@ -59,6 +60,7 @@ __all__ = [
     "TOO_LARGE",
     "UNLOADED_MEMORY_S",
     "WARM_WINDOW_S",
+    "Breakdown",
     "Candidate",
     "Decision",
     "LoadedInfo",

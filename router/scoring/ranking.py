@@ -9,7 +9,7 @@ router has learned about speed and demand, and ``now`` go in; a ``Decision`` com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from herd_contract.units import GB
@@ -47,6 +47,29 @@ WARM_WINDOW_S = 600.0
 
 _EMPTY: Mapping[object, object] = {}
 _IDLE: QueueLoad = (0, 0, 0.0)
+_POSITION = {signal: i for i, signal in enumerate(SIGNALS)}
+
+
+class Breakdown(Mapping[str, float]):
+    """Seconds per signal, in ``SIGNALS`` order: a read-only view of a candidate's terms (built
+    for every node of every decision, so it copies nothing)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: tuple[float, ...]) -> None:
+        self.terms = terms
+
+    def __getitem__(self, signal: str) -> float:
+        return self.terms[_POSITION[signal]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SIGNALS)
+
+    def __len__(self) -> int:
+        return len(SIGNALS)
+
+    def __repr__(self) -> str:
+        return f"Breakdown({dict(zip(SIGNALS, self.terms, strict=True))})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +119,13 @@ class Candidate:
     """The run alone (prompt and generation), without waiting or loading."""
     num_ctx: int | None = None
     """A larger window to ask for, when the prompt does not fit the one it would run in."""
+    loaded_context: int = 0
+    """The window the model is loaded with there (0: not loaded, or the node did not say)."""
 
     @property
-    def breakdown(self) -> dict[str, float]:
+    def breakdown(self) -> Breakdown:
         """Seconds per signal (``SIGNALS``); the values sum to ``estimate_s``."""
-        return dict(zip(SIGNALS, self.terms, strict=True))
+        return Breakdown(self.terms)
 
     @property
     def free_slot(self) -> bool:
@@ -249,19 +274,21 @@ def _estimate(node: NodeSnapshot, fit: Fit, fleet: _Fleet) -> Candidate:
         terms.availability(node.availability, run_s),
         context_s,
         session_s,
-        terms.health(node.state == "degraded", run_s),
+        terms.health(True, run_s) if node.state == "degraded" else 0.0,
     )
+    # Positional: keyword arguments cost a measurable share of a 500-node decision.
     return Candidate(
-        node_id=node_id,
-        estimate_s=sum(values),
-        terms=values,
-        hot=loaded is not None,
-        needs_load=loaded is None or reload_ctx,
-        evicts=fit.evicted,
-        queue_depth=pending + in_flight,
-        parallel=parallel,
-        run_s=run_s,
-        num_ctx=num_ctx,
+        node_id,
+        sum(values),
+        values,
+        loaded is not None,
+        loaded is None or reload_ctx,
+        fit.evicted,
+        pending + in_flight,
+        parallel,
+        run_s,
+        num_ctx,
+        loaded.context_length if loaded is not None else 0,
     )
 
 
