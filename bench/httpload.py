@@ -17,8 +17,13 @@ class Result:
     status: int
     latency_s: float
     ttfb_s: float
+    """Until the status line."""
     body_bytes: int
     chunks: int
+    ttft_s: float = 0.0
+    """Until the first body chunk (a streamed answer's first token)."""
+    body: bytes = b""
+    """The body, when asked for (``keep_body``)."""
 
 
 class Connection:
@@ -37,12 +42,15 @@ class Connection:
             with contextlib.suppress(OSError):
                 await self.writer.wait_closed()
 
-    async def post(self, path: str, body: bytes) -> Result:
+    async def post(
+        self, path: str, body: bytes, headers: str = "", keep_body: bool = False
+    ) -> Result:
+        """``headers``: extra header lines, each ending in CRLF."""
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{headers}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         started = time.perf_counter()
@@ -64,6 +72,8 @@ class Connection:
                 chunked = True
         size = 0
         chunks = 0
+        ttft = 0.0
+        kept: list[bytes] = []
         if chunked:
             while True:
                 size_line = await self.reader.readline()
@@ -72,13 +82,19 @@ class Connection:
                     await self.reader.readline()
                     break
                 data = await self.reader.readexactly(n + 2)
+                ttft = ttft or time.perf_counter() - started
                 size += len(data) - 2
                 chunks += data.count(b"\n") - 1 if n else 0
+                if keep_body:
+                    kept.append(data[:-2])
         elif length >= 0:
             data = await self.reader.readexactly(length)
+            ttft = time.perf_counter() - started
             size = len(data)
             chunks = 1
-        return Result(status, time.perf_counter() - started, ttfb, size, chunks)
+            kept.append(data)
+        body = b"".join(kept) if keep_body else b""
+        return Result(status, time.perf_counter() - started, ttfb, size, chunks, ttft, body)
 
 
 async def run_closed_loop(

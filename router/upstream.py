@@ -17,6 +17,7 @@ from router.http_client import (
     Client,
     ConnectError,
     HTTPError,
+    PoolTimeout,
     Response,
     TimeoutException,
 )
@@ -28,7 +29,9 @@ _JSON_BODY = b"Content-Type: application/json\r\n"
 class AttemptFailed(Exception):
     """A node did not serve the request; ``retryable`` says whether another node may.
 
-    ``kind`` is one of ``connect``, ``timeout``, ``http``, ``stream_error``, ``dropped``.
+    ``kind`` is one of ``connect``, ``timeout``, ``http``, ``stream_error``, ``dropped``, or
+    ``local``: the router's own limit (its connection pool to the node stayed full), which says
+    nothing about the node.
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class Upstream:
 
 
 def _classify(exc: HTTPError) -> AttemptFailed:
+    if isinstance(exc, PoolTimeout):
+        return AttemptFailed(f"router busy: {exc}", retryable=True, kind="local")
     if isinstance(exc, TimeoutException):
         return AttemptFailed(f"node timed out: {exc}", retryable=True, kind="timeout")
     if isinstance(exc, ConnectError):

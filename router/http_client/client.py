@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from .errors import ConnectError, RemoteProtocolError, StaleConnection
 from .pool import Origin
 from .response import Response
+from .stalls import Stalls
 
 
 class Client:
@@ -42,6 +43,8 @@ class Client:
         self.low_water = min(low_water, high_water)
         self.common_headers = f"User-Agent: {user_agent}\r\n".encode()
         self.closed = False
+        self.stalls = Stalls()
+        """The event loop's stalls, which connect timeouts do not count."""
         self._origins: dict[tuple[str, str], Origin] = {}
         self._bases: dict[str, tuple[Origin, str]] = {}
 
@@ -141,5 +144,6 @@ class Client:
 
     async def aclose(self) -> None:
         self.closed = True
+        self.stalls.close()
         for origin in self._origins.values():
             origin.close()

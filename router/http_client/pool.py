@@ -3,8 +3,9 @@
 Owns ``Origin``: the idle connections (the freshest reused first; expired ones closed, oldest
 first), the bound on connections that exist or are being opened (``total``), the queue of
 requests waiting for a slot (each handed a released connection, or a freed slot to connect in),
-opening connections (connect timeout, TLS for https), and the request heads built once per
-(method, path, extra headers).
+opening connections (TLS for https; a connect timeout that does not count the event loop's
+stalls, ``router.http_client.stalls``), and the request heads built once per (method, path,
+extra headers).
 
 Never reads or writes request bytes (the connection does) and never retries a request (the client
 does). It sees the client only as ``PoolSettings``, the limits this module declares.
@@ -20,6 +21,10 @@ from typing import Protocol
 
 from .connection import Connection
 from .errors import ConnectError, ConnectTimeout, PoolTimeout
+from .stalls import Stalls
+
+STALL_GRACE = 6.0
+"""A connect timeout waits out the loop's stalls, up to this many times the timeout in all."""
 
 
 class PoolSettings(Protocol):
@@ -35,6 +40,8 @@ class PoolSettings(Protocol):
     def common_headers(self) -> bytes: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def stalls(self) -> Stalls: ...
 
 
 class Origin:
@@ -133,14 +140,7 @@ class Origin:
         """Open a connection in a slot already counted in ``total`` (freed again on failure)."""
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
-                _transport, conn = await loop.create_connection(
-                    lambda: Connection(self, loop, self.client.high_water),
-                    self.host,
-                    self.port,
-                    ssl=self.ssl,
-                    server_hostname=self.server_hostname,
-                )
+            _transport, conn = await self._open_within(loop, timeout)
         except TimeoutError:
             self._free_slot()
             raise ConnectTimeout(
@@ -157,6 +157,43 @@ class Origin:
             self._free_slot()
             raise ConnectError("the client is closed")
         return conn
+
+    async def _open_within(
+        self, loop: asyncio.AbstractEventLoop, timeout: float
+    ) -> tuple[asyncio.BaseTransport, Connection]:
+        """Open the TCP (and TLS) connection, allowing ``timeout`` seconds of the server's time:
+        seconds in which this process's loop stalled do not count (at most ``STALL_GRACE`` times
+        ``timeout`` in all), so a router too busy to notice an accepted connection does not call
+        it a timeout."""
+        stalls = self.client.stalls
+        started = loop.time()
+        mark = stalls.watch()
+        handle: asyncio.TimerHandle | None = None
+        try:
+            async with asyncio.timeout(None) as scope:
+
+                def due() -> None:
+                    nonlocal handle
+                    now = loop.time()
+                    waited = now - started - stalls.since(mark)
+                    if waited >= timeout or now - started >= STALL_GRACE * timeout:
+                        scope.reschedule(now)
+                    else:
+                        handle = loop.call_at(now + timeout - waited, due)
+
+                handle = loop.call_at(started + timeout, due)
+                try:
+                    return await loop.create_connection(
+                        lambda: Connection(self, loop, self.client.high_water),
+                        self.host,
+                        self.port,
+                        ssl=self.ssl,
+                        server_hostname=self.server_hostname,
+                    )
+                finally:
+                    handle.cancel()
+        finally:
+            stalls.unwatch()
 
     def release(self, conn: Connection, reusable: bool) -> None:
         if reusable and not self.client.closed:

@@ -4,7 +4,10 @@ A node whose last ``threshold`` attempts failed before their first byte (connect
 first-byte timeout, connection dropped) is *open*: it gets no new requests for a cooldown. Then it
 is *half-open*: one request may probe it; a first byte closes the breaker, another failure opens
 it again for twice as long (up to ``max_cooldown_s``). A node that answers with an HTTP error is
-alive and does not trip its breaker.
+alive and does not trip its breaker; a failure of the router's own (``LOCAL_KINDS``: its
+connection pool stayed full) neither trips nor closes it. Timeouts already leave out the time the
+router's own event loop stalled (``router.http_client.stalls``), so an overloaded router does not
+open the breakers of healthy nodes.
 
 The first-byte timeout adapts to what the scorer expects the attempt to take (load, prompt and,
 for a non-streamed answer, the whole generation, measured per node and model): ``FACTOR`` times
@@ -21,6 +24,8 @@ from typing import Literal
 BreakerState = Literal["closed", "open", "half_open"]
 TRIPPING_KINDS = frozenset({"connect", "timeout", "dropped"})
 """``AttemptFailed.kind`` values that say the node itself is unreachable or stuck."""
+LOCAL_KINDS = frozenset({"local"})
+"""``AttemptFailed.kind`` values that say nothing about the node (the router's own limits)."""
 FACTOR = 3.0
 SLACK_S = 5.0
 
@@ -87,6 +92,8 @@ class Breakers:
 
     def failed(self, node_id: str, kind: str) -> bool:
         """Count a failure before the first byte; ``True`` when it opened the breaker."""
+        if kind in LOCAL_KINDS:
+            return False
         if kind not in TRIPPING_KINDS:
             self.succeeded(node_id)
             return False

@@ -48,6 +48,15 @@ def test_an_http_error_proves_the_node_alive() -> None:
     assert not b.failed("n", "timeout") and b.state("n") == "closed"
 
 
+def test_the_routers_own_limits_say_nothing_about_the_node() -> None:
+    b = Breakers(Clock(), threshold=2)
+    b.failed("n", "timeout")
+    for _ in range(5):  # its pool to the node stayed full: neither a failure nor a success
+        assert not b.failed("n", "local")
+    assert b.state("n") == "closed"
+    assert b.failed("n", "timeout") and b.state("n") == "open"
+
+
 def test_the_first_byte_timeout_follows_the_estimate_between_floor_and_ceiling() -> None:
     assert first_byte_timeout(1.0, 20, 600) == 20
     assert first_byte_timeout(30.0, 20, 600) == 95
