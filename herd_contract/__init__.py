@@ -2,7 +2,8 @@
 
 Owns the heartbeat a node posts to the router (``heartbeat``), the one unit of size on the wire
 (``units``: bytes), how a router is found on the network (``discovery``: the mDNS service type and
-the default port), how a model is named (``model_names``: the key both sides compare), the
+the default port), how a model is named (``model_names``: the key both sides compare), how a
+version string compares (``versions``), the
 JSON-lines log set-up every herd process uses (``logs``) and the rule that child processes die
 with their parent (``children``). It imports neither ``router`` nor ``node``: both import it, so
 neither needs the other.

@@ -109,6 +109,12 @@ class AvailableModel(BaseModel):
     context_length: int = Field(
         default=0, ge=0, description="The model's trained window (``/api/show``), 0 when unknown."
     )
+    capabilities: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Ollama's capabilities (``completion``, ``embedding``, ``image``...) from"
+        " ``/api/tags`` or ``/api/show``; None when unknown.",
+    )
 
 
 class OllamaInfo(_Strict):

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import httpx
 
 from herd_contract.heartbeat import BackendInfo, Capabilities, Heartbeat
+from node.backends import ollama_images
 from node.backends.inventory import Backends
 from node.backends.jobs import BackendReport
 from node.collectors import (
@@ -160,7 +161,11 @@ class NodeAgent:
             sent_at=time.time(),
             status=status,
         )
-        reports = self._backends_last
+        llms, image_report = ollama_images.split(
+            self.settings.ollama_url, heartbeat.ollama.version, heartbeat.ollama.models_available
+        )
+        heartbeat.ollama.models_available = llms
+        reports = self._backends_last + ([image_report] if image_report else [])
         heartbeat.backends = [BackendInfo.model_validate(asdict(r)) for r in reports]
         image = sorted({m for r in reports if r.kind == "image" and r.reachable for m in r.models})
         speech = sorted({m for r in reports if r.kind == "stt" and r.reachable for m in r.models})

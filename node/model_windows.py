@@ -1,7 +1,10 @@
-"""Each model's trained context window, read from Ollama's ``/api/show`` once per model file.
+"""Each model's trained context window and capabilities, read from Ollama's ``/api/show`` once per
+model file.
 
 Owns ``ContextWindows``: for the models on disk it asks ``POST /api/show {"model": name}`` and reads
-``model_info["<architecture>.context_length"]``, keeping the answer by digest (a re-pulled model
+``model_info["<architecture>.context_length"]`` and ``capabilities`` (``completion``,
+``embedding``, ``image``...; kept as ``/api/tags`` gave them when it lists them, as Ollama does
+since mid-2026), keeping the answer by digest (a re-pulled model
 with a new digest is asked again; a renamed copy of the same file is not). A failed or missing
 answer is not remembered, so it is tried again on a later heartbeat. At most ``per_round`` new
 lookups happen per heartbeat so a node with many models does not delay its heartbeat: the rest
@@ -24,6 +27,14 @@ LOOKUPS_PER_ROUND = 8
 """New ``/api/show`` calls per heartbeat at most."""
 
 
+def capabilities_of(show: Any) -> list[str] | None:
+    """The ``capabilities`` of an ``/api/show`` answer, None when it lists none."""
+    listed = show.get("capabilities") if isinstance(show, Mapping) else None
+    if not isinstance(listed, list):
+        return None
+    return [str(c)[:64] for c in listed if isinstance(c, str)][:64]
+
+
 def context_length_of(show: Any) -> int:
     """The trained context window in an ``/api/show`` answer, 0 when it does not say."""
     info = show.get("model_info") if isinstance(show, Mapping) else None
@@ -40,35 +51,41 @@ def context_length_of(show: Any) -> int:
 
 
 class ContextWindows:
-    """Context windows by digest (or name when Ollama gives no digest), filled lazily."""
+    """Windows and capabilities by digest (or name when Ollama gives no digest), filled lazily."""
 
     def __init__(self, client: httpx.AsyncClient, per_round: int = LOOKUPS_PER_ROUND) -> None:
         self._client = client
         self._per_round = per_round
-        self._known: dict[str, int] = {}
+        self._known: dict[str, tuple[int, list[str] | None]] = {}
 
-    async def _show(self, name: str) -> int:
+    async def _show(self, name: str) -> tuple[int, list[str] | None] | None:
         try:
             response = await self._client.post("/api/show", json={"model": name})
             response.raise_for_status()
-            return context_length_of(response.json())
+            shown = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.debug(
                 "could not read the model's window", extra={"model": name, "error": repr(exc)}
             )
-            return 0
+            return None
+        return context_length_of(shown), capabilities_of(shown)
 
     async def fill(self, models: list[AvailableModel]) -> list[AvailableModel]:
-        """``models`` with ``context_length`` set where known (new copies; the input is kept)."""
+        """``models`` with ``context_length`` and ``capabilities`` set where known (new copies;
+        the input is kept)."""
         asked = 0
         filled: list[AvailableModel] = []
         for model in models:
             key = model.digest or model.name
-            window = self._known.get(key)
-            if window is None and asked < self._per_round:
+            facts = self._known.get(key)
+            if facts is None and asked < self._per_round:
                 asked += 1
-                window = await self._show(model.name)
-                if window:
-                    self._known[key] = window
-            filled.append(model.model_copy(update={"context_length": window or 0}))
+                facts = await self._show(model.name)
+                if facts is not None and (facts[0] or facts[1]):
+                    self._known[key] = facts
+            window, capabilities = facts or (0, None)
+            update: dict[str, object] = {"context_length": window}
+            if model.capabilities is None and capabilities is not None:
+                update["capabilities"] = capabilities
+            filled.append(model.model_copy(update=update))
         return filled

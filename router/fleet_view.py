@@ -12,6 +12,7 @@ from typing import Any
 
 from herd_contract.heartbeat import NodeStatus
 from herd_contract.model_names import normalize
+from herd_contract.versions import version_key
 from router import __version__
 from router.fleet_status import (
     DiskView,
@@ -24,7 +25,6 @@ from router.fleet_status import (
     QueueStats,
 )
 from router.registry import NodeRecord, reachable_ollama_url
-from router.versions import version_key
 
 
 def node_view(

@@ -10,6 +10,11 @@ medians per node:model, and per node its effective bandwidth (decode tokens/s x 
 prefill-to-decode ratio and load throughput, which carry over to models the node has not served.
 At start it is seeded from the store's recent completed traces.
 
+Backends other than Ollama report no durations of that kind: for them it keeps how long each job
+took on each node:model (``observe_job``: the backend's own figure when it gives one, else the
+wall clock) and answers their medians (``job_seconds``), which placement uses instead of its
+fixed prior per kind.
+
 No clock, no I/O, no locking (it lives on the event loop).
 """
 
@@ -88,6 +93,8 @@ class SpeedHistory:
         self._outputs: dict[str, deque[int]] = {}
         self._wall_ratios: deque[float] = deque(maxlen=max_samples)
         self._speeds: Speeds | None = None
+        self._jobs: dict[Key, deque[float]] = {}
+        self._job_medians: dict[Key, float] | None = None
         self.version = 0
         """Bumped on every observation."""
 
@@ -113,6 +120,25 @@ class SpeedHistory:
             outputs.append(run.output_tokens)
         self._speeds = None
         self.version += 1
+
+    def observe_job(self, node_id: str, model: str, seconds: float) -> None:
+        """Take one finished job of a non-Ollama backend in (seconds it took there)."""
+        if not seconds > 0:
+            return
+        ring = self._jobs.get((node_id, model))
+        if ring is None:
+            ring = self._jobs[(node_id, model)] = deque(maxlen=self.max_samples)
+        ring.append(seconds)
+        self._job_medians = None
+        self.version += 1
+
+    def job_seconds(self) -> Mapping[Key, float]:
+        """Median seconds per job for each node:model measured so far (read-only)."""
+        if self._job_medians is None:
+            self._job_medians = {
+                key: median for key, ring in self._jobs.items() if (median := _median(ring))
+            }
+        return self._job_medians
 
     def seed(self, rows: Iterable[tuple[object, ...]]) -> int:
         """Load stored rows ``(node_id, model, completion_tokens, eval_duration_ns,

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from router.versions import parse_version
+from herd_contract.versions import parse_version
 
 
 @dataclass(frozen=True, slots=True)

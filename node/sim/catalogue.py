@@ -27,7 +27,7 @@ from herd_contract.model_names import normalize
 GIB = 1024**3
 
 Category = str
-"""One of ``chat``, ``code``, ``embedding``, ``vision``, ``reasoning``."""
+"""One of ``chat``, ``code``, ``embedding``, ``vision``, ``reasoning``, ``image``."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,10 @@ class ModelSpec:
     def is_embedding(self) -> bool:
         return self.category == "embedding"
 
+    @property
+    def makes_images(self) -> bool:
+        return "image" in self.capabilities
+
     def loaded_size(self, context_length: int, num_parallel: int) -> int:
         """Bytes in memory once loaded: weights plus the KV cache of every parallel slot."""
         return self.size + num_parallel * context_length * self.kv_bytes_per_token
@@ -95,6 +99,9 @@ _TOOLS = ("completion", "tools")
 _THINK = ("completion", "tools", "thinking")
 _VISION = ("completion", "vision")
 _EMBED = ("embedding",)
+_IMAGE = ("image",)
+_ZIMAGE = "ZImagePipeline"
+_KLEIN = "Flux2KleinPipeline"
 
 _MODELS: list[ModelSpec] = [
     _m("llama3.2:1b", 1_321_098_329, "1.2B", "Q8_0", "llama", 131072, "chat", _TOOLS, 2048),
@@ -150,6 +157,10 @@ _MODELS: list[ModelSpec] = [
         1024,
     ),
     _m("all-minilm:latest", 45_960_996, "23M", "F16", "bert", 512, "embedding", _EMBED, 384),
+    # Ollama's image-generation models (0.14.3 to 0.32.5): safetensors, capability "image", the
+    # diffusion pipeline's class as the family, no context window. Sizes approximate the library's.
+    _m("x/z-image-turbo:latest", 12_500_000_000, "6B", "FP8", _ZIMAGE, 0, "image", _IMAGE, 0),
+    _m("x/flux2-klein:latest", 8_300_000_000, "4B", "FP8", _KLEIN, 0, "image", _IMAGE, 0),
 ]
 
 _ALIASES = {

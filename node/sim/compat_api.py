@@ -15,10 +15,11 @@ Owns only the wrapping; it must never decide reply content, model physics or rou
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, Protocol
+
+from herd_contract.versions import parse_version
 
 from . import replies
 from .compat_reply import MessagesWriter, ResponsesWriter
@@ -35,10 +36,8 @@ MESSAGES_SINCE = (0, 14, 0)
 
 def speaks(version: str, since: tuple[int, int, int]) -> bool:
     """Whether an Ollama reporting ``version`` has the endpoint added in ``since``."""
-    match = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
-    if not match:
-        return True
-    return tuple(int(part or 0) for part in match.groups()) >= since
+    parsed = parse_version(version)
+    return parsed is None or parsed >= since
 
 
 class Writer(Protocol):

@@ -30,6 +30,7 @@ from .faults import FaultBook
 from .media import ImageEngine, SpeechEngine
 from .media_api import MediaEndpoints
 from .ollama_api import OllamaEndpoints
+from .ollama_images import OllamaImages
 from .openai_api import OpenAIEndpoints
 from .records import Recorder
 
@@ -43,6 +44,7 @@ class Simulator(OllamaEndpoints, OpenAIEndpoints, CompatEndpoints, ControlHooks)
         self.faults = FaultBook()
         self.recorder = Recorder(self.engine.clock)
         self.created = int(time.time())
+        self.images = OllamaImages(self.engine)
         profile = self.engine.profile.name
         self.media = MediaEndpoints(
             self,

@@ -17,7 +17,7 @@ TRANSCRIBE_PATH = "/herd/transcriptions"
 IMAGE_FIELDS = ("model", "prompt", "width", "height", "steps", "seed", "negative_prompt")
 
 
-def _headers(content_type: str, token: str | None) -> bytes:
+def request_headers(content_type: str, token: str | None) -> bytes:
     lines = f"Content-Type: {content_type}\r\n"
     if token:
         lines += f"Authorization: Bearer {token}\r\n"
@@ -28,7 +28,7 @@ def image_request(body: dict[str, Any], token: str | None) -> tuple[str, bytes, 
     """Path, headers and payload of an image job."""
     job = {k: body[k] for k in IMAGE_FIELDS if body.get(k) is not None}
     payload = json.dumps(job, separators=(",", ":"), ensure_ascii=False).encode()
-    return IMAGE_PATH, _headers("application/json", token), payload
+    return IMAGE_PATH, request_headers("application/json", token), payload
 
 
 def _safe(value: str) -> str:
@@ -68,7 +68,7 @@ def transcribe_request(body: dict[str, Any], token: str | None) -> tuple[str, by
         str(body.get("content_type") or "application/octet-stream"),
         body["audio"],
     )
-    return TRANSCRIBE_PATH, _headers(content_type, token), payload
+    return TRANSCRIBE_PATH, request_headers(content_type, token), payload
 
 
 def transcript(raw: bytes) -> dict[str, Any] | None:

@@ -3,14 +3,16 @@
 Owns the candidates among the nodes' ``openai``, ``image`` and ``stt`` backends (the heartbeat's
 ``backends``): a backend is a candidate when its node is routable, it is reachable, it lists the
 model and its kind fits the request (chat, generate and embeddings go to ``openai`` backends and
-to further Ollamas of the node;
-images to ``image``; transcriptions to ``stt``). Each gets an expected finish time in seconds, like
-the Ollama estimate: one job's typical duration (``JOB_SECONDS`` per kind, or what the router has
-observed there) times the rounds of work ahead of it, where the work ahead is the jobs the node
-reports running or waiting plus the router's own pending and in-flight requests for it, divided by
-the backend's capacity (an mflux backend has capacity 1: one image at a time). Also
-answers which kinds of backend serve a model anywhere, so a request on the wrong endpoint is told
-which one to use. Pure: nodes, queue depths and exclusions are passed in.
+to further Ollamas of the node; images to ``image``: an mflux, an OpenAI-style image server or
+the node's Ollama with image models; transcriptions to ``stt``). Each gets an expected finish
+time in seconds, like the Ollama estimate: one job's typical duration (the median of the jobs
+that node:model finished, ``router.latency.SpeedHistory.job_seconds``, with ``JOB_SECONDS`` per
+kind as the prior before the first one) times the rounds of work ahead of it, where the work
+ahead is the jobs the node reports running or waiting plus the router's own pending and
+in-flight requests for it, divided by the backend's capacity (an mflux backend has capacity 1:
+one image at a time). Also answers which kinds of backend serve a model anywhere, so a request
+on the wrong endpoint is told which one to use. Pure: nodes, queue depths and exclusions are
+passed in.
 """
 
 from __future__ import annotations
@@ -100,11 +102,19 @@ def backend_choices(
 
 
 def kinds_serving(records: Iterable[NodeRecord], model: str) -> set[str]:
-    """Which of ``llm``, ``image``, ``stt`` serve ``model`` somewhere in the fleet."""
+    """Which of ``llm``, ``image``, ``stt`` serve ``model`` somewhere in the fleet (a model an
+    Ollama has loaded is not an LLM when that node's image backend lists it: Ollama's image
+    models show in ``/api/ps`` too)."""
     key = normalize(model)
     kinds: set[str] = set()
     for record in records:
-        if key in record.available_models or key in record.loaded_models:
+        media = {
+            normalize(m)
+            for b in record.heartbeat.backends
+            if b.kind in ("image", "stt")
+            for m in b.models
+        }
+        if key not in media and (key in record.available_models or key in record.loaded_models):
             kinds.add("llm")
         for backend in record.heartbeat.backends:
             if key in {normalize(m) for m in backend.models}:

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from herd_contract.units import GB
+from herd_contract.versions import parse_version, version_key
 from router.fleet_status import LoadedModelView, NodeView
-from router.versions import parse_version, version_key
 
 from .findings import gb, is_live, label, pct, sorted_nodes
 from .model import Findings, HealthCheck, HealthInputs, Severity

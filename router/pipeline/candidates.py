@@ -63,6 +63,10 @@ class Choice:
     backend: BackendKind = "ollama"
     """Which kind of server ``ollama_url`` is (the URL of an ``openai`` server, or the agent's
     job gateway for ``image`` and ``stt``)."""
+    adapter: str = ""
+    """The backend's adapter for choices among the nodes' backends (``mflux``, ``openai``,
+    ``ollama``...); "" for the node's default Ollama. An ``image`` choice with the adapter
+    ``ollama`` is the node's Ollama itself, not its gateway."""
 
 
 @dataclass(slots=True)
@@ -246,7 +250,7 @@ class Ranker:
         """Candidates among the nodes' non-Ollama backends for this request's kind."""
         found = placement.backend_choices(
             self._nodes(self.clock()).routable, model, request.kind, self.queues.depths(),
-            set(excluded),
+            set(excluded), self.speeds.job_seconds(),
         )  # fmt: skip
         return [
             Choice(
@@ -258,6 +262,7 @@ class Ranker:
                 concurrency=c.capacity,
                 loaded_context=0,
                 backend=c.kind,
+                adapter=c.adapter,
             )
             for c in found
         ]
@@ -372,6 +377,10 @@ class Ranker:
                     weights = entry.size
                     break
         self.speeds.observe(node_id, model, Run.from_final(float(weights), final, wall_s))
+
+    def observe_job(self, node_id: str, model: str, seconds: float) -> None:
+        """Learn how long one job took on a backend other than the node's default Ollama."""
+        self.speeds.observe_job(node_id, model, seconds)
 
     def remember_session(self, key: str | None, node_id: str) -> None:
         if key is None:

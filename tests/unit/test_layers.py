@@ -88,7 +88,6 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.traces": FOUNDATION,
     "router.measures": FOUNDATION,
     "router.data_dir": FOUNDATION,
-    "router.versions": FOUNDATION,
 }
 """Module or package -> layer (the longest matching prefix wins)."""
 

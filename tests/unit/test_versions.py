@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from herd_contract.versions import parse_version, version_key
 from router.native import RESPONSES, speaks
-from router.versions import parse_version, version_key
 
 
 def test_versions_parse_with_missing_parts_and_suffixes() -> None:
