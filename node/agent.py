@@ -2,10 +2,11 @@
 
 Owns ``NodeAgent``: each tick it collects a system snapshot (psutil, in a worker thread) and an
 Ollama snapshot (httpx) concurrently, builds a ``herd_contract.heartbeat.Heartbeat`` and posts it to
-``{router}/fleet/heartbeat``. It finds the router over mDNS unless given a URL, retries discovery
-forever with bounded backoff, and browses again after a few heartbeats in a row fail to reach the
-router (it moved or restarted). When asked to stop it sends one last ``status: "draining"``
-heartbeat, bounded in time, and returns.
+``{router}/fleet/heartbeat`` (the Ollama's image-generation models go in it as an ``image`` backend,
+not as language models: ``node.backends.ollama_images``). It finds the router over mDNS unless given
+a URL, retries discovery forever with bounded backoff, and browses again after a few heartbeats in a
+row fail to reach the router (it moved or restarted). When asked to stop it sends one last ``status:
+"draining"`` heartbeat, bounded in time, and returns.
 
 The loop is supervised: a round that fails for any reason is logged with its traceback and started
 again after a growing backoff, so ``run`` ends only when asked to. It never blocks the event loop

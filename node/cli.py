@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway-host", help="job gateway listen address (default 0.0.0.0)")
     p.add_argument("--gateway-port", type=int, help="job gateway port (default 11436)")
     p.add_argument(
+        "--sim-models",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help="comma-separated models on the simulator's disk (default: the profile's)",
+    )
+    p.add_argument(
         "--sim-image", action="store_const", const=True, help="simulate an image server too"
     )
     p.add_argument(
@@ -135,6 +140,7 @@ _KEYS = (
     "gateway_port",
     "sim_image",
     "sim_speech",
+    "sim_models",
 )
 
 
@@ -195,16 +201,7 @@ async def run(settings: NodeSettings) -> int:
             if not await simulator.start(stop):
                 return 0 if stop.is_set() else 1
         await backends.start()
-        if backends.serves_jobs:
-            app = create_gateway(backends, settings.fleet_token, settings.gateway_url)
-            gateway = _Served(app, settings.gateway_host, settings.gateway_port, "herd-gateway")
-            if await gateway.start():
-                log.info("job gateway listening", extra={"url": settings.gateway_url})
-            else:
-                log.error(
-                    "no job gateway: the router cannot reach this node's image and speech backends",
-                    extra={"port": settings.gateway_port},
-                )
+        gateway = await start_gateway(backends, settings)
         agent = NodeAgent(settings, backends=backends)
         await agent.run(stop)
         return 0
@@ -215,6 +212,28 @@ async def run(settings: NodeSettings) -> int:
             await simulator.stop()
         await backends.aclose()
         log.info("herd-node stopped", extra={"node_id": settings.node_id})
+
+
+async def start_gateway(backends: Backends, settings: NodeSettings) -> _Served | None:
+    """The job gateway in front of the image and speech backends, when there are any. When it
+    cannot listen, those backends are reported unreachable with the reason (the router could not
+    reach them) and the agent goes on for the rest."""
+    if not backends.serves_jobs:
+        return None
+    app = create_gateway(backends, settings.fleet_token, settings.gateway_url)
+    gateway = _Served(app, settings.gateway_host, settings.gateway_port, "herd-gateway")
+    if await gateway.start():
+        log.info("job gateway listening", extra={"url": settings.gateway_url})
+        return gateway
+    backends.gateway_down = (
+        f"the node's job gateway cannot listen on {settings.gateway_host}:"
+        f"{settings.gateway_port} ({gateway.error or 'it did not start'})"
+    )
+    log.error(
+        "no job gateway: this node's image and speech backends are reported unreachable",
+        extra={"port": settings.gateway_port, "error": gateway.error},
+    )
+    return gateway
 
 
 # --- the simulator ------------------------------------------------------------------------------
@@ -241,6 +260,8 @@ class _Served:
         self.server = _QuietServer(config)
         self.name = name
         self.task: asyncio.Task[None] | None = None
+        self.error = ""
+        """Why it does not listen, when binding failed."""
 
     async def start(self) -> bool:
         """Listen and serve; False (logged) when the address cannot be bound. Binding here
@@ -253,6 +274,7 @@ class _Served:
             sock.bind((config.host, config.port))
         except OSError as exc:
             sock.close()
+            self.error = str(exc)
             log.error(
                 "cannot listen", extra={"server": self.name, "port": config.port, "error": str(exc)}
             )
@@ -289,7 +311,9 @@ class Simulator:
 
     async def start(self, stop: asyncio.Event) -> bool:
         settings = self.settings
-        sim = SimConfig(profile=self.profile, memory_gb=settings.sim_memory_gb)
+        sim = SimConfig(
+            profile=self.profile, memory_gb=settings.sim_memory_gb, models=settings.sim_models
+        )
         if settings.sim_time_scale is not None:
             sim.time_scale = settings.sim_time_scale
         self._served = _Served(create_app(sim), settings.sim_host, settings.sim_port, "herd-sim")

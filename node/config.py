@@ -150,6 +150,11 @@ class NodeSettings(BaseModel):
     gateway_port: int = Field(
         default=DEFAULT_GATEWAY_PORT, ge=0, le=65535, description="The job gateway's port."
     )
+    sim_models: list[str] | None = Field(
+        default=None,
+        description="The models on the simulator's disk, instead of the profile's (any in its"
+        " catalogue, Ollama's image models x/z-image-turbo and x/flux2-klein included).",
+    )
     sim_image: bool = Field(default=False, description="Simulate an image server too.")
     sim_speech: bool = Field(default=False, description="Simulate a Qwen3-ASR server too.")
 
@@ -202,7 +207,7 @@ class NodeSettings(BaseModel):
         return f"http://{host}:{self.gateway_port}"
 
 
-_LIST_SEPARATORS = {"mdns_interfaces": ",", "backends": ";"}
+_LIST_SEPARATORS = {"mdns_interfaces": ",", "backends": ";", "sim_models": ","}
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -50,7 +50,20 @@ class NodeRecord:
 
     @property
     def loaded_models(self) -> set[str]:
-        return {normalize(m.name) for m in self.heartbeat.ollama.models_loaded}
+        """The language models in the node's Ollama's memory (an image model its image backend
+        serves shows in ``/api/ps`` too, but is not one)."""
+        loaded = {normalize(m.name) for m in self.heartbeat.ollama.models_loaded}
+        return loaded - self.media_models if loaded else loaded
+
+    @property
+    def media_models(self) -> set[str]:
+        """The models the node's image and speech backends serve."""
+        return {
+            normalize(m)
+            for b in self.heartbeat.backends
+            if b.kind in ("image", "stt")
+            for m in b.models
+        }
 
     @property
     def available_models(self) -> set[str]:

@@ -139,6 +139,9 @@ class Backends:
         self.images: list[ImageBackend] = []
         self.speech: list[SpeechBackend] = []
         self.asr_servers: list[Qwen3Asr] = []
+        self.gateway_down = ""
+        """Why the job gateway does not listen, when it does not: then the router cannot reach
+        the image and speech backends behind it, and they are reported unreachable."""
         for spec in specs:
             self._add(spec, work_dir)
 
@@ -194,13 +197,17 @@ class Backends:
         await asyncio.gather(*(asr.launch() for asr in self.asr_servers))
 
     async def reports(self, gateway_url: str) -> list[BackendReport]:
-        """Every backend's report; image and speech backends are reached through the gateway."""
+        """Every backend's report; image and speech backends are reached through the gateway
+        (unreachable, saying why, when it does not listen)."""
         llm = await asyncio.gather(*(b.report() for b in self.llms))
         jobs = await asyncio.gather(
             *(b.report() for b in self.images), *(b.report() for b in self.speech)
         )
         for report in jobs:
             report.url = gateway_url
+            if self.gateway_down:
+                report.reachable = False
+                report.detail = self.gateway_down
         return [*llm, *jobs]
 
     def image_backend(self, model: str) -> ImageBackend | None:

@@ -102,19 +102,11 @@ def backend_choices(
 
 
 def kinds_serving(records: Iterable[NodeRecord], model: str) -> set[str]:
-    """Which of ``llm``, ``image``, ``stt`` serve ``model`` somewhere in the fleet (a model an
-    Ollama has loaded is not an LLM when that node's image backend lists it: Ollama's image
-    models show in ``/api/ps`` too)."""
+    """Which of ``llm``, ``image``, ``stt`` serve ``model`` somewhere in the fleet."""
     key = normalize(model)
     kinds: set[str] = set()
     for record in records:
-        media = {
-            normalize(m)
-            for b in record.heartbeat.backends
-            if b.kind in ("image", "stt")
-            for m in b.models
-        }
-        if key not in media and (key in record.available_models or key in record.loaded_models):
+        if key in record.available_models or key in record.loaded_models:
             kinds.add("llm")
         for backend in record.heartbeat.backends:
             if key in {normalize(m) for m in backend.models}:

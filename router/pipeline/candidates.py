@@ -314,9 +314,10 @@ class Ranker:
         a larger model that runs slower than the one asked for would, and only when it is expected
         to finish ``VRAM_FALLBACK_MARGIN`` times and ``VRAM_FALLBACK_MARGIN_S`` sooner than the
         requested model's best node (which may have to load it, or wait for memory). An unknown
-        model is pulled or refused, never silently replaced.
+        model is pulled or refused, never silently replaced; an image or a transcript never
+        comes from another model than the one asked for.
         """
-        if not ranking.known_anywhere:
+        if not ranking.known_anywhere or request.kind in ("image", "transcribe"):
             return None
         wanted_size, wanted_category = self._model_facts(model)
         options = ranking.choices or ranking.blocked

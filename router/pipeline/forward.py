@@ -2,13 +2,15 @@
 hand back the answer once it has begun.
 
 Owns ``Forwarder``. Per backend kind: an Ollama gets its native API or its own compatibility
-endpoint (``router.backends.ollama``) with the context window the choice asked for and a
-first-byte timeout from the expected time; an OpenAI-compatible server gets the translation
-(``router.backends.openai``) and its SSE is read back as Ollama NDJSON; image and speech jobs go
-to the node's job gateway (``router.backends.media``) and come back whole. A failure before the
-first byte raises ``AttemptFailed`` (the pipeline retries elsewhere); after it, the ``Routed``
-answer ends the stream with an error. When an answer ends, ``Forwarder`` releases its slot,
-learns the node's speed from Ollama's durations and records the trace.
+endpoint (``router.backends.ollama``) with the context window the choice asked for and a first-byte
+timeout from the expected time; an OpenAI-compatible server gets the translation
+(``router.backends.openai``) and its SSE is read back as Ollama NDJSON; image and speech jobs go to
+the node's job gateway (``router.backends.media``) and come back whole, except images of an Ollama's
+own image models, sent to that Ollama in its shape (``router.backends.ollama_images``). A failure
+before the first byte raises ``AttemptFailed`` (the pipeline retries elsewhere); after it, the
+``Routed`` answer ends the stream with an error. When an answer ends, ``Forwarder`` releases its
+slot, learns the node's speed from Ollama's durations (or, for another backend, how long the job
+took) and records the trace.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from herd_contract.model_names import normalize
-from router.backends import media, ollama
+from router.backends import media, ollama, ollama_images
 from router.backends import openai as openai_backend
 from router.config import RouterSettings, RuntimeToggles
 from router.http_client import HTTPError, Response
@@ -185,9 +187,13 @@ class Forwarder:
         trace: TraceRecord,
         body: dict[str, Any],
     ) -> Routed:
-        """An image or transcription job on a node's job gateway; the whole answer at once."""
+        """An image or transcription job on a node's job gateway (an image on a node's Ollama
+        when its image models serve it); the whole answer at once."""
         token = self.settings.fleet_token
-        if request.kind == "image":
+        on_ollama = request.kind == "image" and attempt.choice.adapter == "ollama"
+        if on_ollama:
+            path, headers, payload = ollama_images.image_request(body)
+        elif request.kind == "image":
             path, headers, payload = media.image_request(body, token)
         else:
             path, headers, payload = media.transcribe_request(body, token)
@@ -195,6 +201,12 @@ class Forwarder:
         attempt.response = response
         generation = response.headers.get("x-generation-time")
         raw = await self._read_whole(request, attempt, trace, response)
+        if on_ollama:
+            try:
+                png, fields = ollama_images.image_answer(raw)
+            except ollama_images.NoImage as exc:
+                raise AttemptFailed(str(exc), True, 502, "stream_error") from None
+            return await self._completed(request, attempt, trace, png, fields)
         if request.kind == "image":
             if not raw.startswith(b"\x89PNG"):
                 raise AttemptFailed("the node sent an image that is not a PNG", True, 502)
@@ -292,9 +304,12 @@ class Forwarder:
             trace.eval_duration_ns = as_int(final.get("eval_duration"))
             trace.load_duration_ns = as_int(final.get("load_duration"))
         if ok:
-            if final:
-                wall_s = self.clock() - attempt.slot.started_at
-                self.ranker.observe(attempt.choice.node_id, attempt.model, final, wall_s)
+            wall_s = self.clock() - attempt.slot.started_at
+            node_id = attempt.choice.node_id
+            if attempt.choice.adapter:
+                self.ranker.observe_job(node_id, attempt.model, _job_seconds(final, wall_s))
+            elif final:
+                self.ranker.observe(node_id, attempt.model, final, wall_s)
             if trace.kind in ("chat", "generate"):
                 self.ranker.remember_session(attempt.choice.session_key, attempt.choice.node_id)
         self.journal.record(trace)
@@ -307,6 +322,16 @@ def _body(request: InferenceRequest, attempt: Attempt, native: NativeCall | None
     renamed = attempt.model != normalize(request.model)
     body["model"] = attempt.model if renamed else body.get("model", attempt.model)
     return body
+
+
+def _job_seconds(final: dict[str, Any] | None, wall_s: float) -> float:
+    """How long a backend job took: the backend's own figure (an image's generation time, a
+    transcript's seconds) when it gave one, else the wall clock from dispatch to the end."""
+    for key in ("generation_time_s", "seconds"):
+        value = (final or {}).get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return wall_s
 
 
 def _float(value: str | None) -> float | None:

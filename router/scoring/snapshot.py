@@ -156,9 +156,11 @@ def snapshot_from_heartbeat(
     ollama = hb.ollama
     running = in_flight or {}
     loaded: dict[str, LoadedInfo] = {}
+    media = {normalize(m) for b in hb.backends if b.kind in ("image", "stt") for m in b.models}
     for entry in ollama.models_loaded:
         name = normalize(entry.name)
-        loaded[name] = LoadedInfo(entry.size, entry.context_length, running.get(name, 0))
+        if name not in media:  # an Ollama's image model, in its memory, is no language model
+            loaded[name] = LoadedInfo(entry.size, entry.context_length, running.get(name, 0))
     on_disk: dict[str, int] = {}
     for available in ollama.models_available:
         on_disk[normalize(available.name)] = available.size

@@ -4,8 +4,10 @@ simulator playing an OpenAI-compatible LLM, image and whisper server.
 n1 has its simulated Ollama, an ``openai`` backend (the second simulator, whose models n1's Ollama
 lacks), the simulated image server and the simulated Qwen3-ASR server, and from its
 ``backends.json`` a whisper-style ``stt/openai`` backend on the second simulator with a 1 s timeout
-and an image backend whose server is down. Image and speech go through both endpoint
-styles with the official ``openai`` client and with curl; failures give clear errors and traces.
+and an image backend whose server is down. n2's simulated Ollama (0.14.3) has an image model of its
+own, which its agent reports as an ``image`` backend served by that Ollama. Image and speech go
+through both endpoint styles with the official ``openai`` client and with curl; failures give
+clear errors and traces.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 pytestmark = pytest.mark.e2e
 
 OPENAI_MODELS = "qwen3:0.6b,all-minilm:latest"
+OLLAMA_IMAGE = "x/z-image-turbo:latest"
 
 
 def wav(seconds: float) -> bytes:
@@ -98,9 +101,15 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
                    "--sim-image", "--sim-speech", "--backend", f"openai={server_url}"],
         )  # fmt: skip
 
+        fleet.add_node(
+            "n2", "mini", time_scale=0,
+            extra=["--no-discover-backends", "--sim-models", f"llama3.2:1b,{OLLAMA_IMAGE}"],
+        )  # fmt: skip
+
         def every_backend_reported() -> bool:
             nodes = {n["node_id"]: n for n in fleet.status()["nodes"]}
-            return len(nodes.get("n1", {}).get("backends", [])) == 5
+            n2 = nodes.get("n2", {}).get("backends", [])
+            return len(nodes.get("n1", {}).get("backends", [])) == 5 and len(n2) == 1
 
         wait_until(every_backend_reported, timeout=20, what="every backend in the heartbeats")
         yield Backends(fleet, server_url, tmp)
@@ -148,7 +157,12 @@ def test_every_kind_is_listed_with_its_kind(backends: Backends) -> None:
     down = [b for b in nodes["n1"]["backends"] if b["kind"] == "image" and "sdxl" in b["models"]]
     assert down[0]["reachable"] is False
     image_models = httpx.get(f"{backends.url}/api/image-models").json()["models"]
-    assert {m["name"] for m in image_models} == {"z-image-turbo", "flux-schnell", "flux-dev"}
+    assert {m["name"] for m in image_models} == {
+        "z-image-turbo",
+        "flux-schnell",
+        "flux-dev",
+        OLLAMA_IMAGE,
+    }
 
 
 def test_images_through_both_endpoint_styles(backends: Backends) -> None:
@@ -175,6 +189,39 @@ def test_images_through_both_endpoint_styles(backends: Backends) -> None:
         return recorded >= {"z-image-turbo:latest", "flux-schnell:latest"}
 
     wait_until(both_traced, timeout=10, what="both image requests traced")
+
+
+def test_an_ollama_image_model_through_both_endpoint_styles(backends: Backends) -> None:
+    nodes = {n["node_id"]: n for n in backends.fleet.status()["nodes"]}
+    [image] = nodes["n2"]["backends"]
+    assert (image["kind"], image["adapter"], image["models"]) == ("image", "ollama", [OLLAMA_IMAGE])
+    assert image["url"] == nodes["n2"]["ollama_url"], "served by the node's Ollama itself"
+    available = [m["name"] for m in nodes["n2"]["ollama"]["models_available"]]
+    assert available == ["llama3.2:1b"], "the image model is not offered as an LLM"
+    tags = {m["name"]: m for m in httpx.get(f"{backends.url}/api/tags").json()["models"]}
+    assert (tags[OLLAMA_IMAGE]["kind"], tags[OLLAMA_IMAGE]["nodes"]) == ("image", ["n2"])
+    answer = client(backends).images.generate(
+        model="x/z-image-turbo", prompt="a harbour", size="256x128"
+    )
+    assert answer.data and answer.data[0].b64_json
+    assert png_size(base64.b64decode(answer.data[0].b64_json)) == (256, 128)
+    body = json.dumps({"model": "x/z-image-turbo", "prompt": "a fox", "steps": 3, "seed": 5})
+    headers, png = curl("-X", "POST", f"{backends.url}/api/generate-image", "-d", body)
+    assert headers["status"] == "200" and headers["content-type"] == "image/png"
+    assert png_size(png) == (1024, 1024)
+    assert (headers["x-fleet-node"], headers["x-fleet-model"]) == ("n2", "x/z-image-turbo")
+    assert float(headers["x-generation-time"]) > 0, "Ollama's total_duration"
+    sim_url = backends.fleet.sim("n2").url
+    records = httpx.get(f"{sim_url}/_sim/records").json()["requests"]
+    sent = [r["body"] for r in records if r["path"] == "/api/generate"]
+    assert sent == [
+        {"model": "x/z-image-turbo", "prompt": "a harbour", "stream": False, "width": 256,
+         "height": 128},
+        {"model": "x/z-image-turbo", "prompt": "a fox", "stream": False, "width": 1024,
+         "height": 1024, "steps": 3, "options": {"seed": 5}},
+    ]  # fmt: skip
+    wrong = httpx.post(f"{backends.url}/api/chat", json={"model": OLLAMA_IMAGE, "messages": []})
+    assert wrong.status_code == 400 and "/api/generate-image" in wrong.json()["error"]
 
 
 def test_transcription_through_both_endpoint_styles(backends: Backends) -> None:
@@ -275,7 +322,7 @@ def test_wrong_kind_bad_upload_and_limits(backends: Backends) -> None:
 
 def test_backend_down_and_timeout_are_clear_and_traced(backends: Backends) -> None:
     down = httpx.post(f"{backends.url}/api/generate-image", json={"model": "sdxl", "prompt": "x"})
-    assert down.status_code == 503
+    assert down.status_code == 503, (down.headers, down.content[:300])
     assert "n1's openai image backend is unreachable" in down.json()["error"]
     fault = {"kind": "hang", "path": "/v1/audio/transcriptions", "count": 1}
     httpx.post(f"{backends.server}/_sim/faults", json=fault).raise_for_status()

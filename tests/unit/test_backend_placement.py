@@ -78,3 +78,44 @@ def test_kinds_and_the_wrong_endpoint_message() -> None:
     assert "down's mflux image backend is unreachable" in placement.explain(
         records, "flux-dev", "image"
     )
+
+
+def test_a_node_measured_faster_wins_over_the_fixed_prior() -> None:
+    from router.latency import SpeedHistory
+
+    nodes = [(record("a", [IMAGE]), "online"), (record("b", [IMAGE]), "online")]
+    before = placement.backend_choices(nodes, "flux-dev", "image", {}, set())
+    assert [c.node_id for c in before] == ["a", "b"], "equal priors: the name breaks the tie"
+    assert before[0].estimate_s == placement.JOB_SECONDS["image"]
+    history = SpeedHistory()
+    for seconds in (30.0, 34.0, 31.0):
+        history.observe_job("a", "flux-dev:latest", seconds)
+    history.observe_job("b", "flux-dev:latest", 6.0)
+    history.observe_job("b", "flux-dev:latest", 0.0)  # nothing to learn from
+    assert history.job_seconds() == {("a", "flux-dev:latest"): 31.0, ("b", "flux-dev:latest"): 6.0}
+    after = placement.backend_choices(nodes, "flux-dev", "image", {}, set(), history.job_seconds())
+    assert [(c.node_id, c.estimate_s) for c in after] == [("b", 6.0), ("a", 31.0)]
+    busy_b = placement.backend_choices(
+        nodes, "flux-dev", "image", {("b", "flux-dev:latest"): (5, 1, 0.0)}, set(),
+        history.job_seconds(),
+    )  # fmt: skip
+    assert [c.node_id for c in busy_b] == ["a", "b"], "six jobs ahead outweigh the faster node"
+
+
+def test_an_ollama_image_model_in_memory_is_not_a_language_model() -> None:
+    beat = heartbeat(
+        "o",
+        loaded=[("x/z-image-turbo:latest", 12.5)],
+        available=[],
+        backends=[{**IMAGE, "adapter": "ollama", "url": "http://127.0.0.1:11434",
+                   "models": ["x/z-image-turbo:latest"]}],
+    )  # fmt: skip
+    node = NodeRecord("o", beat, "http://127.0.0.1:11434", 0.0, 0.0)
+    assert placement.kinds_serving([node], "x/z-image-turbo") == {"image"}
+    assert "/api/generate-image" in str(placement.wrong_endpoint({"image"}, "chat"))
+    [choice] = placement.backend_choices([(node, "online")], "x/z-image-turbo", "image", {}, set())
+    assert (choice.kind, choice.adapter, choice.url) == (
+        "image",
+        "ollama",
+        "http://127.0.0.1:11434",
+    )
