@@ -200,17 +200,23 @@ def test_an_ollama_image_model_through_both_endpoint_styles(backends: Backends) 
     assert available == ["llama3.2:1b"], "the image model is not offered as an LLM"
     tags = {m["name"]: m for m in httpx.get(f"{backends.url}/api/tags").json()["models"]}
     assert (tags[OLLAMA_IMAGE]["kind"], tags[OLLAMA_IMAGE]["nodes"]) == ("image", ["n2"])
-    answer = client(backends).images.generate(
+    raw = client(backends).images.with_raw_response.generate(
         model="x/z-image-turbo", prompt="a harbour", size="256x128"
     )
+    answer = raw.parse()
     assert answer.data and answer.data[0].b64_json
     assert png_size(base64.b64decode(answer.data[0].b64_json)) == (256, 128)
+    assert float(raw.headers["x-fleet-score"]) == 20.0, "no job seen yet: the prior per image"
+    first_s = float(raw.headers["x-generation-time"])
+    assert first_s > 0, "Ollama's total_duration"
     body = json.dumps({"model": "x/z-image-turbo", "prompt": "a fox", "steps": 3, "seed": 5})
     headers, png = curl("-X", "POST", f"{backends.url}/api/generate-image", "-d", body)
     assert headers["status"] == "200" and headers["content-type"] == "image/png"
     assert png_size(png) == (1024, 1024)
     assert (headers["x-fleet-node"], headers["x-fleet-model"]) == ("n2", "x/z-image-turbo")
-    assert float(headers["x-generation-time"]) > 0, "Ollama's total_duration"
+    assert float(headers["x-fleet-score"]) == pytest.approx(first_s, abs=0.01), (
+        "the estimate is the time the first image took there"
+    )
     sim_url = backends.fleet.sim("n2").url
     records = httpx.get(f"{sim_url}/_sim/records").json()["requests"]
     sent = [r["body"] for r in records if r["path"] == "/api/generate"]
