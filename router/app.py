@@ -144,6 +144,8 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
     try:
         since = ctx.clock() - LATENCY_SEED_WINDOW_S
         ctx.latency.seed(await ctx.store.recent_runs(since=since))
+        for node_id, model, seconds in await ctx.store.recent_jobs(since=since):
+            ctx.latency.observe_job(node_id, model, seconds)
     except Exception:  # a damaged history must not stop the router
         log.exception("could not seed the speed history from the store")
     stack.push_async_callback(ctx.upstream.aclose)

@@ -12,8 +12,8 @@ At start it is seeded from the store's recent completed traces.
 
 Backends other than Ollama report no durations of that kind: for them it keeps how long each job
 took on each node:model (``observe_job``: the backend's own figure when it gives one, else the
-wall clock) and answers their medians (``job_seconds``), which placement uses instead of its
-fixed prior per kind.
+wall clock; at start, the image and transcription jobs in the store) and answers their medians
+(``job_seconds``), which placement uses instead of its fixed prior per kind.
 
 No clock, no I/O, no locking (it lives on the event loop).
 """

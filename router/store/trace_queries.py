@@ -1,8 +1,9 @@
 """Trace queries: the rows themselves, newest first and filtered, and the latency seed.
 
 Owns ``TraceQueries``, the part of ``TraceStore`` behind ``count``, ``traces`` (every column,
-decoded by ``shapes.decode_trace_row``) and ``recent_runs`` (completed attempts to seed the
-latency history). Runs on the reader connection only.
+decoded by ``shapes.decode_trace_row``), ``recent_runs`` (completed attempts to seed the
+latency history) and ``recent_jobs`` (completed image and transcription jobs with their time, to
+seed the job times of those backends). Runs on the reader connection only.
 
 Never aggregates (the counter and percentile queries do) and never writes.
 """
@@ -82,3 +83,19 @@ class TraceQueries:
             (since, limit),
         )
         return [RunRow(*tuple(row)) for row in rows]
+
+    async def recent_jobs(self, since: float, limit: int = 10_000) -> list[tuple[str, str, float]]:
+        """Completed image and transcription jobs since ``since``, oldest first: ``(node_id,
+        model, seconds)``."""
+        rows = await self.db.fetch_rows(
+            """
+            SELECT node_id, model, latency_ms / 1000.0 FROM (
+                SELECT * FROM request_traces
+                WHERE timestamp >= ? AND status = 'completed' AND node_id IS NOT NULL
+                  AND kind IN ('image', 'transcribe') AND latency_ms > 0
+                ORDER BY timestamp DESC LIMIT ?
+            ) ORDER BY timestamp
+            """,
+            (since, limit),
+        )
+        return [(str(node), str(model), float(seconds)) for node, model, seconds in rows]

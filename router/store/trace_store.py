@@ -59,6 +59,7 @@ class TraceStore:
         self.count = trace_queries.count
         self.traces = trace_queries.traces
         self.recent_runs = trace_queries.recent_runs
+        self.recent_jobs = trace_queries.recent_jobs
         self.usage = usage_queries.usage
         self.tag_stats = usage_queries.tag_stats
         self.tag_daily = usage_queries.tag_daily

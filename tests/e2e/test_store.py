@@ -335,6 +335,18 @@ async def test_recent_runs_seed_rows(store: TraceStore) -> None:
     assert rows[0].eval_duration_ns == 2_000_000_000
 
 
+async def test_recent_jobs_seed_the_backend_job_times(store: TraceStore) -> None:
+    store.record(trace(1, kind="image", model="flux-dev:latest", latency_ms=12_000.0))
+    store.record(trace(2, kind="transcribe", model="whisper-1:latest", latency_ms=3_000.0))
+    store.record(trace(3, kind="image", model="flux-dev:latest", status="failed"))
+    store.record(trace(4))  # a chat answer: Ollama's durations seed those
+    await store.flush()
+    assert await store.recent_jobs(since=NOW - 100) == [
+        ("alpha", "whisper-1:latest", 3.0),
+        ("alpha", "flux-dev:latest", 12.0),
+    ]
+
+
 async def test_benchmark_runs(store: TraceStore) -> None:
     first = await store.save_benchmark_run(started_at=NOW, status="running", params={"c": 2})
     second = await store.save_benchmark_run(started_at=NOW + 5, status="running")
