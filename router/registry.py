@@ -197,11 +197,19 @@ class Registry:
     def replace_available(self, node_id: str, models: list[AvailableModel]) -> None:
         """Take a fresh ``/api/tags`` of a node the router just changed (pull, delete).
 
-        The next heartbeat would say the same a few seconds later; routing needs it now.
+        The next heartbeat would say the same a few seconds later; routing needs it now. Image
+        models stay out, as the agent leaves them out (its image backend serves them): the ones
+        that backend lists, and any whose capabilities say ``image``.
         """
         record = self._nodes.get(node_id)
         if record is None:
             return
+        media = record.media_models
+        models = [
+            m
+            for m in models
+            if normalize(m.name) not in media and "image" not in (m.capabilities or ())
+        ]
         until = self._clock() + CHANGE_HOLD_S
         before = {normalize(m.name) for m in record.heartbeat.ollama.models_available}
         after = {normalize(m.name): m for m in models}

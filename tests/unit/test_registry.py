@@ -111,6 +111,21 @@ def test_replace_available_updates_models(registry: Registry) -> None:
     assert record is not None and record.available_models == {"y:1b"}
 
 
+def test_a_fresh_read_after_a_pull_keeps_image_models_out_of_the_llm_list(
+    registry: Registry,
+) -> None:
+    image = {"kind": "image", "adapter": "ollama", "url": "http://127.0.0.1:11434"}
+    registry.apply(
+        heartbeat("a", available=[("x:1b", 1.0)], backends=[{**image, "models": ["z-img:latest"]}])
+    )
+    fresh = heartbeat("a", available=[("x:1b", 1.0), ("z-img", 12.0), ("klein", 8.0)])
+    tags = fresh.ollama.models_available
+    tags[2] = tags[2].model_copy(update={"capabilities": ["image"]})  # newer Ollamas list them
+    registry.replace_available("a", tags)
+    record = registry.get("a")
+    assert record is not None and record.available_models == {"x:1b"}
+
+
 def test_a_heartbeat_gathered_before_a_pull_does_not_undo_it(clock: Clock) -> None:
     registry = Registry(clock)
     registry.apply(heartbeat("a", available=[("x:1b", 1.0), ("gone:1b", 1.0)]))
