@@ -56,6 +56,17 @@ class NodeRecord:
         return loaded - self.media_models if loaded else loaded
 
     @property
+    def ollama_image_models(self) -> set[str]:
+        """The image models of the node's own Ollama (its image backend with the adapter
+        ``ollama``): Ollama answers ``/api/show`` and ``/api/generate`` for them."""
+        return {
+            normalize(m)
+            for b in self.heartbeat.backends
+            if b.kind == "image" and b.adapter == "ollama"
+            for m in b.models
+        }
+
+    @property
     def media_models(self) -> set[str]:
         """The models the node's image and speech backends serve."""
         return {

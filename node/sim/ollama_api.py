@@ -109,6 +109,7 @@ class OllamaEndpoints:
             "details": details_of(spec),
             "capabilities": list(spec.capabilities),
             "modified_at": iso(self.engine.disk[spec.name]),
+            "model_info": None,  # Go's nil map: an image model has none to show
         }
         if not spec.makes_images:  # Ollama shows an image model without these
             arch = spec.family.replace("-", "")

@@ -1,4 +1,5 @@
-"""``/api/show`` across the fleet: ask the nodes that hold a model, loaded ones first, and trace it.
+"""``/api/show`` across the fleet: ask the nodes that hold a model (an Ollama's image models
+included), loaded ones first, and trace it.
 
 Owns ``ModelShow``: one lookup is one trace (kind ``show``): the node that answered, or the
 nodes tried and why each failed, and how long it took. Never ranks or queues: a show is cheap and
@@ -38,7 +39,11 @@ class ModelShow:
         """The node that answered and its ``/api/show`` body; ``NotFound`` when no node holds
         the model, ``UpstreamFailure`` naming every node tried when none answered."""
         wanted = normalize(model)
-        holders = [r for r, _ in self.registry.routable() if wanted in r.available_models]
+        holders = [
+            r
+            for r, _ in self.registry.routable()
+            if wanted in r.available_models or wanted in r.ollama_image_models
+        ]
         if not holders:
             raise NotFound(f"model '{model}' not found")
         holders.sort(key=lambda r: (wanted not in r.loaded_models, r.node_id))

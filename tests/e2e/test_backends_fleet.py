@@ -226,6 +226,10 @@ def test_an_ollama_image_model_through_both_endpoint_styles(backends: Backends) 
         {"model": "x/z-image-turbo", "prompt": "a fox", "stream": False, "width": 1024,
          "height": 1024, "steps": 3, "options": {"seed": 5}},
     ]  # fmt: skip
+    shown = ollama.Client(host=backends.url).show("x/z-image-turbo")
+    assert (
+        shown.capabilities == ["image"] and shown.details and shown.details.format == "safetensors"
+    )
     wrong = httpx.post(f"{backends.url}/api/chat", json={"model": OLLAMA_IMAGE, "messages": []})
     assert wrong.status_code == 400 and "/api/generate-image" in wrong.json()["error"]
 

@@ -173,7 +173,7 @@ async def test_the_simulator_lists_and_shows_an_image_model_as_ollama_does() -> 
         )
     assert entry["name"] == IMAGE_MODEL and entry["details"]["format"] == "safetensors"
     assert "capabilities" not in entry, "Ollama 0.14's /api/tags lists no capabilities"
-    assert shown["capabilities"] == ["image"] and "model_info" not in shown
+    assert shown["capabilities"] == ["image"] and shown["model_info"] is None
     assert shown["details"]["family"] == "ZImagePipeline"
     assert chat.status_code == 400
 
