@@ -105,6 +105,9 @@ class Routed:
                     return
                 if is_done(line):
                     self.final = framing.final(line)
+                    # The node's slot is free once it sent its last line: the next request
+                    # may start there while this one still reaches its client.
+                    slot.release(ok=True)
                 yield line
             if self.final is None:
                 self.error = "the node closed the stream before it was done"
