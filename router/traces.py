@@ -53,9 +53,10 @@ class TraceRecord:
     client_ip: str | None = None
     error_message: str | None = None
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    """Every node the router weighed for this attempt: ``node_id``, and either ``estimate_s``,
-    ``breakdown`` and ``outcome`` (``chosen`` or ``ranked lower``) or ``outcome`` ``rejected``
-    with its ``reason``."""
+    """The nodes the router weighed for this attempt (in a large fleet the best ten ranked and
+    ten rejected, ``Ranking.explain``): ``node_id``, and either ``estimate_s``, ``breakdown`` and
+    ``outcome`` (``chosen`` or ``ranked lower``) or ``outcome`` ``rejected`` with its ``reason``;
+    last, when some were left out, ``outcome`` ``not shown`` with a ``reason`` counting them."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

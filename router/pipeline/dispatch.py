@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from herd_contract.model_names import normalize
 from router.config import RouterSettings, RuntimeToggles
@@ -224,7 +224,7 @@ class Pipeline:
         if wait_line is None:
             attempt = await self._take_slot(ranking.choices, model, request.started)
         else:
-            attempt = await self._wait_for_node(request, model, wait_line)
+            attempt = await self._wait_for_node(request, model, wait_line, ranking)
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self.traces.new(request, attempt, original, retries, fallback_reason)
         trace.candidates = ranking.explain(attempt.choice.node_id)
@@ -289,7 +289,7 @@ class Pipeline:
         self.traces.failed(request, attempt, trace, failure, failures)
         return attempt.choice.node_id, failure
 
-    async def _take_slot(self, choices: list[Choice], model: str, started: float) -> Attempt:
+    async def _take_slot(self, choices: Sequence[Choice], model: str, started: float) -> Attempt:
         """A slot on the best candidate whose queue has room; 503 when every queue is full."""
         for choice in choices:
             queue = self.queues.queue(choice.node_id, model, choice.concurrency)
@@ -301,11 +301,12 @@ class Pipeline:
         raise NoCapacity(f"every queue for {model} is full; try again shortly", retry_after_s=2)
 
     async def _wait_for_node(
-        self, request: InferenceRequest, model: str, excluded: frozenset[str]
+        self, request: InferenceRequest, model: str, excluded: frozenset[str], ranking: Ranking
     ) -> Attempt:
-        """Late binding: wait in the model's line until the best node can take the request."""
+        """Late binding: wait in the model's line until the best node can take the request
+        (``ranking``: the one just made for it, which the line's first plan may reuse)."""
         try:
-            result = await self.line.take(model, request, excluded)
+            result = await self.line.take(model, request, excluded, ranking)
         except QueueFull:
             raise NoCapacity(
                 f"the wait line for {model} is full; try again shortly", retry_after_s=2

@@ -59,6 +59,9 @@ class _Waiter:
     future: asyncio.Future[Dispatch | Ranking] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    ranked: Ranking | None = None
+    """The ranking its caller made a moment before it joined, for its first plan when nobody
+    waits ahead of it (then a fresh one would be the same: ranking 500 nodes costs ms)."""
 
 
 class WaitLine:
@@ -84,18 +87,24 @@ class WaitLine:
         return len(line) if line else 0
 
     async def take(
-        self, model: str, request: InferenceRequest, excluded: frozenset[str]
+        self,
+        model: str,
+        request: InferenceRequest,
+        excluded: frozenset[str],
+        ranked: Ranking | None = None,
     ) -> Dispatch | Ranking:
         """Wait in ``model``'s line for the best node; the choice with its slot taken, or the
-        ranking when no node can take the model at all any more (none loads it, none waits)."""
+        ranking when no node can take the model at all any more (none loads it, none waits).
+        ``ranked``: the ranking the caller has just made for this request and ``excluded``."""
         line = self._lines.setdefault(model, deque())
         if len(line) >= self.max_waiting:
             raise QueueFull(f"wait line {model}", len(line))
-        waiter = _Waiter(request, excluded, self.ranker.clock())
+        waiter = _Waiter(request, excluded, self.ranker.clock(), ranked=ranked)
         line.append(waiter)
         self.queues.set_waiting(model, len(line))
         try:
             self.replan(model)
+            waiter.ranked = None  # only its first plan, made now, may use it
             if not waiter.future.done() and model not in self._timers:
                 self._tick_later(model)
             return await waiter.future
@@ -187,7 +196,9 @@ class WaitLine:
             if waiter.excluded in no_room or not self._room(model, waiter.excluded, ahead):
                 no_room.add(waiter.excluded)
                 continue  # no node could give it a slot now: it stays, unranked
-            ranking = self.ranker.rank(model, waiter.request, waiter.excluded, ahead)
+            ranking = waiter.ranked
+            if ranking is None or ahead:
+                ranking = self.ranker.rank(model, waiter.request, waiter.excluded, ahead)
             no_room.clear()
             if not ranking.choices:  # no node can load it now: the pipeline decides what next
                 self._resolve(model, waiter, ranking)
@@ -214,7 +225,7 @@ class WaitLine:
         """Whether some node not excluded could give ``model`` a slot now, counting the waiters
         ``ahead``; also true when no node is left to ask (the ranking then hands it back)."""
         asked = False
-        for record, _status in self.ranker.registry.routable(self.ranker.clock()):
+        for record, _status in self.ranker.routable():
             node_id = record.node_id
             if node_id in excluded:
                 continue

@@ -77,3 +77,27 @@ def test_a_choice_breaks_its_estimate_down_by_every_signal() -> None:
     assert dict(choice.breakdown)["latency"] == choice.run_s > 0
     explained = ranker.rank(MODEL, ask(), set()).explain("a")[0]
     assert set(explained["breakdown"]) == set(SIGNALS) and explained["outcome"] == "chosen"
+
+
+def test_a_large_fleets_trace_names_the_best_nodes_and_counts_the_rest() -> None:
+    _clock, registry, ranker = fleet()
+    for i in range(30):
+        beat(registry, f"hot-{i:02d}")
+    for i in range(15):  # nothing of the model on them: rejected
+        registry.apply(heartbeat(f"empty-{i:02d}", loaded=[], available=[]))
+    ranking = ranker.rank(MODEL, ask(), set())
+    assert len(ranking.choices) == 30 and len(ranking.rejected) == 15
+    last = ranking.choices[-1].node_id
+    explained = ranking.explain(last)
+    ranked = [e for e in explained if e["outcome"] in ("chosen", "ranked lower")]
+    assert [e["node_id"] for e in ranked[:-1]] == [c.node_id for c in ranking.choices[:10]]
+    assert ranked[-1]["node_id"] == last and ranked[-1]["outcome"] == "chosen"
+    assert len([e for e in explained if e["outcome"] == "rejected"]) == 10
+    assert explained[-1] == {
+        "node_id": "+24 more",
+        "outcome": "not shown",
+        "reason": "19 more ranked lower, 5 more rejected",
+    }
+    small = fleet()
+    beat(small[1], "a")
+    assert [e["outcome"] for e in small[2].rank(MODEL, ask(), set()).explain("a")] == ["chosen"]
