@@ -199,7 +199,7 @@ class Backends:
     async def reports(self, gateway_url: str) -> list[BackendReport]:
         """Every backend's report; image and speech backends are reached through the gateway
         (unreachable, saying why, when it does not listen)."""
-        llm = await asyncio.gather(*(b.report() for b in self.llms))
+        llm = await asyncio.gather(*(self._llm_reports(b) for b in self.llms))
         jobs = await asyncio.gather(
             *(b.report() for b in self.images), *(b.report() for b in self.speech)
         )
@@ -208,7 +208,13 @@ class Backends:
             if self.gateway_down:
                 report.reachable = False
                 report.detail = self.gateway_down
-        return [*llm, *jobs]
+        return [*(r for reports in llm for r in reports), *jobs]
+
+    @staticmethod
+    async def _llm_reports(backend: OpenAILLM | ExtraOllama) -> list[BackendReport]:
+        if isinstance(backend, ExtraOllama):
+            return await backend.reports()  # its image models come as a backend of their own
+        return [await backend.report()]
 
     def image_backend(self, model: str) -> ImageBackend | None:
         return next((b for b in self.images if b.serves(model)), None)

@@ -4,6 +4,8 @@ answer it mapped, field by field, and how each failure is classified."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -225,17 +227,32 @@ async def test_llm_server_report(standin: StandIn) -> None:
     assert down.reachable is False and "loading model" in down.detail
 
 
-async def test_a_second_ollama_reports_its_tags() -> None:
+async def test_a_second_ollama_reports_its_tags_and_its_image_models_apart() -> None:
     def ollama(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/version":
+            return httpx.Response(200, json={"version": "0.20.1"})
+        if request.url.path == "/api/show":
+            name = json.loads(request.content)["model"]
+            caps = ["image"] if name.startswith("x/") else ["completion"]
+            return httpx.Response(200, json={"capabilities": caps, "model_info": None})
         assert request.url.path == "/api/tags"
-        return httpx.Response(200, json={"models": [{"name": "llama3.2:3b"}, {"name": "qwen3:8b"}]})
+        names = ["llama3.2:3b", "qwen3:8b", "x/flux2-klein:latest"]
+        return httpx.Response(200, json={"models": [{"name": n} for n in names]})
 
     from node.backends.ollama import ExtraOllama
 
-    report = await ExtraOllama(URL, capacity=2, transport=httpx.MockTransport(ollama)).report()
+    gpu2 = ExtraOllama(URL, capacity=2, transport=httpx.MockTransport(ollama))
+    report, images = await gpu2.reports()
     assert (report.kind, report.adapter, report.models, report.capacity) == (
         "ollama",
         "ollama",
         ["llama3.2:3b", "qwen3:8b"],
         2,
+    )
+    assert (images.kind, images.adapter, images.url, images.models, images.reachable) == (
+        "image",
+        "ollama",
+        URL,
+        ["x/flux2-klein:latest"],
+        True,
     )
