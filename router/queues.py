@@ -59,6 +59,8 @@ class SlotQueue:
     """Called after every release (the router's wait line re-plans when a slot frees)."""
     _waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     _active: set[Slot] = field(default_factory=set)
+    _started_sum: float = 0.0
+    """Sum of the active slots' ``started_at``: their elapsed seconds summed, in O(1)."""
 
     @property
     def pending(self) -> int:
@@ -98,10 +100,14 @@ class SlotQueue:
         now = self.clock()
         slot = Slot(queue=self, started_at=now, last_progress=now)
         self._active.add(slot)
+        self._started_sum += now
         return slot
 
     def _release(self, slot: Slot, ok: bool) -> None:
-        self._active.discard(slot)
+        if slot in self._active:
+            self._active.discard(slot)
+            # Back to exactly 0 whenever it empties: rounding never accumulates.
+            self._started_sum = self._started_sum - slot.started_at if self._active else 0.0
         self.in_flight -= 1
         if ok:
             self.done += 1
@@ -128,7 +134,7 @@ class SlotQueue:
         if not self._active:
             return (len(self._waiters), self.in_flight, 0.0)
         now = self.clock()
-        elapsed = sum(now - slot.started_at for slot in self._active)
+        elapsed = len(self._active) * now - self._started_sum
         return (len(self._waiters), self.in_flight, elapsed)
 
     def stalled(self, now: float, timeout_s: float) -> list[Slot]:

@@ -139,3 +139,24 @@ async def test_board_counts_and_stats() -> None:
     assert stats["a:m1"].in_flight == 1 and stats["b:m1"].concurrency == 1
     a.release(ok=True)
     assert board.stats()["a:m1"].done == 1
+
+
+async def test_the_load_sums_the_running_requests_elapsed_seconds() -> None:
+    clock = Clock()
+    clock.now = 1_700_000_000.0
+    board = QueueBoard(clock)
+    queue = board.queue("a", "m1", 3)
+    first = await queue.acquire()
+    clock.now += 2.0
+    second = await queue.acquire()
+    clock.now += 1.0
+    assert board.depths()[("a", "m1")] == (0, 2, pytest.approx(4.0))
+    first.release(ok=True)
+    first.release(ok=True)  # idempotent: counted once
+    assert queue.load() == (0, 1, pytest.approx(1.0))
+    second.release(ok=False)
+    assert queue.load() == (0, 0, 0.0)
+    clock.now += 5.0
+    await queue.acquire()
+    clock.now += 0.5
+    assert queue.load() == (0, 1, pytest.approx(0.5))
