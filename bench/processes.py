@@ -132,8 +132,23 @@ def start_router(
     wrapper: list[str] | None = None,
     port: int | None = None,
 ) -> tuple[str, Proc]:
-    """A router process on ``port`` (a free one by default); ``wrapper`` is a command line it
-    runs under (the same process id, e.g. ``unshare`` exec'ing it in a mount namespace)."""
+    """A router process on ``port`` (a free one by default), once it answers; ``wrapper`` is a
+    command line it runs under (the same process id, e.g. ``unshare`` exec'ing it in a mount
+    namespace)."""
+    url, proc = launch_router(data_dir, *flags, env=env, wrapper=wrapper, port=port)
+    wait_http_ok(f"{url}/fleet/status", proc)
+    return url, proc
+
+
+def launch_router(
+    data_dir: Path,
+    *flags: str,
+    env: dict[str, str] | None = None,
+    wrapper: list[str] | None = None,
+    port: int | None = None,
+) -> tuple[str, Proc]:
+    """A router process started as ``start_router`` starts it, without waiting for it to answer
+    (start its nodes meanwhile)."""
     port = port or free_port()
     proc = Proc(
         (wrapper or [])
@@ -151,6 +166,4 @@ def start_router(
         env=env,
         name="router",
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_http_ok(f"{url}/fleet/status", proc)
-    return url, proc
+    return f"http://127.0.0.1:{port}", proc

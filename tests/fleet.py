@@ -8,6 +8,7 @@ heartbeating every 0.2 s. ``Fleet.sim(node_id)`` talks to a node's simulator dir
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench.processes import start_router
+from bench.processes import launch_router, start_router  # noqa: F401 - tests import it from here
 from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
 
 
@@ -115,6 +116,20 @@ class Fleet:
         extra: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> SimNode:
+        """Start a simulated node and wait until the router shows it online."""
+        node = self.spawn_node(node_id, profile, time_scale, extra, env)
+        self.wait_online(node)
+        return node
+
+    def spawn_node(
+        self,
+        node_id: str,
+        profile: str,
+        time_scale: float = 0.02,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> SimNode:
+        """Start a simulated node's process (``wait_online`` waits for it)."""
         port = free_port()
         proc = Proc(
             python_module(
@@ -139,15 +154,20 @@ class Fleet:
         )
         node = SimNode(node_id=node_id, profile=profile, port=port, proc=proc)
         self.nodes[node_id] = node
-        wait_http_ok(f"{node.url}/api/version", proc)
-        wait_until(
-            lambda: (self.node_status(node_id) or {}).get("status") == "online",
-            timeout=20,
-            what=f"{node_id} online",
-        )
         return node
 
+    def wait_online(self, node: SimNode) -> None:
+        wait_http_ok(f"{node.url}/api/version", node.proc)
+        wait_until(
+            lambda: (self.node_status(node.node_id) or {}).get("status") == "online",
+            timeout=20,
+            what=f"{node.node_id} online",
+        )
+
     def stop(self) -> None:
+        """End every node (all told at once, each drains), then the router."""
+        for node in self.nodes.values():
+            node.proc.signal(signal.SIGTERM)
         for node in self.nodes.values():
             node.proc.stop()
         self.router.stop()
@@ -156,18 +176,31 @@ class Fleet:
 @contextlib.contextmanager
 def running_fleet(
     data_dir: Path,
-    nodes: list[tuple[str, str]],
+    nodes: list[tuple[str, str]] | list[tuple[str, str, list[str]]],
     router_flags: list[str] | None = None,
     node_flags: list[str] | None = None,
     time_scale: float = 0.02,
     env: dict[str, str] | None = None,
     router_wrapper: list[str] | None = None,
 ) -> Iterator[Fleet]:
-    url, router = start_router(data_dir, *(router_flags or []), env=env, wrapper=router_wrapper)
+    url, router = launch_router(data_dir, *(router_flags or []), env=env, wrapper=router_wrapper)
     fleet = Fleet(router_url=url, router=router, data_dir=data_dir)
     try:
-        for node_id, profile in nodes:
-            fleet.add_node(node_id, profile, time_scale=time_scale, extra=node_flags, env=env)
+        # Every process starts at once (an agent retries until the router answers), then each
+        # is waited for: a fleet is ready in about the time its slowest process takes.
+        spawned = [
+            fleet.spawn_node(
+                node[0],
+                node[1],
+                time_scale=time_scale,
+                extra=[*(node_flags or []), *(node[2] if len(node) > 2 else [])],
+                env=env,
+            )
+            for node in nodes
+        ]
+        wait_http_ok(f"{url}/fleet/status", router)
+        for node in spawned:
+            fleet.wait_online(node)
         yield fleet
     finally:
         fleet.stop()

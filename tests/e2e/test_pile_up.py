@@ -38,10 +38,12 @@ BUSY_S = 2.0
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     data_dir: Path = tmp_path_factory.mktemp("pileup")
-    with running_fleet(data_dir, []) as running:
-        running.add_node("fast", "workstation", extra=["--sim-memory-gb", "8"])
-        running.add_node("laptop", "laptop", extra=["--sim-memory-gb", "8"])
-        running.add_node("mini", "mini", extra=["--sim-memory-gb", "12"])
+    nodes = [
+        ("fast", "workstation", ["--sim-memory-gb", "8"]),
+        ("laptop", "laptop", ["--sim-memory-gb", "8"]),
+        ("mini", "mini", ["--sim-memory-gb", "12"]),
+    ]
+    with running_fleet(data_dir, nodes) as running:
         mini = running.sim("mini")
         pulled = httpx.post(
             f"{mini.url}/api/pull", json={"model": STAND_IN, "stream": False}, timeout=60
