@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from herd_contract.heartbeat import BackendKind, NodeStatus
+from herd_contract.heartbeat import BackendInfo, BackendKind, NodeStatus
 from herd_contract.model_names import normalize
 from router.registry import NodeRecord, reachable_ollama_url
 
@@ -35,6 +35,16 @@ REQUEST_BACKEND: dict[str, tuple[BackendKind, ...]] = {
     "transcribe": ("stt",),
 }
 """The backend kinds (besides the node's default Ollama) that serve each request kind."""
+
+
+def serves(backend: BackendInfo, request_kind: str) -> bool:
+    """Whether ``backend``'s kind takes a request of ``request_kind``; an Ollama's image models
+    also take Ollama's own ``/api/generate`` (its native image API)."""
+    if backend.kind in REQUEST_BACKEND.get(request_kind, ()):
+        return True
+    return request_kind == "generate" and backend.kind == "image" and backend.adapter == "ollama"
+
+
 ENDPOINTS: dict[str, str] = {
     "llm": "POST /api/chat, /api/generate or /v1/chat/completions",
     "image": "POST /api/generate-image or /v1/images/generations",
@@ -73,14 +83,13 @@ def backend_choices(
 ) -> list[BackendChoice]:
     """The backends that can serve ``model`` for a request of ``request_kind``, soonest
     finished first. ``observed_s`` holds typical seconds per (node, model) when known."""
-    wanted = REQUEST_BACKEND.get(request_kind, ())
     key = normalize(model)
     choices: list[BackendChoice] = []
     for record, status in nodes:
         if record.node_id in excluded:
             continue
         for backend in record.heartbeat.backends:
-            if backend.kind not in wanted or not backend.reachable:
+            if not serves(backend, request_kind) or not backend.reachable:
                 continue
             if key not in {normalize(m) for m in backend.models}:
                 continue
@@ -133,7 +142,9 @@ def explain(records: Iterable[NodeRecord], model: str, request_kind: str) -> str
     reasons: list[str] = []
     for record in records:
         for backend in record.heartbeat.backends:
-            if backend.kind not in wanted or key not in {normalize(m) for m in backend.models}:
+            if not serves(backend, request_kind) or key not in {
+                normalize(m) for m in backend.models
+            }:
                 continue
             state = "unreachable" if not backend.reachable else f"busy ({backend.busy} jobs)"
             detail = f": {backend.detail}" if backend.detail and not backend.reachable else ""

@@ -6,11 +6,11 @@ endpoint (``router.backends.ollama``) with the context window the choice asked f
 timeout from the expected time; an OpenAI-compatible server gets the translation
 (``router.backends.openai``) and its SSE is read back as Ollama NDJSON; image and speech jobs go to
 the node's job gateway (``router.backends.media``) and come back whole, except images of an Ollama's
-own image models, sent to that Ollama in its shape (``router.backends.ollama_images``). A failure
-before the first byte raises ``AttemptFailed`` (the pipeline retries elsewhere); after it, the
-``Routed`` answer ends the stream with an error. When an answer ends, ``Forwarder`` releases its
-slot, learns the node's speed from Ollama's durations (or, for another backend, how long the job
-took) and records the trace.
+own image models, sent to that Ollama in its shape (``router.backends.ollama_images``); Ollama's own
+``/api/generate`` for such a model goes to that Ollama as is. A failure before the first byte raises
+``AttemptFailed`` (the pipeline retries elsewhere); after it, the ``Routed`` answer ends the stream
+with an error. When an answer ends, ``Forwarder`` releases its slot, learns the node's speed from
+Ollama's durations (or, for another backend, how long the job took) and records the trace.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Forwarder:
         task = asyncio.current_task()
         attempt.slot.on_reap = task.cancel if task is not None else None
         backend = attempt.choice.backend
-        if backend in ("image", "stt"):
+        if request.kind in ("image", "transcribe"):
             return await self._forward_job(request, attempt, trace, _body(request, attempt, None))
         if backend == "openai":
             return await self._forward_openai(
@@ -104,6 +104,8 @@ class Forwarder:
         timeout_s = first_byte_timeout(
             expected_s, self.settings.first_byte_timeout_min_s, self.settings.first_byte_timeout_s
         )
+        if choice.backend == "image":  # an image model on its Ollama: nothing comes before it
+            timeout_s = self.settings.first_byte_timeout_s
         response = await self.upstream.open(
             choice.ollama_url, call.path, call.payload, first_byte_timeout_s=timeout_s
         )
@@ -111,6 +113,8 @@ class Forwarder:
         streaming = request.stream and request.kind in ("chat", "generate")
         if not streaming:
             raw = (await self._read_whole(request, attempt, trace, response)).strip()
+            if choice.backend == "image":  # Ollama 0.14 streams image progress all the same
+                raw = raw.rsplit(b"\n", 1)[-1]
             parsed = parse_line(raw) if raw else None
             if parsed is None or (framing.is_error(raw) if framing.native else "error" in parsed):
                 message = framing.error_text(raw) if parsed else "the node sent an empty answer"

@@ -234,6 +234,24 @@ def test_an_ollama_image_model_through_both_endpoint_styles(backends: Backends) 
     assert wrong.status_code == 400 and "/api/generate-image" in wrong.json()["error"]
 
 
+def test_ollamas_own_image_api_through_the_router(backends: Backends) -> None:
+    llm = ollama.Client(host=backends.url)
+    whole = llm.generate(model="x/z-image-turbo", prompt="a heron", width=64, height=32, steps=2)
+    assert whole.done and whole.image, "Ollama 0.14 streamed; the router answers the last line"
+    assert png_size(base64.b64decode(whole.image)) == (64, 32)
+    parts = list(
+        llm.generate(
+            model="x/z-image-turbo", prompt="a heron", width=64, height=64, steps=3, stream=True
+        )
+    )
+    assert [(p.completed, p.total, p.done) for p in parts[:-1]] == [
+        (1, 3, False),
+        (2, 3, False),
+        (3, 3, False),
+    ]
+    assert parts[-1].done and png_size(base64.b64decode(parts[-1].image or "")) == (64, 64)
+
+
 def test_transcription_through_both_endpoint_styles(backends: Backends) -> None:
     audio = wav(12.0)
     verbose = client(backends).audio.transcriptions.create(

@@ -119,3 +119,8 @@ def test_an_ollama_image_model_in_memory_is_not_a_language_model() -> None:
         "ollama",
         "http://127.0.0.1:11434",
     )
+    nodes = [(node, "online")]
+    [native] = placement.backend_choices(nodes, "x/z-image-turbo", "generate", {}, set())
+    assert native == choice, "Ollama's own /api/generate reaches its image models too"
+    assert placement.backend_choices(nodes, "x/z-image-turbo", "chat", {}, set()) == []
+    assert placement.backend_choices(NODES, "flux-dev", "generate", {}, set()) == [], "not mflux"
