@@ -189,9 +189,11 @@ class Pipeline:
                         unknown.append(model)
                     break
                 reason = "fallback_models" if position > 0 else None
-                result = await self._try_ranked(
+                attempt = self._try_ranked(
                     request, model, ranking, retries, primary, reason, failures, wait_line
                 )
+                del ranking  # a ranking of every node: not kept while the answer is awaited
+                result = await attempt
                 if isinstance(result, Routed):
                     return result
                 failed_node, failure = result
@@ -228,6 +230,7 @@ class Pipeline:
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
         trace = self.traces.new(request, attempt, original, retries, fallback_reason)
         trace.candidates = ranking.explain(attempt.choice.node_id)
+        del ranking  # not kept while the node answers (it holds every node's estimate)
         self.breakers.attempting(attempt.choice.node_id)
         try:
             routed = await self.forwarder.forward(request, attempt, trace)
