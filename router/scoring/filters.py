@@ -110,6 +110,10 @@ def admit(
     if spare >= 0 and room_for_one_more and not critical:
         tight = spare < max(2.0, HEADROOM_FRACTION * total)
         return Fit(need_gb, weights, None, (), tight)
+    if queues.get((node_id, model), _IDLE)[1]:
+        # The router has requests for it running there, yet the node does not list it loaded:
+        # its load is under way (and holds the memory). It takes the rest once it is up.
+        return Fit(need_gb, weights, None, (), True)
     return _fit_by_evicting(node, need_gb, weights, spare, room_for_one_more, queues, demand)
 
 
@@ -144,6 +148,13 @@ def _fit_by_evicting(
             evicted.append(name)
         return Fit(need_gb, weights, None, tuple(evicted), True)
     if busy_gb == 0:
+        loading = _loading(node, queues)
+        if loading:  # models still loading hold the memory: wait for their requests, as for busy
+            reason = (
+                f"{BLOCKED}: needs {need_gb:.1f} GB, {node.memory_available_gb:.1f} GB free; "
+                f"loading {', '.join(loading)}"
+            )
+            return Fit(need_gb, weights, None, loading, True, loading, reason)
         # Nothing loaded to evict, yet it does not fit what is free: other work holds the memory.
         if node.pressure == "critical":
             return f"{CRITICAL_PRESSURE}: {node.memory_available_gb:.1f} GB available"
@@ -164,3 +175,16 @@ def _fit_by_evicting(
         waits_for.append(name)
     freed = tuple(name for _, _, name in idle) + tuple(waits_for)
     return Fit(need_gb, weights, None, freed, True, tuple(waits_for), reason)
+
+
+def _loading(node: NodeSnapshot, queues: Mapping[tuple[str, str], QueueLoad]) -> tuple[str, ...]:
+    """Models the router has requests running for on ``node`` that the node does not list as
+    loaded yet: their loads are under way (a heartbeat shows a load only once it is done)."""
+    node_id = node.node_id
+    return tuple(
+        sorted(
+            name
+            for (owner, name), load in queues.items()
+            if owner == node_id and load[1] and name not in node.loaded
+        )
+    )

@@ -318,7 +318,8 @@ def _reloads(
 ) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for name in fit.evicted:
-        weights = node.on_disk.get(name) or node.loaded[name].size_bytes
+        info = node.loaded.get(name)
+        weights = node.on_disk.get(name) or (info.size_bytes if info else 0)
         speed: ModelSpeed | None = fleet.speeds.models.get((node.node_id, name))
         out.append((load_seconds(speed, node_speed, weights), fleet.demand.get(name, 0.0)))
     return out
@@ -330,14 +331,15 @@ def _memory_wait(
     """Seconds until the busy models it must evict have finished their work (queued included)."""
     longest = 0.0
     for name in fit.blocked_by:
-        weights = node.on_disk.get(name) or node.loaded[name].size_bytes
+        info = node.loaded.get(name)  # None: still loading (``filters._loading``)
+        weights = node.on_disk.get(name) or (info.size_bytes if info else 0)
         speed = fleet.speeds.models.get((node.node_id, name))
         decode = decode_tps(speed, node_speed, node.bandwidth_gbps, weights)
         typical_s = fleet.speeds.output_tokens.get(name, DEFAULT_OUTPUT_TOKENS) / decode
         pending, in_flight, elapsed_s = fleet.queues.get((node.node_id, name), _IDLE)
         elapsed_s /= fleet.speeds.wall_per_reported
-        in_flight = max(in_flight, node.loaded[name].in_flight)
-        slots = effective_parallel(node, node.loaded[name].size_bytes / GB)
+        in_flight = max(in_flight, info.in_flight if info else 0)
+        slots = effective_parallel(node, (info.size_bytes if info else weights) / GB)
         drain = terms.queue_wait(pending, in_flight, elapsed_s, 1, typical_s) / slots
         longest = max(longest, drain)
     return longest

@@ -207,6 +207,22 @@ def test_memory_held_by_other_programs_rejects() -> None:
     assert decision.rejected["a"].startswith(scoring.INSUFFICIENT)
 
 
+def test_memory_held_by_a_load_under_way_blocks_rather_than_rejects() -> None:
+    # The router has a request running for "other" there, which the node does not list yet (a
+    # heartbeat shows a load once it is done): its load holds the memory. The request waits for
+    # it, as for a busy model, instead of a 503; the model being loaded itself takes the rest.
+    big = node("big", total=64, available=4, disk={BIG: BIG_FILE, "other:latest": BIG_FILE})
+    loading = {("big", "other:latest"): (0, 1, 0.0)}
+    decision = rank([big], request(BIG), now=NOW, queues=loading)
+    assert decision.ranked == [] and decision.rejected["big"].startswith(scoring.BLOCKED)
+    assert [c.node_id for c in decision.waiting] == ["big"]
+    assert decision.waiting[0].evicts == ("other:latest",)
+    same = rank([big], request("other:latest"), now=NOW, queues=loading)
+    assert order(same) == ["big"]
+    idle = rank([big], request(BIG), now=NOW)
+    assert idle.rejected["big"].startswith(scoring.INSUFFICIENT)
+
+
 def test_max_loaded_models_reached_with_busy_models_blocks() -> None:
     # Memory is plentiful but OLLAMA_MAX_LOADED_MODELS is reached: a busy model must finish first.
     busy = {"other:latest": LoadedInfo(2_000_000_000, 4096, 1)}
