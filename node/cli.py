@@ -30,7 +30,7 @@ from node.agent import NodeAgent
 from node.backends.inventory import Backends, BackendSpec, ConfigError, assemble
 from node.config import SIM_PROFILES, NodeSettings, load_node_settings
 from node.gateway import create_gateway
-from node.sim import SimConfig, create_app
+from node.sim import PROFILES, SimConfig, create_app
 
 log = logging.getLogger("herd.node.cli")
 
@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sim-models",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
-        help="comma-separated models on the simulator's disk (default: the profile's)",
+        help="comma-separated models on the simulator's disk (default: the profile's; "
+        "+name,+name: the profile's and these)",
     )
     p.add_argument(
         "--sim-image", action="store_const", const=True, help="simulate an image server too"
@@ -311,9 +312,10 @@ class Simulator:
 
     async def start(self, stop: asyncio.Event) -> bool:
         settings = self.settings
-        sim = SimConfig(
-            profile=self.profile, memory_gb=settings.sim_memory_gb, models=settings.sim_models
-        )
+        models = settings.sim_models
+        if models and all(name.startswith("+") for name in models):
+            models = [*PROFILES[self.profile].models, *(name[1:] for name in models)]
+        sim = SimConfig(profile=self.profile, memory_gb=settings.sim_memory_gb, models=models)
         if settings.sim_time_scale is not None:
             sim.time_scale = settings.sim_time_scale
         self._served = _Served(create_app(sim), settings.sim_host, settings.sim_port, "herd-sim")

@@ -153,7 +153,8 @@ class NodeSettings(BaseModel):
     sim_models: list[str] | None = Field(
         default=None,
         description="The models on the simulator's disk, instead of the profile's (any in its"
-        " catalogue, Ollama's image models x/z-image-turbo and x/flux2-klein included).",
+        " catalogue, Ollama's image models x/z-image-turbo and x/flux2-klein included); names"
+        " that all start with + are added to the profile's.",
     )
     sim_image: bool = Field(default=False, description="Simulate an image server too.")
     sim_speech: bool = Field(default=False, description="Simulate a Qwen3-ASR server too.")

@@ -30,8 +30,13 @@ if TYPE_CHECKING:
     from router.parts import AppParts
 
 DEMO_NODES = (("demo-workstation", "workstation"), ("demo-laptop", "laptop"), ("demo-mini", "mini"))
-DEMO_BACKENDS = {"demo-workstation": "--sim-image", "demo-laptop": "--sim-speech"}
-"""The demo node that also simulates an image server, and the one with a speech server."""
+DEMO_BACKENDS = {
+    "demo-workstation": ("--sim-image",),
+    "demo-laptop": ("--sim-speech",),
+    "demo-mini": ("--sim-models", "+x/flux2-klein"),
+}
+"""The demo node that also simulates an image server, the one with a speech server, and the one
+whose Ollama has an image model of its own."""
 SKILL_PATH = Path(__file__).resolve().parents[1] / "skills" / "ollama-herd" / "SKILL.md"
 JOIN_TIMEOUT_S = 90.0
 """How long the demo waits for its nodes before it describes the fleet without the missing ones."""
@@ -101,7 +106,7 @@ def _start_node(
             "127.0.0.1",
             "--gateway-port",
             str(port + 150 + index),
-            *([DEMO_BACKENDS[node_id]] if node_id in DEMO_BACKENDS else []),
+            *DEMO_BACKENDS.get(node_id, ()),
         ],
         cwd=Path.cwd(),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -190,7 +195,9 @@ async def fleet_text(parts: AppParts, time_scale: float, poll_s: float = 0.5) ->
             f"{to_gb(hb.memory.total_bytes, 1):g} GB memory{disk}"
         )
         models = sorted(m.name for m in hb.ollama.models_available)
-        lines.append(f"  {'':<17} models: {', '.join(models)}")
+        images = sorted(record.ollama_image_models)
+        extra = f"; images through its Ollama: {', '.join(images)}" if images else ""
+        lines.append(f"  {'':<17} models: {', '.join(models)}{extra}")
     return "\n".join(lines) + "\n"
 
 

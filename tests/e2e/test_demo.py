@@ -90,6 +90,7 @@ def describe_the_demo(demo: Proc, url: str, status: dict, home: Path, temp: Path
     assert set(described) == {"demo-workstation", "demo-laptop", "demo-mini"}
     assert "llama3.3:70b" in described["demo-workstation"]
     assert "llama3.3:70b" not in described["demo-mini"]
+    assert "images through its Ollama: x/flux2-klein:latest" in described["demo-mini"]
     assert "Simulated M-Ultra, 24 cores" in text
     nodes = {n["node_id"]: n for n in status["nodes"]}
     workstation, mini = nodes["demo-workstation"], nodes["demo-mini"]
