@@ -32,6 +32,7 @@ def start_demo(
             what="three demo nodes online",
         )
     except BaseException:
+        print(demo.output()[-4000:])  # the router's and the nodes' own words, when they did not
         demo.stop()
         raise
     return demo, url, status
