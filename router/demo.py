@@ -81,7 +81,7 @@ def run_demo(time_scale: float, overrides: dict[str, Any]) -> int:
 def _start_node(
     node_id: str, profile: str, index: int, port: int, time_scale: float, router_url: str
 ) -> subprocess.Popen[bytes]:
-    sim_port = port + 100 + index
+    sim_port = _free_port_from(port + 100 + 10 * index)
     return subprocess.Popen(
         [
             sys.executable,
@@ -105,7 +105,7 @@ def _start_node(
             "--gateway-host",
             "127.0.0.1",
             "--gateway-port",
-            str(port + 150 + index),
+            str(_free_port_from(port + 150 + 10 * index)),
             *DEMO_BACKENDS.get(node_id, ()),
         ],
         cwd=Path.cwd(),
@@ -199,6 +199,17 @@ async def fleet_text(parts: AppParts, time_scale: float, poll_s: float = 0.5) ->
         extra = f"; images through its Ollama: {', '.join(images)}" if images else ""
         lines.append(f"  {'':<17} models: {', '.join(models)}{extra}")
     return "\n".join(lines) + "\n"
+
+
+def _free_port_from(start: int) -> int:
+    """The first port from ``start`` that nothing listens on (of the next ten; else one the
+    system picks): the derived ports of the nodes may be taken by other programs."""
+    for candidate in range(start, min(start + 10, 65536)):
+        if _port_free("127.0.0.1", candidate):
+            return candidate
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _port_free(host: str, port: int) -> bool:
