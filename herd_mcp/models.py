@@ -183,6 +183,7 @@ class Toggles(_Open):
     context_protection: bool | None = None
     session_affinity: bool | None = None
     zombie_reaper: bool | None = None
+    restore_evicted: bool | None = None
     reaper_timeout_s: float | None = None
     max_retries: int | None = None
     trace_retention_days: int | None = None

@@ -34,7 +34,8 @@ def register_get_settings(tool: Tool, client: RouterClient) -> None:
     @tool("get_settings", READ, "Router settings")
     async def get_settings() -> SettingsResult:
         """The router's configuration, its runtime toggles (auto_pull, vram_fallback,
-        context_protection, session_affinity, zombie_reaper, reaper_timeout_s, max_retries,
+        context_protection, session_affinity, zombie_reaper, restore_evicted, reaper_timeout_s,
+        max_retries,
         trace_retention_days) and the agent and Ollama version of every node."""
         async with router_errors(client):
             data = await client.settings()
@@ -57,6 +58,7 @@ def register_update_settings(
         context_protection: bool | None,
         session_affinity: bool | None,
         zombie_reaper: bool | None,
+        restore_evicted: bool | None,
         reaper_timeout_s: float | None,
         max_retries: int | None,
         trace_retention_days: int | None,
@@ -67,6 +69,7 @@ def register_update_settings(
             context_protection=context_protection,
             session_affinity=session_affinity,
             zombie_reaper=zombie_reaper,
+            restore_evicted=restore_evicted,
             reaper_timeout_s=reaper_timeout_s,
             max_retries=max_retries,
             trace_retention_days=trace_retention_days,
@@ -96,6 +99,9 @@ def register_update_settings(
             bool | None, Field(description="Keep a conversation on one node")
         ] = None,
         zombie_reaper: Annotated[bool | None, Field(description="Free stalled slots")] = None,
+        restore_evicted: Annotated[
+            bool | None, Field(description="Load evicted models back where they ran")
+        ] = None,
         reaper_timeout_s: Annotated[float | None, Field(gt=0, le=86_400)] = None,
         max_retries: Annotated[int | None, Field(ge=0, le=5)] = None,
         trace_retention_days: Annotated[int | None, Field(ge=1, le=3650)] = None,

@@ -48,6 +48,8 @@ from router.weekly import WeeklyPatterns
 log = logging.getLogger("herd.app")
 LATENCY_SEED_WINDOW_S = 7 * 86_400.0
 REAPER_PERIOD_S = 1.0
+RESTORE_PERIOD_S = 2.0
+"""How often displaced models are considered for a restore (``router.restorer``)."""
 WEEKLY_FILE = "weekly.json"
 WEEKLY_SAVE_PERIOD_S = 600.0
 
@@ -159,6 +161,8 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
     supervisor = ctx.supervisor
     supervisor.observe("trace-writer", lambda: ctx.store.writer_error)
     supervisor.every("reaper", REAPER_PERIOD_S, lambda: _reap(ctx))
+    supervisor.every("restorer", RESTORE_PERIOD_S, lambda: _restore(ctx))
+    stack.push_async_callback(ctx.restorer.aclose)
     supervisor.every(
         "weekly-save",
         WEEKLY_SAVE_PERIOD_S,
@@ -175,6 +179,11 @@ async def _start_services(ctx: AppParts, stack: contextlib.AsyncExitStack) -> No
         stack.push_async_callback(advertiser.stop)
         supervisor.keep("mdns-advertiser", advertiser.advertise)
     stack.push_async_callback(supervisor.aclose)  # first out: the tasks stop before the rest
+
+
+async def _restore(ctx: AppParts) -> None:
+    """Start loading displaced models back where they ran (``router.restorer``)."""
+    await ctx.restorer.run_once()
 
 
 async def _reap(ctx: AppParts) -> None:

@@ -66,6 +66,13 @@ def _add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body-bytes", type=int)
     p.add_argument("--max-queue", type=int, dest="max_queue_per_model")
     p.add_argument("--reaper-timeout", type=float, dest="reaper_timeout_s")
+    p.add_argument(
+        "--no-restore-evicted",
+        action="store_false",
+        default=None,
+        dest="restore_evicted",
+        help="never load an evicted model back by itself (the restore_evicted toggle)",
+    )
     p.add_argument("--retention-days", type=int, dest="trace_retention_days")
     p.add_argument("--log-level")
 
@@ -84,6 +91,7 @@ _SETTING_KEYS = (
     "max_body_bytes",
     "max_queue_per_model",
     "reaper_timeout_s",
+    "restore_evicted",
     "trace_retention_days",
     "log_level",
 )

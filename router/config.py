@@ -49,6 +49,13 @@ class RuntimeToggles(BaseModel):
         default=True, description="Send a conversation back to the node that holds its cache."
     )
     zombie_reaper: bool = Field(default=True, description="Free slots of stalled requests.")
+    restore_evicted: bool = Field(
+        default=True,
+        description=(
+            "Load a model an eviction pushed off a node back onto it once that node is idle with "
+            "room, while the model is in demand."
+        ),
+    )
     reaper_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
     max_retries: int = Field(default=2, ge=0, le=5)
     trace_retention_days: int = Field(default=30, ge=1, le=3650)

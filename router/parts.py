@@ -31,6 +31,7 @@ from router.pipeline.pulls import PullCoordinator
 from router.pipeline.show import ModelShow
 from router.queues import QueueBoard
 from router.registry import Registry
+from router.restorer import EvictionRestorer
 from router.store import TraceStore
 from router.supervisor import Supervisor
 from router.upstream import Upstream
@@ -57,6 +58,8 @@ class AppParts:
     metrics: Metrics
     supervisor: Supervisor
     """Owns the background tasks ``router.app`` starts; the health report reads its snapshot."""
+    restorer: EvictionRestorer
+    """Loads models an eviction displaced back where they ran (a background task)."""
 
     @property
     def keys(self) -> Keys:
@@ -137,4 +140,5 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         benchmarks=BenchmarkRunner(store, pipeline, clock),
         metrics=metrics,
         supervisor=Supervisor(clock),
+        restorer=EvictionRestorer(settings, registry, queues, ranker.demand, upstream, clock),
     )

@@ -42,6 +42,9 @@ class NodeRecord:
     cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=CPU_HISTORY_LENGTH))
     recently_unloaded: dict[str, float] = field(default_factory=dict)
     """Normalised model name -> when it left memory."""
+    displaced: dict[str, float] = field(default_factory=dict)
+    """Models that left memory as another model arrived (an eviction) -> when; forgotten when
+    they load there again (``router.scoring.restores`` brings them back)."""
     identity: dict[str, Any] | None = None
     """The node's binding as ``router.node_identity`` shows it (address changes, pending)."""
     held: dict[str, tuple[AvailableModel | None, float]] = field(default_factory=dict)
@@ -196,14 +199,19 @@ class Registry:
     def _note_unloaded(self, record: NodeRecord, heartbeat: Heartbeat, now: float) -> None:
         before = record.loaded_models
         after = {normalize(m.name) for m in heartbeat.ollama.models_loaded}
+        arrived = bool(after - before)
         for name in before - after:
             record.recently_unloaded[name] = now
+            if arrived:
+                record.displaced[name] = now
         for name in after:
             record.recently_unloaded.pop(name, None)
+            record.displaced.pop(name, None)
         horizon = now - UNLOADED_MEMORY_S
-        for name, when in list(record.recently_unloaded.items()):
-            if when < horizon:
-                del record.recently_unloaded[name]
+        for memory in (record.recently_unloaded, record.displaced):
+            for name, when in list(memory.items()):
+                if when < horizon:
+                    del memory[name]
 
     def replace_available(self, node_id: str, models: list[AvailableModel]) -> None:
         """Take a fresh ``/api/tags`` of a node the router just changed (pull, delete).

@@ -182,8 +182,14 @@ def running_fleet(
     time_scale: float = 0.02,
     env: dict[str, str] | None = None,
     router_wrapper: list[str] | None = None,
+    restore_evicted: bool = False,
 ) -> Iterator[Fleet]:
-    url, router = launch_router(data_dir, *(router_flags or []), env=env, wrapper=router_wrapper)
+    """A router and ``nodes`` (``(id, profile)`` or ``(id, profile, [flags])``), all ready.
+
+    The router does not load evicted models back by itself unless ``restore_evicted``: a test
+    that did not ask for it must not find models appearing between its steps."""
+    flags = [*(router_flags or []), *([] if restore_evicted else ["--no-restore-evicted"])]
+    url, router = launch_router(data_dir, *flags, env=env, wrapper=router_wrapper)
     fleet = Fleet(router_url=url, router=router, data_dir=data_dir)
     try:
         # Every process starts at once (an agent retries until the router answers), then each

@@ -72,6 +72,7 @@ ROUTER_LAYERS: dict[str, int] = {
     "router.demand": SERVICES,
     "router.native": SERVICES,
     "router.unload": SERVICES,
+    "router.restorer": SERVICES,
     "router.supervisor": SERVICES,
     "router.metrics": SERVICES,
     "router.backends": SERVICES,

@@ -75,6 +75,27 @@ def test_unloaded_models_are_remembered_as_warm(registry: Registry, clock: Clock
     assert record.recently_unloaded == {}
 
 
+def test_a_model_that_leaves_as_another_arrives_is_displaced(
+    registry: Registry, clock: Clock
+) -> None:
+    disk = [("llama3.2:3b", 2.0), ("qwen3:32b", 20.0), ("gemma3:4b", 3.0)]
+    registry.apply(
+        heartbeat("a", loaded=[("llama3.2:3b", 2.0), ("gemma3:4b", 3.0)], available=disk)
+    )
+    clock.now += 5
+    # gemma3 expired on its own, alone: not displaced.
+    registry.apply(heartbeat("a", loaded=[("llama3.2:3b", 2.0)], available=disk))
+    clock.now += 5
+    registry.apply(heartbeat("a", loaded=[("qwen3:32b", 20.0)], available=disk))
+    record = registry.get("a")
+    assert record is not None
+    assert record.displaced == {"llama3.2:3b": clock.now}
+    assert set(record.recently_unloaded) == {"llama3.2:3b", "gemma3:4b"}
+    clock.now += 5
+    registry.apply(heartbeat("a", loaded=[("llama3.2:3b", 2.0)], available=disk))
+    assert record.displaced == {"qwen3:32b": clock.now}  # the 3B is back and took its place
+
+
 def test_cpu_history_is_bounded(registry: Registry) -> None:
     for pct in range(100):
         registry.apply(heartbeat("a", cpu_pct=float(pct)))
