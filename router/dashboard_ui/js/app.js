@@ -43,6 +43,7 @@ async function show(name, { focus = false } = {}) {
   }
   document.title = `${VIEWS[name].title} · herd`;
   clear(main);
+  main.removeAttribute("data-ready"); // set again once this render is on the page
   main.setAttribute("data-view", name);
   main.append(notice(`Loading ${VIEWS[name].title.toLowerCase()}…`));
   const root = el("div", { class: "view", "data-view": name });
