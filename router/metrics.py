@@ -128,6 +128,10 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("model", "node"),
     ),
     "herd_fallbacks": ("Requests served by another model, by reason", ("reason",)),
+    "herd_restores": (
+        "Displaced models loaded back onto their node, by outcome (done, failed)",
+        ("model", "node", "outcome"),
+    ),
 }
 _HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
     "herd_request_duration_seconds": (
@@ -203,6 +207,10 @@ class Metrics(Collector):
                 self._inc("herd_cold_loads", (model, node))
             if trace.fallback_used:
                 self._inc("herd_fallbacks", (trace.fallback_reason or "unknown",))
+
+    def restored(self, model: str, node: str, ok: bool) -> None:
+        """Count one restore of a displaced model (``router.restorer``)."""
+        self._inc("herd_restores", (self._model(model), node, "done" if ok else "failed"))
 
     def waited(self, model: str, seconds: float) -> None:
         self._observe("herd_queue_wait_seconds", (self._model(model),), seconds)

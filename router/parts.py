@@ -140,5 +140,7 @@ def build_parts(settings: RouterSettings, clock: Callable[[], float] = time.time
         benchmarks=BenchmarkRunner(store, pipeline, clock),
         metrics=metrics,
         supervisor=Supervisor(clock),
-        restorer=EvictionRestorer(settings, registry, queues, ranker.demand, upstream, clock),
+        restorer=EvictionRestorer(
+            settings, registry, queues, ranker.demand, upstream, metrics, clock
+        ),
     )

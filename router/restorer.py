@@ -5,7 +5,7 @@ seconds under the supervisor) that asks ``router.scoring.restores`` which displa
 should come back now, and loads each with an empty ``/api/generate`` (Ollama's way to load a model
 without generating), off the request path. A node gets one load at a time, a model on a node is
 tried again only after ``RETRY_S``, and nothing happens while the ``restore_evicted`` toggle is
-off. Each restore is logged on the console; ``restored`` and ``failed`` count them.
+off. Each restore is logged on the console and counted in ``/metrics`` (``herd_restores_total``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from router import model_size
 from router.config import RouterSettings
 from router.demand import Demand
 from router.http_client import HTTPError
+from router.metrics import Metrics
 from router.queues import QueueBoard
 from router.registry import NodeRecord, Registry
 from router.scoring import restores, snapshot_from_heartbeat
@@ -42,6 +43,7 @@ class EvictionRestorer:
         queues: QueueBoard,
         demand: Demand,
         upstream: Upstream,
+        metrics: Metrics,
         clock: Callable[[], float],
     ) -> None:
         self.settings = settings
@@ -49,9 +51,8 @@ class EvictionRestorer:
         self.queues = queues
         self.demand = demand
         self.upstream = upstream
+        self.metrics = metrics
         self.clock = clock
-        self.restored = 0
-        self.failed = 0
         self._tried: dict[tuple[str, str], float] = {}
         self._loading: dict[str, asyncio.Task[None]] = {}
         """node id -> its restore in progress."""
@@ -117,9 +118,9 @@ class EvictionRestorer:
             )
             if response.status_code >= 400:
                 raise ValueError(error_message(response.content) or f"HTTP {response.status_code}")
-            self.restored += 1
+            self.metrics.restored(model, node_id, ok=True)
         except (HTTPError, ValueError) as exc:
-            self.failed += 1
+            self.metrics.restored(model, node_id, ok=False)
             log.warning(
                 "could not restore %s on %s: %s",
                 model,

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import Fleet, running_fleet
 from tests.procs import wait_until
@@ -62,3 +63,15 @@ def test_a_displaced_model_in_demand_is_loaded_back_once_its_node_is_free(fleet:
     [restore] = loads_without_prompt(fleet, SMALL)
     assert restore["body"] == {"model": SMALL}
     assert loaded(fleet) == {SMALL}  # and the 14B was not brought back: nothing displaced it
+    wait_until(lambda: restores_counted(fleet) == 1, timeout=5, what="the restore counted")
+
+
+def restores_counted(fleet: Fleet) -> float:
+    text = httpx.get(f"{fleet.router_url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "herd_restores_total"
+        and sample.labels == {"model": SMALL, "node": "studio", "outcome": "done"}
+    )
