@@ -14,6 +14,7 @@ import pytest
 
 from router.http_client import Client, ConnectTimeout
 from router.upstream import AttemptFailed, Upstream
+from tests.procs import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +68,7 @@ async def test_a_server_that_does_not_accept_still_times_out() -> None:
                 filler.setblocking(False)
                 with suppress(BlockingIOError):
                     filler.connect(("127.0.0.1", port))
+            wait_until(lambda: fillers[0].getpeername(), what="the accept queue to fill")
             upstream = Upstream(connect_timeout_s=TIMEOUT_S)
             try:
                 with pytest.raises(AttemptFailed) as failed:
