@@ -1,6 +1,7 @@
-"""The simulator's Ollama API: ``/api/version``, ``/api/tags``, ``/api/ps``, ``/api/show``,
-``/api/pull``, ``/api/delete``, ``/api/chat``, ``/api/generate``, ``/api/embed`` and
-``/api/embeddings``, with Ollama's exact reply shapes (NDJSON chunks or one JSON object).
+"""The simulator's Ollama API: ``/api/version``, ``/api/tags`` (with ``capabilities`` from 0.30.0),
+``/api/ps``, ``/api/show``, ``/api/pull``, ``/api/delete``, ``/api/chat``, ``/api/generate``,
+``/api/embed`` and ``/api/embeddings``, with Ollama's exact reply shapes (NDJSON chunks or one JSON
+object).
 
 Owns request validation and reply shapes for those paths, as handler methods of the
 ``OllamaEndpoints`` mixin that ``server.Simulator`` inherits. It must never touch the ASGI
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+
+from herd_contract.versions import parse_version
 
 from . import replies
 from .catalogue import CATALOGUE, ModelSpec, find_model
@@ -31,6 +34,8 @@ from .generation import (
 )
 from .ollama_images import OllamaImages
 
+TAGS_CAPABILITIES_SINCE = (0, 30, 0)
+"""The first Ollama whose ``/api/tags`` lists each model's capabilities."""
 FOREVER_S = 9_223_372_036.0
 """Ollama shows a model kept forever as expiring ~292 years from now (max int64 nanoseconds)."""
 _CAPABILITY_VERB = {"completion": "generate", "embedding": "embeddings"}
@@ -62,7 +67,7 @@ class OllamaEndpoints:
         yield dumps({"version": self.config.version})
 
     def _tag_entry(self, spec: ModelSpec) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "name": spec.name,
             "model": spec.name,
             "modified_at": iso(self.engine.disk.get(spec.name, self.created)),
@@ -70,6 +75,9 @@ class OllamaEndpoints:
             "digest": spec.digest,
             "details": details_of(spec),
         }
+        if (parse_version(self.config.version) or (0, 0, 0)) >= TAGS_CAPABILITIES_SINCE:
+            entry["capabilities"] = list(spec.capabilities)
+        return entry
 
     async def tags(self, call: Call) -> AsyncIterator[Item]:
         disk = sorted(self.engine.disk.items(), key=lambda kv: -kv[1])

@@ -226,3 +226,24 @@ async def test_later_ollamas_honour_stream_false_and_0_32_6_refuses() -> None:
         refused = await client.post("/api/generate", json=body)
     assert refused.status_code == 400
     assert refused.json() == {"error": "image generation models are not currently supported"}
+
+
+async def test_from_ollama_0_30_the_tags_carry_the_capabilities_the_agent_reads() -> None:
+    from node.collectors import OllamaReader
+
+    config = SimConfig(
+        profile="laptop", time_scale=0, version="0.30.0", models=["llama3.2:3b", IMAGE_MODEL]
+    )
+    transport = httpx.ASGITransport(app=create_app(config))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        tags = {m["name"]: m for m in (await client.get("/api/tags")).json()["models"]}
+    assert tags[IMAGE_MODEL]["capabilities"] == ["image"]
+    assert tags["llama3.2:3b"]["capabilities"] == ["completion", "tools"]
+    reader = OllamaReader("http://sim", inspect_processes=False, transport=transport)
+    try:
+        snapshot = await reader.read()
+    finally:
+        await reader.aclose()
+    llms, report = agent_side.split("http://sim", snapshot.version, snapshot.available)
+    assert [m.name for m in llms] == ["llama3.2:3b"]
+    assert report is not None and report.models == [IMAGE_MODEL] and report.reachable
