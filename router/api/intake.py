@@ -33,8 +33,8 @@ class Intake:
     fallback_models: list[str]
     client_ip: str | None
     request_id: str
-    client_gone: asyncio.Event | None = None
-    """Set when the client disconnects while its answer has not begun."""
+    client_gone: asyncio.Future[None] | None = None
+    """Done when the client disconnects while its answer has not begun."""
 
     def inference(
         self,
@@ -70,7 +70,7 @@ async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Inta
         raise BadRequest("model is required")
     if not isinstance(model, str):
         raise BadRequest("model must be a string")
-    gone = asyncio.Event()
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     state["watcher"] = asyncio.create_task(_watch_disconnect(request, gone))
     return Intake(
         body=body,
@@ -83,14 +83,15 @@ async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Inta
     )
 
 
-async def _watch_disconnect(request: Request, gone: asyncio.Event) -> None:
-    """Set ``gone`` when the client disconnects. Runs only once the body has been read and until
-    the response starts (the streaming response then watches by itself), so no body message is
-    ever taken from the handler."""
+async def _watch_disconnect(request: Request, gone: asyncio.Future[None]) -> None:
+    """Complete ``gone`` when the client disconnects. Runs only once the body has been read and
+    until the response starts (the streaming response then watches by itself), so no body message
+    is ever taken from the handler."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            gone.set()
+            if not gone.done():
+                gone.set_result(None)
             return
 
 

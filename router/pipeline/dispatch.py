@@ -91,27 +91,31 @@ class Pipeline:
         wherever it is (waiting in a queue, or for a node's first byte, whose request is closed),
         the slot is freed, the trace says ``client_disconnected`` and ``ClientGone`` is raised.
         """
-        if request.client_gone is None:
+        gone = request.client_gone
+        if gone is None:
             return await self._open_traced(request)
-        work = asyncio.ensure_future(self._open_traced(request))
-        gone = asyncio.ensure_future(request.client_gone.wait())
+        task = asyncio.current_task()
+        assert task is not None
+        settled = False
+
+        def leave(_: object) -> None:
+            # Runs a loop turn after the client left: routing stops wherever it waits.
+            if not settled:
+                request.left = True
+                task.cancel()
+
+        gone.add_done_callback(leave)
+        routed: Routed | None = None
         try:
-            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            gone.cancel()
-            work.cancel()
-            raise
-        gone.cancel()
-        if not work.done():
-            request.left = True
-            work.cancel()
-        try:
-            routed = await work
+            routed = await self._open_traced(request)
         except asyncio.CancelledError:
             if not request.left:
                 raise
-            routed = None
-        if request.left or request.client_gone.is_set():
+            task.uncancel()
+        finally:
+            settled = True
+            gone.remove_done_callback(leave)
+        if request.left or gone.done():
             if routed is not None:
                 await routed.close(disconnected=True)
             elif not request.left_traced:

@@ -39,8 +39,8 @@ class InferenceRequest:
     request_id: str = field(default_factory=new_request_id)
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
-    client_gone: asyncio.Event | None = None
-    """Set by the front end when the client disconnects (``None``: not watched)."""
+    client_gone: asyncio.Future[None] | None = None
+    """Done once the client disconnected, set by the front end (``None``: not watched)."""
     left: bool = False
     """The pipeline stopped routing because the client left."""
     left_traced: bool = False
