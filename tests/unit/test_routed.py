@@ -1,0 +1,67 @@
+"""A streamed answer frees its node's slot when the node's last line arrives.
+
+The node is done with the request then; the client may still be reading the last lines through
+the router. The next request waiting for that slot starts at once, not after the relay's tail.
+A real queue board and slot; the node's lines are an async generator; no network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from router.pipeline.attempt import Attempt
+from router.pipeline.candidates import Choice
+from router.pipeline.framing import NDJSON
+from router.pipeline.request import InferenceRequest
+from router.pipeline.routed import Routed
+from router.queues import QueueBoard
+from router.traces import TraceRecord, TraceStatus
+
+MODEL = "llama3.2:3b"
+
+
+def line(**fields: Any) -> bytes:
+    return json.dumps({"model": MODEL, **fields}).encode() + b"\n"
+
+
+async def node_lines() -> AsyncIterator[bytes]:
+    yield line(message={"role": "assistant", "content": " there"}, done=False)
+    yield line(message={"role": "assistant", "content": ""}, done=True, eval_count=2)
+
+
+async def test_the_slot_frees_at_the_last_line_and_the_end_records_once() -> None:
+    queues = QueueBoard(clock=lambda: 0.0)
+    queue = queues.queue("a", MODEL, 1)
+    slot = queue.try_acquire()
+    assert slot is not None
+    choice = Choice("a", "http://a", 1.0, {}, True, 1, 4096)
+    request = InferenceRequest(kind="chat", model=MODEL, body={}, stream=True)
+    ended: list[TraceStatus] = []
+
+    def finished(status: TraceStatus) -> None:  # as the pipeline's finisher: release, record
+        slot.release(ok=status == "completed")
+        ended.append(status)
+
+    routed = Routed(
+        request,
+        Attempt(choice=choice, model=MODEL, slot=slot, started=0.0),
+        TraceRecord(request.request_id, MODEL, MODEL, "a", "completed"),
+        line(message={"role": "assistant", "content": "hi"}, done=False),
+        node_lines(),
+        framing=NDJSON,
+        finish=lambda status, _final: finished(status),
+        clock=lambda: 0.0,
+        reaper_timeout_s=60.0,
+    )
+    stream = routed.lines()
+    await anext(stream)  # the first line, already read
+    await anext(stream)  # a middle line: the node is still generating
+    assert queue.in_flight == 1
+    last = await anext(stream)  # the done line, not yet sent on to the client
+    assert json.loads(last)["done"] is True
+    assert queue.in_flight == 0 and queue.try_acquire() is not None  # the next one may start
+    assert [rest async for rest in stream] == []  # the node's stream ends cleanly
+    await routed.close()
+    assert ended == ["completed"] and queue.done == 1 and queue.failed == 0
