@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from router.api.access import route
 from router.api.bodies import read_json_object
-from router.api.intake import intake, traced
+from router.api.intake import open_native_chat, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream, passed_through, translated
 from router.native import MESSAGES
@@ -38,13 +38,9 @@ def _failure(message: str) -> bytes:
 
 def routes(ctx: AppParts) -> list[Route]:
     async def messages(request: Request, state: dict[str, Any]) -> Response:
-        got = await intake(request, ctx, state)
-        chat = messages_request_to_ollama(got.body)
-        stream = bool(chat["stream"])
-        inference = got.inference("chat", "anthropic", chat, stream)
-        inference.native = MESSAGES.call(got.body)
-        routed = await ctx.pipeline.open(inference)
-        model = routed.model if routed.trace.fallback_used else got.model
+        got, routed, model = await open_native_chat(
+            request, ctx, state, "anthropic", messages_request_to_ollama, MESSAGES
+        )
         if routed.native:
             body: Any = routed.first if routed.complete else passed_through(routed, _failure)
         elif routed.complete:

@@ -1,7 +1,8 @@
 """What every inference front end does first: read the body, split off router-only fields, and
 make sure a refused request still leaves a trace.
 
-Shared by the Ollama and OpenAI front ends so that neither repeats the other.
+Shared by every front end so that none repeats another; ``open_native_chat`` is the common start
+of the front ends for APIs Ollama also speaks itself (Anthropic's Messages, OpenAI's Responses).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from router.api.bodies import read_json_object
 from router.api.request_ids import request_id_of
 from router.api.responses import error_response
 from router.errors import BadRequest, ClientGone, HerdError
+from router.native import NativeApi
 from router.parts import AppParts
 from router.pipeline.request import Api, InferenceRequest, RequestKind
+from router.pipeline.routed import Routed
 from router.translate import TAGS_HEADER, extract_router_fields
 
 
@@ -81,6 +84,25 @@ async def intake(request: Request, ctx: AppParts, state: dict[str, Any]) -> Inta
         request_id=state["request_id"],
         client_gone=gone,
     )
+
+
+async def open_native_chat(
+    request: Request,
+    ctx: AppParts,
+    state: dict[str, Any],
+    api: Api,
+    to_ollama: Callable[[dict[str, Any]], dict[str, Any]],
+    native: NativeApi,
+) -> tuple[Intake, Routed, str]:
+    """Route a chat in a client API that Ollama also speaks itself (``router.native``): the
+    translated ``/api/chat`` body for any node, the client's own body for a node whose Ollama has
+    the endpoint. The intake, the answer begun, and the model name to show the client."""
+    got = await intake(request, ctx, state)
+    chat = to_ollama(got.body)
+    inference = got.inference("chat", api, chat, bool(chat["stream"]))
+    inference.native = native.call(got.body)
+    routed = await ctx.pipeline.open(inference)
+    return got, routed, routed.model if routed.trace.fallback_used else got.model
 
 
 async def _watch_disconnect(request: Request, gone: asyncio.Future[None]) -> None:

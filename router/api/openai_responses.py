@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router.api.access import route
-from router.api.intake import intake, traced
+from router.api.intake import open_native_chat, traced
 from router.api.responses import json_response
 from router.api.streaming import RoutedStream, passed_through, translated
 from router.native import RESPONSES
@@ -32,13 +32,9 @@ SSE = "text/event-stream"
 
 def routes(ctx: AppParts) -> list[Route]:
     async def create(request: Request, state: dict[str, Any]) -> Response:
-        got = await intake(request, ctx, state)
-        chat = responses_request_to_ollama(got.body)
-        stream = bool(chat["stream"])
-        inference = got.inference("chat", "responses", chat, stream)
-        inference.native = RESPONSES.call(got.body)
-        routed = await ctx.pipeline.open(inference)
-        model = routed.model if routed.trace.fallback_used else got.model
+        got, routed, model = await open_native_chat(
+            request, ctx, state, "responses", responses_request_to_ollama, RESPONSES
+        )
         if routed.native and routed.complete:
             return Response(routed.first, media_type="application/json", headers=routed.headers())
         ident = f"resp_{got.request_id}"

@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.processes import launch_router
 from herd_cli import main as cli_main
 from herd_cli.render import human_bytes
 from herd_cli.terminal import Terminal
 from tests.fleet import Fleet, running_fleet
-from tests.procs import Proc, free_port, python_module, wait_http_ok, wait_until
+from tests.procs import free_port, wait_http_ok, wait_until
 
 pytestmark = pytest.mark.e2e
 MODEL = "llama3.2:3b"
@@ -196,22 +197,7 @@ def test_exit_codes_for_usage_unreachable_and_not_found(fleet: Fleet) -> None:
 
 
 def test_a_wrong_key_is_refused_without_a_traceback(tmp_path: Path) -> None:
-    port = free_port()
-    router = Proc(
-        python_module(
-            "router",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path),
-            "--no-mdns",
-        ),
-        env={"HERD_API_KEY": "right-key"},
-        name="router-with-key",
-    )
-    url = f"http://127.0.0.1:{port}"
+    url, router = launch_router(tmp_path, env={"HERD_API_KEY": "right-key"})
     try:
         wait_http_ok(f"{url}/", router)  # the one path open without a key
         wrong = herd(url, "ps", env={"HERD_API_KEY": "wrong-key"})
