@@ -100,6 +100,14 @@ def transcript(messages: list[dict[str, Any]]) -> str:
     return "\n".join(f"{m.get('role', '')}: {replies.text_of(m.get('content'))}" for m in messages)
 
 
+def generate_transcript(system: str, prompt: str) -> str:
+    """What a generate request's reply is planned from: the conversation Ollama renders it as (a
+    system message when there is one, then the user's prompt), so that a chat with those
+    messages gets the same reply."""
+    messages = [{"role": "system", "content": system}] if system else []
+    return transcript([*messages, {"role": "user", "content": prompt}])
+
+
 def plan_chat(
     model: str,
     messages: list[dict[str, Any]],
@@ -109,8 +117,20 @@ def plan_chat(
     think: bool,
     fmt: Any,
 ) -> replies.Plan:
-    """The reply a conversation gets: the tool call the rule picks from ``tools``, else text
-    planned from the whole transcript."""
+    """The reply a conversation gets: the continuation of a trailing assistant message (a
+    prefill), else the tool call the rule picks from ``tools``, else text planned from the whole
+    transcript."""
+    prefill = replies.prefill_of(messages)
+    if prefill is not None:
+        return replies.continuation(
+            model=model,
+            prompt_before=transcript(messages[:-1]),
+            prompt=transcript(messages),
+            prefill=prefill,
+            options=options,
+            think=think,
+            fmt=fmt,
+        )
     return replies.plan_reply(
         model=model,
         prompt=transcript(messages),

@@ -28,6 +28,7 @@ from .generation import (
     conversation_prefixes,
     embed_vectors,
     generate_events,
+    generate_transcript,
     message_tokens,
     plan_chat,
     started,
@@ -334,7 +335,11 @@ class OllamaEndpoints:
         )
         fmt = body.get("format") or None
         plan = replies.plan_reply(
-            model=spec.name, prompt=f"{system}\n{prompt}", options=options, think=think, fmt=fmt
+            model=spec.name,
+            prompt=generate_transcript(str(system), prompt),
+            options=options,
+            think=think,
+            fmt=fmt,
         )
         events = generate_events(call, name, plan, prompt_tokens, options, keep_alive)
         clock = self.engine.clock

@@ -16,6 +16,11 @@ Rules:
   the tool's required parameters (all of them when none is marked required), filled as above;
 - ``num_predict`` caps thinking + reply tokens (``done_reason: "length"``); a ``stop`` string ends
   the reply before it (``"stop"``);
+- a conversation ending in an assistant message with text (a *prefill*) is continued, as Ollama
+  does: the reply is the one the conversation without that message gets, from where the message
+  ends (what a model decoding greedily would say), or, when the message is not a start of that
+  reply, new words after it; no thinking (Ollama's parsers start a prefill's continuation in
+  content), no tool call, and ``num_predict`` caps only the new tokens (``continuation``);
 - token counts of prompts are ``ceil(characters / 4)``.
 """
 
@@ -204,16 +209,69 @@ def plan_reply(
             length += len(token)
         content = kept
 
+    limit = _limit(options)
+    if limit is not None and len(thinking) + len(content) + (1 if tool_calls else 0) > limit:
+        thinking = thinking[:limit]
+        content = content[: max(limit - len(thinking), 0)]
+        if tool_calls and len(thinking) >= limit:
+            tool_calls = None
+        done_reason = "length"
+    return Plan(thinking, content, tool_calls, done_reason)
+
+
+def _limit(options: dict[str, Any]) -> int | None:
     limit = options.get("num_predict")
     if isinstance(limit, int | float) and not isinstance(limit, bool) and limit >= 0:
-        limit = int(limit)
-        if len(thinking) + len(content) + (1 if tool_calls else 0) > limit:
-            thinking = thinking[:limit]
-            content = content[: max(limit - len(thinking), 0)]
-            if tool_calls and len(thinking) >= limit:
-                tool_calls = None
-            done_reason = "length"
-    return Plan(thinking, content, tool_calls, done_reason)
+        return int(limit)
+    return None
+
+
+def prefill_of(messages: list[dict[str, Any]]) -> str | None:
+    """The text of a conversation's last message when it is the assistant's (Ollama continues
+    it rather than starting a new turn), else None."""
+    if not messages or not isinstance(messages[-1], dict):
+        return None
+    last = messages[-1]
+    text = text_of(last.get("content"))
+    return text if last.get("role") == "assistant" and text else None
+
+
+def continuation(
+    *,
+    model: str,
+    prompt_before: str,
+    prompt: str,
+    prefill: str,
+    options: dict[str, Any] | None = None,
+    think: bool = False,
+    fmt: Any = None,
+) -> Plan:
+    """The reply that continues ``prefill`` (see the module rules): ``prompt_before`` is the
+    conversation without the prefill, ``prompt`` the whole of it."""
+    options = options or {}
+    unlimited = {k: v for k, v in options.items() if k != "num_predict"}
+    whole = plan_reply(model=model, prompt=prompt_before, options=unlimited, think=think, fmt=fmt)
+    content = _after(whole.content, prefill)
+    if content is None:
+        content = plan_reply(model=model, prompt=prompt, options=unlimited, fmt=fmt).content
+        if content and not prefill[-1].isspace() and not content[0].startswith(" "):
+            content = [" " + content[0], *content[1:]]
+    limit = _limit(options)
+    if limit is not None and len(content) > limit:
+        return Plan([], content[:limit], None, "length")
+    return Plan([], content, None, "stop")
+
+
+def _after(tokens: list[str], prefix: str) -> list[str] | None:
+    """The tokens after those that spell ``prefix`` exactly, or None when they do not."""
+    spelled = ""
+    for i, token in enumerate(tokens):
+        if spelled == prefix:
+            return tokens[i:]
+        spelled += token
+        if not prefix.startswith(spelled):
+            return None
+    return [] if spelled == prefix else None
 
 
 def embedding(model: str, text: str, dimensions: int, *, normalise: bool = True) -> list[float]:

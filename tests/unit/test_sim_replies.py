@@ -124,3 +124,41 @@ def test_faults_match_paths_models_and_counts() -> None:
         assert book.take("/v1/chat/completions", "x") is forever
     book.clear()
     assert book.take("/api/chat", "x") is None
+
+
+def test_a_prefill_that_starts_the_reply_is_continued_from_where_it_ends() -> None:
+    from node.sim.generation import generate_transcript, plan_chat, transcript
+
+    asked = [{"role": "user", "content": "hello"}]
+    whole = plan_chat("m", asked, None, {}, think=False, fmt=None)
+    prefill = "".join(whole.content[:5])
+    continued = plan_chat(
+        "m", [*asked, {"role": "assistant", "content": prefill}], None, {}, think=False, fmt=None
+    )
+    assert prefill + "".join(continued.content) == "".join(whole.content)
+    assert continued.eval_count == len(whole.content) - 5  # only new tokens are counted
+    # thinking is over once a prefill has text; the reply is the same as with think on
+    thought = plan_chat("m", asked, None, {}, think=True, fmt=None)
+    resumed = plan_chat(
+        "m",
+        [*asked, {"role": "assistant", "content": "".join(thought.content[:3])}],
+        None,
+        {"num_predict": 2},
+        think=True,
+        fmt=None,
+    )
+    assert resumed.thinking == [] and resumed.content == thought.content[3:5]
+    assert resumed.done_reason == "length"
+    # a generate request is planned as the chat Ollama renders it as
+    generated = replies.plan_reply(model="m", prompt=generate_transcript("", "hello"))
+    assert generated.content == whole.content and transcript(asked) == generate_transcript(
+        "", "hello"
+    )
+
+
+def test_a_prefill_of_other_words_is_followed_by_new_words() -> None:
+    plan = replies.continuation(
+        model="m", prompt_before="user: hi", prompt="user: hi\nassistant: Zebra", prefill="Zebra"
+    )
+    assert plan.content and plan.content[0].startswith(" ")
+    assert plan.thinking == [] and plan.tool_calls is None
