@@ -184,6 +184,7 @@ class Toggles(_Open):
     session_affinity: bool | None = None
     zombie_reaper: bool | None = None
     restore_evicted: bool | None = None
+    resume_streams: bool | None = None
     reaper_timeout_s: float | None = None
     max_retries: int | None = None
     trace_retention_days: int | None = None

@@ -34,7 +34,8 @@ def register_get_settings(tool: Tool, client: RouterClient) -> None:
     @tool("get_settings", READ, "Router settings")
     async def get_settings() -> SettingsResult:
         """The router's configuration, its runtime toggles (auto_pull, vram_fallback,
-        context_protection, session_affinity, zombie_reaper, restore_evicted, reaper_timeout_s,
+        context_protection, session_affinity, zombie_reaper, restore_evicted, resume_streams,
+        reaper_timeout_s,
         max_retries,
         trace_retention_days) and the agent and Ollama version of every node."""
         async with router_errors(client):
@@ -59,6 +60,7 @@ def register_update_settings(
         session_affinity: bool | None,
         zombie_reaper: bool | None,
         restore_evicted: bool | None,
+        resume_streams: bool | None,
         reaper_timeout_s: float | None,
         max_retries: int | None,
         trace_retention_days: int | None,
@@ -70,6 +72,7 @@ def register_update_settings(
             session_affinity=session_affinity,
             zombie_reaper=zombie_reaper,
             restore_evicted=restore_evicted,
+            resume_streams=resume_streams,
             reaper_timeout_s=reaper_timeout_s,
             max_retries=max_retries,
             trace_retention_days=trace_retention_days,
@@ -101,6 +104,9 @@ def register_update_settings(
         zombie_reaper: Annotated[bool | None, Field(description="Free stalled slots")] = None,
         restore_evicted: Annotated[
             bool | None, Field(description="Load evicted models back where they ran")
+        ] = None,
+        resume_streams: Annotated[
+            bool | None, Field(description="Go on with a broken stream on another node")
         ] = None,
         reaper_timeout_s: Annotated[float | None, Field(gt=0, le=86_400)] = None,
         max_retries: Annotated[int | None, Field(ge=0, le=5)] = None,

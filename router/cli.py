@@ -73,6 +73,14 @@ def _add_serve_flags(p: argparse.ArgumentParser) -> None:
         dest="restore_evicted",
         help="never load an evicted model back by itself (the restore_evicted toggle)",
     )
+    p.add_argument(
+        "--no-resume-streams",
+        action="store_false",
+        default=None,
+        dest="resume_streams",
+        help="end a stream whose node fails mid-answer with an error instead of going on "
+        "on another node (the resume_streams toggle)",
+    )
     p.add_argument("--retention-days", type=int, dest="trace_retention_days")
     p.add_argument("--log-level")
 
@@ -92,6 +100,7 @@ _SETTING_KEYS = (
     "max_queue_per_model",
     "reaper_timeout_s",
     "restore_evicted",
+    "resume_streams",
     "trace_retention_days",
     "log_level",
 )

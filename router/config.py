@@ -56,6 +56,13 @@ class RuntimeToggles(BaseModel):
             "room, while the model is in demand."
         ),
     )
+    resume_streams: bool = Field(
+        default=True,
+        description=(
+            "When a node fails in the middle of a streamed chat or generate answer, go on with "
+            "the same answer on another node serving the model (off: end it with an error)."
+        ),
+    )
     reaper_timeout_s: float = Field(default=300.0, gt=0, le=86_400)
     max_retries: int = Field(default=2, ge=0, le=5)
     trace_retention_days: int = Field(default=30, ge=1, le=3650)

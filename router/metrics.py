@@ -127,6 +127,10 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Attempts that failed before the first byte and were retried",
         ("model", "node"),
     ),
+    "herd_stream_resumes": (
+        "Streams whose node failed mid-stream and went on on another node, by the failed node",
+        ("model", "node"),
+    ),
     "herd_fallbacks": ("Requests served by another model, by reason", ("reason",)),
     "herd_restores": (
         "Displaced models loaded back onto their node, by outcome (done, failed)",
@@ -201,7 +205,8 @@ class Metrics(Collector):
         if trace.completion_tokens:
             self._inc("herd_tokens", (model, node, "completion"), trace.completion_tokens)
         if trace.status == "retried":
-            self._inc("herd_retries", (model, node))
+            resumed = trace.resumed_on is not None
+            self._inc("herd_stream_resumes" if resumed else "herd_retries", (model, node))
         elif trace.status == "completed":
             if trace.cold_load:
                 self._inc("herd_cold_loads", (model, node))

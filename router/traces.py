@@ -14,7 +14,8 @@ TraceStatus = Literal[
     "completed", "failed", "retried", "client_disconnected", "incomplete", "rejected"
 ]
 """``rejected``: refused before routing (bad input, no node, full queue); ``retried``: an attempt
-that failed before the first byte and was tried again elsewhere."""
+that failed and was tried again elsewhere: before the first byte, or mid-stream when the answer
+went on on another node (``resumed_on``)."""
 
 RequestKind = Literal["chat", "generate", "embed", "embeddings", "show", "image", "transcribe"]
 
@@ -57,6 +58,11 @@ class TraceRecord:
     ten rejected, ``Ranking.explain``): ``node_id``, and either ``estimate_s``, ``breakdown`` and
     ``outcome`` (``chosen`` or ``ranked lower``) or ``outcome`` ``rejected`` with its ``reason``;
     last, when some were left out, ``outcome`` ``not shown`` with a ``reason`` counting them."""
+    resumed_on: str | None = None
+    """On a ``retried`` attempt whose node failed mid-stream: the node the answer went on on."""
+    resumed_from: list[str] = field(default_factory=list)
+    """On the attempt that finished a resumed answer: the nodes that failed mid-stream before it,
+    in order (as many as the answer was resumed)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

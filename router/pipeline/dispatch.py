@@ -74,7 +74,9 @@ class Pipeline:
         self.journal = journal
         self.line = WaitLine(ranker, queues, settings.max_queue_per_model)
         """Where requests wait for the best node (late binding)."""
-        self.forwarder = Forwarder(settings, clock, ranker, upstream, journal, ollama_version)
+        self.forwarder = Forwarder(
+            settings, clock, ranker, upstream, journal, ollama_version, resume=self.resume
+        )
         self.substitutes = Substitutes(settings, ranker)
         self.traces = AttemptTraces(journal)
 
@@ -266,6 +268,40 @@ class Pipeline:
         self.breakers.succeeded(attempt.choice.node_id)
         self.traces.retried(failures)
         return routed
+
+    async def resume(self, request: InferenceRequest, excluded: frozenset[str]) -> Routed | None:
+        """Go on with an answer whose node failed mid-stream: ``request`` (the continued one,
+        see ``resumption``) on the best Ollama serving its model outside ``excluded`` (it is
+        Ollama that continues a trailing assistant message), tried elsewhere on a failure
+        before the first byte; None when no node took it."""
+        failures = Failures()
+        left_out = set(excluded) | self.breakers.blocked()
+        for retries in range(self.toggles.max_retries + 1):
+            ranking = self.ranker.rank(request.model, request, left_out)
+            ranking.choices = [c for c in ranking.choices if c.backend == "ollama"]
+            line: frozenset[str] | None = frozenset(left_out)
+            if not ranking.choices and ranking.blocked:  # wait where busy models hold memory
+                ranking.choices, line = ranking.blocked[:1], None
+            if not ranking.choices:
+                rejected = sorted(ranking.rejected.items())
+                log.info(
+                    "no node to resume on: %s",
+                    "; ".join(f"{node}: {why}" for node, why in rejected) or "no other node",
+                    extra={"request_id": request.request_id},
+                )
+                break
+            model = request.model
+            try:
+                result = await self._try_ranked(
+                    request, model, ranking, retries, model, None, failures, line
+                )
+            except HerdError:  # every queue, or the model's wait line, is full
+                break
+            if isinstance(result, Routed):
+                return result
+            left_out.add(result[0])
+        self.traces.retried(failures)
+        return None
 
     def _count_failure(self, node_id: str, failure: AttemptFailed) -> None:
         if self.breakers.failed(node_id, failure.kind):

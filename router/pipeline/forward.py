@@ -8,9 +8,11 @@ timeout from the expected time; an OpenAI-compatible server gets the translation
 the node's job gateway (``router.backends.media``) and come back whole, except images of an Ollama's
 own image models, sent to that Ollama in its shape (``router.backends.ollama_images``); Ollama's own
 ``/api/generate`` for such a model goes to that Ollama as is. A failure before the first byte raises
-``AttemptFailed`` (the pipeline retries elsewhere); after it, the ``Routed`` answer ends the stream
-with an error. When an answer ends, ``Forwarder`` releases its slot, learns the node's speed from
-Ollama's durations (or, for another backend, how long the job took) and records the trace.
+``AttemptFailed`` (the pipeline retries elsewhere); after it, the ``Routed`` answer goes on on
+another node through the pipeline's ``Resume`` callback when the ``resume_streams`` toggle is on
+and its stream is Ollama's NDJSON (``resumption``), else ends the stream with an error. When an
+answer ends, ``Forwarder`` releases its slot, learns the node's speed from Ollama's durations
+(or, for another backend, how long the job took) and records the trace.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from router.pipeline.context_window import apply_num_ctx, max_context, strip_sma
 from router.pipeline.framing import NDJSON, Framing, native_framing, parse_line
 from router.pipeline.journal import TraceJournal
 from router.pipeline.request import InferenceRequest
-from router.pipeline.routed import Routed
+from router.pipeline.routed import Resume, Routed
 from router.traces import TraceRecord, TraceStatus
 from router.upstream import AttemptFailed, Upstream, iter_lines
 
@@ -53,6 +55,7 @@ class Forwarder:
         upstream: Upstream,
         journal: TraceJournal,
         ollama_version: Callable[[str], str],
+        resume: Resume | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +64,8 @@ class Forwarder:
         self.journal = journal
         self.ollama_version = ollama_version
         """A node's reported Ollama version: whether it speaks a compatibility API itself."""
+        self.resume = resume
+        """How an NDJSON stream whose node failed mid-stream goes on elsewhere (the pipeline's)."""
 
     @property
     def toggles(self) -> RuntimeToggles:
@@ -287,6 +292,7 @@ class Forwarder:
             finish=functools.partial(self._finish, attempt, trace),
             clock=self.clock,
             reaper_timeout_s=self.toggles.reaper_timeout_s,
+            resume=self.resume if self.toggles.resume_streams and not framing.native else None,
         )
 
     # --- when the answer ends ------------------------------------------------------------------

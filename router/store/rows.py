@@ -43,6 +43,8 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "client_ip",
     "error_message",
     "candidates",
+    "resumed_on",
+    "resumed_from",
 )
 
 COLUMN = {name: i for i, name in enumerate(TRACE_COLUMNS)}
@@ -92,4 +94,6 @@ def trace_row(trace: TraceRecord) -> tuple[Any, ...]:
         trace.client_ip,
         trace.error_message,
         json.dumps(trace.candidates, separators=(",", ":")),
+        trace.resumed_on,
+        json.dumps(trace.resumed_from, separators=(",", ":")),
     )

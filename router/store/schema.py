@@ -17,7 +17,7 @@ from router import measures
 
 from .connections import transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ROLLUP_COLUMNS = (
     ",\n".join(
@@ -137,6 +137,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         # every node weighed for the attempt, with its score or why it was rejected
         "ALTER TABLE request_traces ADD COLUMN candidates TEXT NOT NULL DEFAULT '[]'",
+    ),
+    3: (
+        # a stream whose node failed mid-stream and went on on another node
+        "ALTER TABLE request_traces ADD COLUMN resumed_on TEXT",
+        "ALTER TABLE request_traces ADD COLUMN resumed_from TEXT NOT NULL DEFAULT '[]'",
     ),
 }
 

@@ -29,7 +29,7 @@ from router.measures import (
 )
 
 BOOL_FIELDS = ("stream", "fallback_used", "context_protected", "cold_load", "reaped")
-JSON_FIELDS = {"scores_breakdown": dict, "tags": list, "candidates": list}
+JSON_FIELDS = {"scores_breakdown": dict, "tags": list, "candidates": list, "resumed_from": list}
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:

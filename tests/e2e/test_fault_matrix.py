@@ -229,16 +229,18 @@ def test_a_5xx_is_retried_on_the_other_node(fleet: Fleet, warm: tuple[str, str])
     assert "model runner crashed" in rows["retried"]["error_message"]
 
 
-def test_a_drop_after_the_first_chunk_ends_the_stream_with_an_error_line(
+def test_a_drop_after_the_first_chunk_goes_on_on_the_other_node(
     fleet: Fleet, warm: tuple[str, str]
 ) -> None:
-    hot, _ = warm
+    hot, other = warm
     fleet.sim(hot).fault(kind="drop_after_first_chunk")
     response, lines = _stream_lines(fleet)
     assert response.status_code == 200 and response.headers["x-fleet-node"] == hot
-    assert "message" in lines[0] and "error" in lines[-1]
-    rows = _traces_of(fleet, response.headers["x-request-id"])
-    assert [t["status"] for t in rows] == ["incomplete"]
+    assert "message" in lines[0] and lines[-1]["done"] is True
+    assert not any("error" in line for line in lines)
+    rows = {t["status"]: t for t in _traces_of(fleet, response.headers["x-request-id"])}
+    assert rows["retried"]["node_id"] == hot and rows["retried"]["resumed_on"] == other
+    assert rows["completed"]["node_id"] == other and rows["completed"]["resumed_from"] == [hot]
 
 
 def test_errors_carry_a_request_id_and_the_final_failed_row_counts_its_retries(

@@ -283,6 +283,7 @@ def test_decode_trace_row() -> None:
         "scores_breakdown": {"thermal": 1.5},
         "tags": [],
         "candidates": [],
+        "resumed_from": [],
         "stream": True,
         "reaped": False,
     }

@@ -65,3 +65,87 @@ async def test_the_slot_frees_at_the_last_line_and_the_end_records_once() -> Non
     assert [rest async for rest in stream] == []  # the node's stream ends cleanly
     await routed.close()
     assert ended == ["completed"] and queue.done == 1 and queue.failed == 0
+
+
+def _routed(
+    node: str,
+    first: bytes,
+    rest: AsyncIterator[bytes],
+    request: InferenceRequest,
+    ended: list[tuple[str, TraceStatus]],
+    resume: Any = None,
+) -> Routed:
+    queue = QueueBoard(clock=lambda: 0.0).queue(node, MODEL, 1)
+    slot = queue.try_acquire()
+    assert slot is not None
+
+    def finished(status: TraceStatus) -> None:
+        slot.release(ok=status == "completed")
+        ended.append((node, status))
+
+    return Routed(
+        request,
+        Attempt(Choice(node, f"http://{node}", 1.0, {}, True, 1, 4096), MODEL, slot, 0.0),
+        TraceRecord(request.request_id, MODEL, MODEL, node, "completed"),
+        first,
+        rest,
+        framing=NDJSON,
+        finish=lambda status, _final: finished(status),
+        clock=lambda: 0.0,
+        reaper_timeout_s=60.0,
+        resume=resume,
+    )
+
+
+def chunk(text: str) -> bytes:
+    return line(message={"role": "assistant", "content": text}, done=False)
+
+
+async def test_a_stream_whose_node_breaks_goes_on_where_it_broke_off() -> None:
+    from router.http_client import HTTPError
+
+    request = InferenceRequest(
+        kind="chat", model=MODEL, body={"model": MODEL, "messages": [{"role": "user"}]}, stream=True
+    )
+    ended: list[tuple[str, TraceStatus]] = []
+    asked: list[tuple[InferenceRequest, frozenset[str]]] = []
+
+    async def breaking() -> AsyncIterator[bytes]:
+        yield chunk(" b")
+        raise HTTPError("connection reset")
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield chunk(" d")
+        yield line(message={"role": "assistant", "content": ""}, done=True, eval_count=2)
+
+    async def resume(continued: InferenceRequest, excluded: frozenset[str]) -> Routed:
+        asked.append((continued, excluded))
+        return _routed("b", chunk(""), rest(), continued, ended)
+
+    routed = _routed("a", chunk("A"), breaking(), request, ended, resume)
+    got = [json.loads(x) async for x in routed.lines()]
+    await routed.close()
+    texts = [g["message"]["content"] for g in got]
+    assert texts == ["A", " b", " d", ""] and got[-1]["eval_count"] == 4  # 2 + the 2 streamed
+    continued, excluded = asked[0]
+    assert excluded == {"a"}
+    assert continued.body["messages"][-1] == {"role": "assistant", "content": "A b"}
+    assert ended == [("a", "retried"), ("b", "completed")]
+    assert routed.trace.resumed_from == ["a"] and routed.node_id == "b"
+
+
+async def test_a_broken_stream_with_a_tool_call_ends_with_the_error() -> None:
+    request = InferenceRequest(kind="chat", model=MODEL, body={"messages": []}, stream=True)
+    ended: list[tuple[str, TraceStatus]] = []
+
+    async def breaking() -> AsyncIterator[bytes]:
+        yield line(message={"role": "assistant", "content": "", "tool_calls": [{}]}, done=False)
+
+    async def resume(continued: InferenceRequest, excluded: frozenset[str]) -> Routed:
+        raise AssertionError("not resumed")
+
+    routed = _routed("a", chunk("A"), breaking(), request, ended, resume)
+    got = [json.loads(x) async for x in routed.lines()]
+    await routed.close()
+    assert got[-1] == {"error": "the node closed the stream before it was done"}
+    assert ended == [("a", "incomplete")]
