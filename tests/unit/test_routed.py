@@ -149,3 +149,40 @@ async def test_a_broken_stream_with_a_tool_call_ends_with_the_error() -> None:
     await routed.close()
     assert got[-1] == {"error": "the node closed the stream before it was done"}
     assert ended == [("a", "incomplete")]
+
+
+async def test_a_stream_the_reaper_stopped_goes_on_too() -> None:
+    import asyncio
+
+    request = InferenceRequest(
+        kind="generate", model=MODEL, body={"model": MODEL, "prompt": "p"}, stream=True
+    )
+    ended: list[tuple[str, TraceStatus]] = []
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield line(response=" b", done=False)
+        await asyncio.Event().wait()  # no progress: the reaper cancels the streaming task
+        yield b""
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield line(message={"role": "assistant", "content": ""}, done=True, eval_count=1)
+
+    async def resume(continued: InferenceRequest, excluded: frozenset[str]) -> Routed:
+        assert continued.kind == "chat" and continued.body["messages"][-1]["content"] == "A b"
+        return _routed(
+            "b", line(message={"role": "assistant", "content": " c"}), rest(), continued, ended
+        )
+
+    routed = _routed("a", line(response="A", done=False), stalled(), request, ended, resume)
+    stream = routed.lines()
+    got = [await anext(stream), await anext(stream)]
+    task = asyncio.current_task()
+    assert task is not None
+    routed._attempt.slot.reaped = True  # as QueueBoard.reap marks it before cancelling
+    asyncio.get_running_loop().call_soon(task.cancel)
+    got += [x async for x in stream]
+    await routed.close()
+    answer = [json.loads(x) for x in got]
+    assert [a.get("response") for a in answer] == ["A", " b", " c", ""]
+    assert "message" not in answer[2] and answer[-1]["eval_count"] == 3
+    assert ended == [("a", "retried"), ("b", "completed")]
