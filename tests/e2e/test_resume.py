@@ -37,7 +37,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 @pytest.fixture
 def slow_fleet(fleet: Fleet) -> Fleet:
     """Two live nodes (a new one for the one an earlier test killed, once the router saw it
-    go), each streaming its next answer slowly (so a kill lands mid-stream)."""
+    go), each streaming its next answer slowly (0.1 s a chunk, so a kill lands mid-stream)."""
     for node in [n for n in fleet.nodes if not fleet.nodes[n].proc.alive()]:
         gone = functools.partial(_offline, fleet, node)
         wait_until(gone, timeout=15, what=f"{node} offline")
@@ -45,7 +45,7 @@ def slow_fleet(fleet: Fleet) -> Fleet:
         fleet.add_node(f"r{int(node[1:]) + 2}", "mini")
     for sim in fleet.nodes.values():
         sim.reset()
-        sim.fault(kind="slow", delay_s=0, chunk_delay_s=0.05, count=1)
+        sim.fault(kind="slow", delay_s=0, chunk_delay_s=0.1, count=1)
     return fleet
 
 
@@ -135,16 +135,24 @@ def test_a_generate_stream_goes_on_as_a_chat_and_reads_as_generate(slow_fleet: F
     fleet = slow_fleet
     asked = {"model": MODEL, "prompt": "write about herds", "system": "be vivid"}
     stream = ollama.Client(host=fleet.router_url, timeout=60).generate(
-        model=MODEL, prompt=asked["prompt"], system=asked["system"], stream=True
+        model=MODEL,
+        prompt=asked["prompt"],
+        system=asked["system"],
+        options={"num_predict": 14},
+        stream=True,
     )
     parts = [next(stream), next(stream)]
     _, survivor = _kill_the_serving_node(fleet)
     parts += list(stream)
     whole = httpx.post(
-        f"{fleet.sim(survivor).url}/api/generate", json={**asked, "stream": False}, timeout=30
+        f"{fleet.sim(survivor).url}/api/generate",
+        json={**asked, "stream": False, "options": {"num_predict": 14}},
+        timeout=30,
     ).json()
     assert "".join(p.response or "" for p in parts) == whole["response"]
-    assert parts[-1].done is True and parts[-1].eval_count == whole["eval_count"]
+    # num_predict went on with what was left: the answer stops where the whole one does
+    assert parts[-1].done is True and parts[-1].done_reason == "length"
+    assert parts[-1].eval_count == whole["eval_count"] == 14
 
 
 def test_with_the_toggle_off_a_broken_stream_ends_with_the_error(slow_fleet: Fleet) -> None:

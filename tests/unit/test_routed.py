@@ -186,3 +186,33 @@ async def test_a_stream_the_reaper_stopped_goes_on_too() -> None:
     assert [a.get("response") for a in answer] == ["A", " b", " c", ""]
     assert "message" not in answer[2] and answer[-1]["eval_count"] == 3
     assert ended == [("a", "retried"), ("b", "completed")]
+
+
+async def test_an_answer_goes_on_at_most_twice_and_never_where_it_failed() -> None:
+    from router.http_client import HTTPError
+
+    request = InferenceRequest(
+        kind="chat", model=MODEL, body={"model": MODEL, "messages": []}, stream=True
+    )
+    ended: list[tuple[str, TraceStatus]] = []
+    excluded_seen: list[frozenset[str]] = []
+
+    async def breaking() -> AsyncIterator[bytes]:
+        yield chunk(" more")
+        raise HTTPError("reset")
+
+    async def resume(continued: InferenceRequest, excluded: frozenset[str]) -> Routed:
+        excluded_seen.append(excluded)
+        node = f"n{len(excluded_seen)}"
+        return _routed(node, chunk(f" {node}"), breaking(), continued, ended)
+
+    routed = _routed("n0", chunk("A"), breaking(), request, ended, resume)
+    got = [json.loads(x) async for x in routed.lines()]
+    await routed.close()
+    assert excluded_seen == [{"n0"}, {"n0", "n1"}]
+    assert "".join(g.get("message", {}).get("content", "") for g in got) == (
+        "A more n1 more n2 more"
+    )
+    assert "mid-stream" in got[-1]["error"]
+    assert ended == [("n0", "retried"), ("n1", "retried"), ("n2", "incomplete")]
+    assert routed.trace.resumed_from == ["n0", "n1"]
