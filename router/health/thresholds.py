@@ -39,7 +39,8 @@ DISCONNECT_RATE_WARNING = 0.20
 DISCONNECT_MIN_COUNT = 3
 
 INCOMPLETE_RATE_WARNING = 0.01
-"""Streams that broke after bytes reached the client / requests. These cannot be retried."""
+"""Streams that broke after bytes reached the client and could not go on on another node
+(``resume_streams``) / requests."""
 INCOMPLETE_RATE_CRITICAL = 0.05
 INCOMPLETE_MIN_COUNT = 2
 

@@ -369,7 +369,10 @@ def check_incomplete_streams(inputs: HealthInputs) -> Findings:
         title="Streams break before the end",
         description=(
             "{count} of {total} requests ({rate}) ended with a truncated stream: the node stopped "
-            "or sent an error after output had reached the client, so the router could not retry."
+            "or sent an error after output had reached the client, and the answer could not go "
+            "on elsewhere (no other node took it, the node reported the error itself, or the "
+            "answer was not resumable: a tool call or only thinking so far, a format, a "
+            "node's own compatibility stream, or resume_streams off)."
         ),
         fix=(
             "Check the nodes named on the incomplete traces in /dashboard/api/traces for "
