@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -29,23 +30,25 @@ MODEL = "llama3.2:1b"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     data_dir = tmp_path_factory.mktemp("resume")
-    flags = ["--degraded-after", "1", "--offline-after", "3"]  # a killed node leaves soon
+    flags = ["--degraded-after", "1", "--offline-after", "2"]  # a killed node leaves soon
     with running_fleet(data_dir, [("r1", "mini"), ("r2", "mini")], router_flags=flags) as running:
         yield running
 
 
 @pytest.fixture
 def slow_fleet(fleet: Fleet) -> Fleet:
-    """Two live nodes (a new one for the one an earlier test killed, once the router saw it
-    go), each streaming its next answer slowly (0.1 s a chunk, so a kill lands mid-stream)."""
+    """Two live nodes (a new one for each that an earlier test killed, once the router saw that
+    one go), each streaming its next answer slowly (0.05 s a chunk, so a kill lands
+    mid-stream)."""
     for node in [n for n in fleet.nodes if not fleet.nodes[n].proc.alive()]:
+        fleet.nodes.pop(node).proc.stop()
+        fleet.spawn_node(f"r{int(node[1:]) + 2}", "mini")
         gone = functools.partial(_offline, fleet, node)
         wait_until(gone, timeout=15, what=f"{node} offline")
-        fleet.nodes.pop(node).proc.stop()
-        fleet.add_node(f"r{int(node[1:]) + 2}", "mini")
     for sim in fleet.nodes.values():
+        fleet.wait_online(sim)
         sim.reset()
-        sim.fault(kind="slow", delay_s=0, chunk_delay_s=0.1, count=1)
+        sim.fault(kind="slow", delay_s=0, chunk_delay_s=0.05, count=1)
     return fleet
 
 
@@ -129,6 +132,39 @@ def test_an_openai_stream_goes_on_too(slow_fleet: Fleet) -> None:
     assert reasons == ["stop"]
     roles = [c.choices[0].delta.role for c in chunks if c.choices and c.choices[0].delta.role]
     assert roles == ["assistant"]  # one start, not a second one where the answer went on
+
+
+def test_an_anthropic_stream_through_the_translation_goes_on_too(slow_fleet: Fleet) -> None:
+    fleet = slow_fleet
+    for sim in fleet.nodes.values():  # an Ollama without /v1/messages: the router translates
+        sim.configure(version="0.12.6")
+    wait_until(
+        lambda: all(
+            n["ollama"]["version"] == "0.12.6"
+            for n in fleet.status()["nodes"]
+            if n["node_id"] in fleet.nodes
+        ),
+        timeout=10,
+        what="the old version reported",
+    )
+    content = "what does a router weigh"
+    client = anthropic.Anthropic(base_url=fleet.router_url, api_key="unused", max_retries=0)
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=[{"role": "user", "content": content}]
+    ) as stream:
+        events = iter(stream)
+        seen = [next(events)]
+        while sum(e.type == "content_block_delta" for e in seen) < 2:
+            seen.append(next(events))
+        _, survivor = _kill_the_serving_node(fleet)
+        seen += list(events)
+        message = stream.get_final_message()
+    types = [e.type for e in seen]
+    assert types.count("message_start") == 1 and types[-1] == "message_stop"
+    expected = _whole_answer(fleet, survivor, [{"role": "user", "content": content}])
+    assert "".join(b.text for b in message.content if b.type == "text") == expected
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens == len(expected.split())
 
 
 def test_a_generate_stream_goes_on_as_a_chat_and_reads_as_generate(slow_fleet: Fleet) -> None:
