@@ -3,8 +3,14 @@
 Each queue admits at most ``concurrency`` requests at once (the node's ``OLLAMA_NUM_PARALLEL``, or a
 memory-derived limit when unknown); the rest wait in arrival order, up to ``max_queue`` of them, and
 beyond that the caller gets ``QueueFull`` (rendered as 503 with ``Retry-After``). A slot remembers
-when it last made progress so the zombie reaper can free slots whose request stalled. No network,
-no database; the clock is injected.
+when it last made progress so the zombie reaper can free slots whose request stalled.
+
+A queue may also admit a request *ahead* of its slots (``try_acquire_ahead``): sent to a node
+that is the only one able to serve its model while every slot there is busy, it waits in the
+node's own queue (Ollama's, up to ``OLLAMA_MAX_QUEUE``) and starts the instant a slot frees there,
+instead of one trip through the router later. Such a slot is marked ``ahead``; it counts in
+``in_flight`` like any other, so the scorer sees the node's real queue. No network, no database;
+the clock is injected.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class Slot:
     on_reap: Callable[[], object] | None = None
     released: bool = False
     reaped: bool = False
+    ahead: bool = False
+    """Admitted beyond the queue's concurrency: it waits in the node's own queue first."""
 
     def touch(self, now: float) -> None:
         self.last_progress = now
@@ -91,6 +99,15 @@ class SlotQueue:
         if self.in_flight < self.concurrency and not self._waiters:
             return self._admit()
         return None
+
+    def try_acquire_ahead(self, spare: int) -> Slot | None:
+        """A slot now, even with every slot busy, while fewer than ``spare`` requests already
+        wait ahead at the node and nobody waits for a slot here; else ``None`` (never waits)."""
+        if self._waiters or self.in_flight >= self.concurrency + spare:
+            return None
+        slot = self._admit()
+        slot.ahead = self.in_flight > self.concurrency
+        return slot
 
     def _admit(self) -> Slot:
         self.in_flight += 1
@@ -219,11 +236,12 @@ class QueueBoard:
             found.set_concurrency(concurrency)
         return found
 
-    def has_room(self, node_id: str, model: str, ahead: int = 0) -> bool:
+    def has_room(self, node_id: str, model: str, ahead: int = 0, spare: int = 0) -> bool:
         """Whether one more request for ``model`` could take a slot on ``node_id`` now, with
-        ``ahead`` others (the router's wait line) before it: true for a queue never used."""
+        ``ahead`` others (the router's wait line) before it, counting ``spare`` places ahead of
+        the slots (``SlotQueue.try_acquire_ahead``): true for a queue never used."""
         found = self._queues.get((node_id, model))
-        return found is None or found.in_flight + found.pending + ahead < found.concurrency
+        return found is None or found.in_flight + found.pending + ahead < found.concurrency + spare
 
     def depth(self, node_id: str, model: str) -> tuple[int, int]:
         """(pending, in_flight) for one node:model; zeros when it has never been used."""

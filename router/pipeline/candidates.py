@@ -73,6 +73,10 @@ class Choice:
     ``ollama`` is the node's Ollama itself, not its gateway."""
 
 
+_FOR_NOW = (scoring.INSUFFICIENT, scoring.CRITICAL_PRESSURE, scoring.BLOCKED)
+"""Rejections that may lift while a request waits (memory frees)."""
+
+
 @dataclass(slots=True)
 class Ranking:
     choices: Sequence[Choice]
@@ -85,6 +89,20 @@ class Ranking:
     """Nodes that could load the model once their busy models finish, soonest first (the
     estimate includes that wait). Ollama queues such a request until memory frees; the router
     may send it there to wait."""
+
+    def sole_node(self) -> str | None:
+        """The node, when exactly one can ever serve the request here: the model is hot on the
+        only ranked node, no other node waits for memory to load it, and every other node is
+        out for good (the model is not there, too large, excluded, offline or draining), not for
+        now (short of memory). Late binding gains nothing for such a request: it will go there."""
+        if len(self.choices) != 1:
+            return None
+        only = self.choices[0]
+        if not only.hot or any(b.node_id != only.node_id for b in self.blocked):
+            return None
+        if any(reason.startswith(_FOR_NOW) for reason in self.rejected.values()):
+            return None
+        return only.node_id
 
     def explain(self, chosen: str) -> list[dict[str, Any]]:
         """The nodes weighed, for the trace: the best ``EXPLAIN_RANKED`` ranked ones (and the

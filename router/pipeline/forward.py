@@ -109,7 +109,9 @@ class Forwarder:
         timeout_s = first_byte_timeout(
             expected_s, self.settings.first_byte_timeout_min_s, self.settings.first_byte_timeout_s
         )
-        if choice.backend == "image":  # an image model on its Ollama: nothing comes before it
+        if choice.backend == "image" or attempt.slot.ahead:
+            # An image model on its Ollama sends nothing before the image; a request sent ahead
+            # waits in the node's own queue behind answers whose length nobody knows.
             timeout_s = self.settings.first_byte_timeout_s
         response = await self.upstream.open(
             choice.ollama_url, call.path, call.payload, first_byte_timeout_s=timeout_s

@@ -24,6 +24,13 @@ waiter only while some node, counting the waiters before it, could still give it
 (``QueueBoard.has_room``, no ranking): when every queue is full, nobody behind could be
 dispatched, so a saturated fleet costs one cheap check per freed slot, not one ranking per waiter.
 
+A model that only one node can ever serve (``Ranking.sole_node``: hot there, absent or too large
+everywhere else) gains nothing from waiting in the router, so its line sends up to ``AHEAD``
+requests per node:model *ahead*, into the node's own queue, while every slot there is busy
+(``SlotQueue.try_acquire_ahead``): the next one starts the instant a slot frees at the node
+rather than a trip through the router later, which on a saturated node is the difference between
+keeping up and falling behind. Its first-byte timeout is then the configured ceiling.
+
 The line never forwards anything and never records traces; it hands back a ``Choice`` with its
 slot already taken. Lines are keyed by model and nodes are read through the ranker's snapshots,
 so any backend kind fits. Its length per model is bounded (``max_waiting``: ``QueueFull``).
@@ -43,6 +50,9 @@ REPLAN_S = 1.0
 """A waiting request re-plans its line at least this often (in-flight requests age)."""
 PLAN_DEPTH = 64
 """At most this many requests of a line are planned at once (the rest wait their turn)."""
+AHEAD = 1
+"""Requests a line sends ahead into the node's own queue, per node:model, when that node is the
+only one able to serve the model: one is enough to hide the trip through the router."""
 
 Dispatch = tuple[Choice, Slot]
 
@@ -79,6 +89,8 @@ class WaitLine:
         self._fleet_changed = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
         """One re-planning timer per non-empty line."""
+        self._sole: dict[str, str | None] = {}
+        """Per model, the only node able to serve it, as its latest ranking saw it."""
         queues.subscribe(self._slot_freed)
         ranker.registry.subscribe(self._node_changed)
 
@@ -100,6 +112,8 @@ class WaitLine:
         if len(line) >= self.max_waiting:
             raise QueueFull(f"wait line {model}", len(line))
         waiter = _Waiter(request, excluded, self.ranker.clock(), ranked=ranked)
+        if ranked is not None:
+            self._sole[model] = ranked.sole_node()
         line.append(waiter)
         self.queues.set_waiting(model, len(line))
         try:
@@ -185,6 +199,7 @@ class WaitLine:
         line = self._lines.get(model)
         if not line:
             self._memory_nodes.pop(model, None)
+            self._sole.pop(model, None)
             return
         ahead: dict[str, int] = {}
         memory_nodes: set[str] = set()
@@ -199,6 +214,7 @@ class WaitLine:
             ranking = waiter.ranked
             if ranking is None or ahead:
                 ranking = self.ranker.rank(model, waiter.request, waiter.excluded, ahead)
+            sole = self._sole[model] = ranking.sole_node()
             no_room.clear()
             if not ranking.choices:  # no node can load it now: the pipeline decides what next
                 self._resolve(model, waiter, ranking)
@@ -210,7 +226,10 @@ class WaitLine:
                 memory_nodes.add(node_id)
                 continue
             slot = None
-            if best.free_slot:
+            if sole == best.node_id:
+                queue = self.queues.queue(best.node_id, model, best.concurrency)
+                slot = queue.try_acquire_ahead(AHEAD)
+            elif best.free_slot:
                 slot = self.queues.queue(best.node_id, model, best.concurrency).try_acquire()
             if slot is None:
                 ahead[best.node_id] = ahead.get(best.node_id, 0) + 1
@@ -223,7 +242,15 @@ class WaitLine:
 
     def _room(self, model: str, excluded: frozenset[str], ahead: dict[str, int]) -> bool:
         """Whether some node not excluded could give ``model`` a slot now, counting the waiters
-        ``ahead``; also true when no node is left to ask (the ranking then hands it back)."""
+        ``ahead`` (and the places ahead at the model's only node); also true when no node is
+        left to ask (the ranking then hands it back)."""
+        sole = self._sole.get(model)
+        if (
+            sole is not None
+            and sole not in excluded
+            and self.queues.has_room(sole, model, ahead.get(sole, 0), spare=AHEAD)
+        ):
+            return True
         asked = False
         for record, _status in self.ranker.routable():
             node_id = record.node_id

@@ -160,3 +160,23 @@ async def test_the_load_sums_the_running_requests_elapsed_seconds() -> None:
     await queue.acquire()
     clock.now += 0.5
     assert queue.load() == (0, 1, pytest.approx(0.5))
+
+
+async def test_a_slot_ahead_is_admitted_beyond_the_concurrency_up_to_the_spare() -> None:
+    board = QueueBoard(Clock(), max_queue=10)
+    queue = board.queue("a", "m", concurrency=1)
+    running = queue.try_acquire_ahead(spare=1)
+    assert running is not None and not running.ahead  # a free slot: an ordinary one
+    assert board.has_room("a", "m", spare=1) and not board.has_room("a", "m")
+    ahead = queue.try_acquire_ahead(spare=1)
+    assert ahead is not None and ahead.ahead and queue.in_flight == 2
+    assert queue.try_acquire_ahead(spare=1) is None
+    assert not board.has_room("a", "m", spare=1)
+    # Someone waiting here for a slot keeps its place: nothing overtakes it.
+    running.release(ok=True)
+    waiter = asyncio.create_task(queue.acquire())
+    await asyncio.sleep(0)
+    assert queue.pending == 1 and queue.try_acquire_ahead(spare=5) is None
+    ahead.release(ok=True)
+    (await waiter).release(ok=True)
+    assert queue.in_flight == 0

@@ -64,14 +64,18 @@ class Fleet:
         assert slot is not None
         return slot
 
-    def ask(self, tokens: int = 360, content: str = "hi") -> asyncio.Task[Any]:
+    def ask(
+        self, tokens: int = 360, content: str = "hi", ranked: bool = False
+    ) -> asyncio.Task[Any]:
+        """Join the line; ``ranked``: with the ranking made just before, as the pipeline does."""
         body = {
             "model": MODEL,
             "messages": [{"role": "user", "content": content}],
             "options": {"num_predict": tokens},
         }
         request = InferenceRequest(kind="chat", model=MODEL, body=body, stream=False)
-        return asyncio.ensure_future(self.line.take(MODEL, request, frozenset()))
+        ranking = self.ranker.rank(MODEL, request, frozenset()) if ranked else None
+        return asyncio.ensure_future(self.line.take(MODEL, request, frozenset(), ranking))
 
 
 async def settle() -> None:
@@ -149,7 +153,7 @@ async def test_earlier_requests_keep_the_better_node_and_later_ones_take_a_free_
 
 async def test_first_come_first_served_per_model() -> None:
     fleet = Fleet()
-    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("a", bandwidth=600, hot=False)  # cold: nothing is sent ahead to it
     holder = fleet.occupy("a")
     tasks = [fleet.ask(content=f"q{i}") for i in range(3)]
     served: list[int] = []
@@ -168,7 +172,7 @@ async def test_first_come_first_served_per_model() -> None:
 
 async def test_a_client_that_leaves_gives_its_place_and_slot_back() -> None:
     fleet = Fleet()
-    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("a", bandwidth=600, hot=False)  # cold: nothing is sent ahead to it
     holder = fleet.occupy("a")
     leaving, staying = fleet.ask(content="leaving"), fleet.ask(content="staying")
     await settle()
@@ -183,7 +187,7 @@ async def test_a_client_that_leaves_gives_its_place_and_slot_back() -> None:
 
 async def test_the_line_is_bounded() -> None:
     fleet = Fleet(max_waiting=1)
-    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("a", bandwidth=600, hot=False)  # cold: nothing is sent ahead to it
     holder = fleet.occupy("a")
     waiting = fleet.ask()
     await settle()
@@ -206,7 +210,7 @@ async def test_a_request_no_node_can_load_is_handed_back() -> None:
 
 async def test_a_node_that_joins_takes_the_waiting_request() -> None:
     fleet = Fleet()
-    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("a", bandwidth=600, hot=False)  # cold: nothing is sent ahead to it
     holder = fleet.occupy("a")
     task = fleet.ask(tokens=2000)
     await settle()
@@ -279,7 +283,7 @@ async def test_a_saturated_line_ranks_only_what_could_be_dispatched() -> None:
     fleet = Fleet(max_waiting=16)
     ranker = CountingRanker(fleet.registry, fleet.queues, RouterSettings(), fleet.clock)
     fleet.ranker, fleet.line = ranker, WaitLine(ranker, fleet.queues, 16)
-    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("a", bandwidth=600, hot=False)  # cold: nothing is sent ahead to it
     holder = fleet.occupy("a")
     tasks = [fleet.ask(content=f"q{i}") for i in range(10)]
     await settle()
@@ -290,7 +294,7 @@ async def test_a_saturated_line_ranks_only_what_could_be_dispatched() -> None:
     choice, slot = tasks[0].result()
     assert choice.node_id == "a" and fleet.line.waiting(MODEL) == 9
     for _ in range(5):
-        fleet.node("a", bandwidth=600, hot=True)
+        fleet.node("a", bandwidth=600, hot=False)
     await settle()
     assert ranker.ranked == 1  # still no room: the heartbeats' plan ranked nobody
     for task in tasks[1:]:
@@ -298,3 +302,54 @@ async def test_a_saturated_line_ranks_only_what_could_be_dispatched() -> None:
     await settle()
     slot.release(ok=True)
     assert ranker.ranked == 1 and fleet.line.waiting(MODEL) == 0
+
+
+async def test_a_model_only_one_node_serves_is_sent_ahead_into_its_queue() -> None:
+    # Only "a" has the model: waiting in the router gains nothing, so while its one slot is busy
+    # the next request goes ahead into the node's own queue (it starts there the instant the slot
+    # frees); one is enough, so the one after it waits in the router.
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    busy = fleet.occupy("a")
+    first, second = fleet.ask(ranked=True), fleet.ask(ranked=True)
+    await settle()
+    assert first.done() and not second.done()
+    choice, slot = first.result()
+    assert choice.node_id == "a" and slot.ahead
+    assert fleet.queues.depth("a", MODEL) == (0, 2) and fleet.line.waiting(MODEL) == 1
+    busy.release(ok=True)  # the slot frees: the one ahead runs, the next goes ahead
+    await settle()
+    assert second.done() and second.result()[1].ahead
+    slot.release(ok=True)
+    second.result()[1].release(ok=True)
+
+
+async def test_nothing_is_sent_ahead_while_another_node_could_serve_it() -> None:
+    # "b" could load the model (slower than waiting for "a"): the request keeps its options open
+    # in the router instead of committing to "a"'s queue.
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    fleet.node("b", bandwidth=150, hot=False)
+    busy = fleet.occupy("a")
+    task = fleet.ask(tokens=40, ranked=True)
+    await settle()
+    assert not task.done() and fleet.queues.depth("a", MODEL) == (0, 1)
+    busy.release(ok=True)
+    await settle()
+    choice, slot = task.result()
+    assert choice.node_id == "a" and not slot.ahead
+    slot.release(ok=True)
+
+
+async def test_nothing_is_sent_ahead_to_a_node_where_the_model_is_not_loaded() -> None:
+    # A cold model is no certainty about the node (it may be short of memory by then): the
+    # request takes the free slot, and the next one waits in the router.
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=False)
+    first, second = fleet.ask(ranked=True), fleet.ask(ranked=True)
+    await settle()
+    assert first.done() and not first.result()[1].ahead
+    assert not second.done() and fleet.line.waiting(MODEL) == 1
+    first.result()[1].release(ok=True)
+    await settle()
+    second.result()[1].release(ok=True)
