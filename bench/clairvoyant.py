@@ -65,7 +65,7 @@ class _Node:
                 self.up_since = b
 
 
-def _prompt_tokens(body: dict[str, object]) -> int:
+def prompt_tokens(body: dict[str, object]) -> int:
     messages = body.get("messages")
     if isinstance(messages, list):
         return sum(
@@ -131,7 +131,7 @@ def schedule(scenario: Scenario, sessions: list[Session], gap_scale: float) -> l
         )
         for n in scenario.nodes
     ]
-    disks = {n.node_id: {normalize(m) for m in n.profile.models} for n in nodes}
+    disks = {n.node_id: {normalize(m) for m in n.models} for n in scenario.nodes}
     arrivals: list[tuple[float, int, int]] = [(s.start_s, s.session_id, 0) for s in sessions]
     heapq.heapify(arrivals)
     by_id = {s.session_id: s for s in sessions}
@@ -143,7 +143,7 @@ def schedule(scenario: Scenario, sessions: list[Session], gap_scale: float) -> l
         body = turn.body
         options = body.get("options") or {}
         output = int(options.get("num_predict", 128)) if isinstance(options, dict) else 128
-        prompt = _prompt_tokens(body)
+        prompt = prompt_tokens(body)
         best: tuple[float, float, list[str], bool, _Node] | None = None
         for node in nodes:
             node.restart_if_back(at)

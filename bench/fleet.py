@@ -4,19 +4,20 @@ Runs the four scenarios of ``bench.scenarios`` (memory pressure, speed skew, a b
 away and coming back), each with several seeds, on fresh simulated fleets (real processes on
 127.0.0.1: ``python -m router`` with ``python -m node --simulate`` agents, or ``node.sim`` servers
 behind ``bench.roundrobin``), and computes for the same workload the greedy clairvoyant schedule
-(``bench.clairvoyant``). Per scenario it prints, for each side, per class p50/p95/p99 latency and
-time to first token (modelled seconds), cold loads, evictions, substitutions, errors, the longest
-wait for a first token, the median and the worst seed; then the targets of issue 9, each "met" or
-"target missed" (it never fails on a missed target: it measures).
+(``bench.clairvoyant``) and the no-wait bound (``bench.no_wait``: each request alone, hot, on its
+fastest node, which no router can beat). Per scenario it prints, for each side, per class
+p50/p95/p99 latency and time to first token (modelled seconds), cold loads, evictions,
+substitutions, errors, the longest wait for a first token, the median and the worst seed; then the
+targets of issue 9, each "met" or "target missed" (it never fails on a missed target: it measures).
 
 Every run is written to ``bench/results/fleet/<label>/<scenario>/<side>-seed<N>.json``. Baseline
 runs are kept under the label ``baselines`` and reused while the scenario and seed are unchanged
-(they do not depend on herd), so comparing a new router costs only its own runs.
-Run: ``python -m bench.fleet [--scenario NAME ...] [--seeds 5] [--label after] [--sides herd]``;
-``--report before,after`` prints the table from stored runs without running anything.
+(they do not depend on herd), so comparing a new router costs only its own runs. Run: ``python -m
+bench.fleet [--scenario NAME ...] [--seeds 5] [--label after] [--sides herd]``; ``--report
+before,after`` prints the table from stored runs without running anything.
 
-Here: the command line, the storage, the table and the targets. Scenarios are
-``bench.scenarios``, fleets ``bench.fleet_runner``, figures ``bench.fleet_summary``.
+Here: the command line, the storage, the table and the targets. Scenarios are ``bench.scenarios``,
+fleets ``bench.fleet_runner``, figures ``bench.fleet_summary``.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from typing import Any
 from bench.clairvoyant import schedule
 from bench.fleet_runner import run_side
 from bench.fleet_summary import by_class
+from bench.no_wait import alone
 from bench.scenarios import SCENARIOS, Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fleet"
 BASELINES = ("round-robin", "least-connections")
 BASELINE_LABEL = "baselines"
 BOUND = "clairvoyant"
+NO_WAIT = "no-wait bound"
 TARGET_VS_LEAST_CONNECTIONS = 0.5
 TARGET_WORST_OVER_MEDIAN = 1.5
 TARGET_VS_BOUND = 1.5
@@ -63,6 +66,22 @@ def bound(scenario: Scenario, seed: int) -> dict[str, Any]:
         "errors": len(results) - len(served),
         "cold_loads": sum(1 for r in served if r.cold),
         "evictions": None,
+        "substitutions": 0,
+    }
+
+
+def no_wait(scenario: Scenario, seed: int) -> dict[str, Any]:
+    """The no-wait bound's figures for one seed (``bench.no_wait``: every request alone, hot,
+    on its fastest node; what no router can beat)."""
+    results = alone(scenario, scenario.workload(seed))
+    rows = [(r.size_class, r.latency_s, r.ttft_s) for r in results]
+    return {
+        "requests": len(results),
+        "by_class": by_class(rows),
+        "longest_wait_s": 0.0,
+        "errors": 0,
+        "cold_loads": 0,
+        "evictions": 0,
         "substitutions": 0,
     }
 
@@ -143,6 +162,11 @@ def targets(herd: list[dict[str, Any]], others: dict[str, list[dict[str, Any]]])
     """Issue 9's targets for herd's runs of one scenario, judged seed by seed."""
     lc = {r["seed"]: _p95(r) for r in others.get("least-connections", [])}
     bounds = {r["seed"]: _p95(r) for r in others.get(BOUND, [])}
+    floors = {r["seed"]: _p95(r) or 0.0 for r in others.get(NO_WAIT, [])}
+    floor_vs_lc = {s: floors[s] / p for s, p in lc.items() if p and s in floors}
+    reachable = [
+        s for s, ratio in sorted(floor_vs_lc.items()) if ratio <= TARGET_VS_LEAST_CONNECTIONS
+    ]
     p95s = [p for p in (_p95(r) for r in herd) if p is not None]
     median = statistics.median(p95s) if p95s else None
     vs_lc = [(_p95(r) or 0) / lc[r["seed"]] for r in herd if lc.get(r["seed"])]
@@ -155,6 +179,12 @@ def targets(herd: list[dict[str, Any]], others: dict[str, list[dict[str, Any]]])
         ),
         "p95_vs_least_connections_max": round(max(vs_lc), 2) if vs_lc else None,
         "p95_vs_least_connections_ok": bool(vs_lc) and max(vs_lc) <= TARGET_VS_LEAST_CONNECTIONS,
+        # Seeds where even the no-wait bound is within 0.5x least-connections' p95: elsewhere
+        # no router can meet that target.
+        "p95_vs_least_connections_reachable_seeds": reachable,
+        "no_wait_vs_least_connections_max": (
+            round(max(floor_vs_lc.values()), 2) if floor_vs_lc else None
+        ),
         "worst_over_median": round(max(p95s) / median, 2) if median else None,
         "worst_over_median_ok": bool(median) and max(p95s) / median <= TARGET_WORST_OVER_MEDIAN,
         "p95_vs_bound_max": round(max(vs_bound), 2) if vs_bound else None,
@@ -175,6 +205,10 @@ def report(labels: list[str], scenarios: list[Scenario], seeds: int) -> dict[str
             sides[baseline] = _stored(BASELINE_LABEL, scenario.name, baseline)
         sides[BOUND] = [
             bound(scenario, seed) | {"seed": seed, "side": BOUND} for seed in range(1, seeds + 1)
+        ]
+        sides[NO_WAIT] = [
+            no_wait(scenario, seed) | {"seed": seed, "side": NO_WAIT}
+            for seed in range(1, seeds + 1)
         ]
         table: dict[str, Any] = {}
         for name, runs in sides.items():

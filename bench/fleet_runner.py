@@ -95,6 +95,8 @@ def _agent(node: NodeSpec, port: int, time_scale: float, router_url: str) -> Cal
     ]
     if node.memory_gb is not None:
         args += ["--sim-memory-gb", str(node.memory_gb)]
+    if node.extra_models:
+        args += ["--sim-models", ",".join(f"+{m}" for m in node.extra_models)]
     return lambda: Proc(python_module("node", *args), name=f"bench-node-{node.node_id}")
 
 
@@ -102,6 +104,8 @@ def _sim(node: NodeSpec, port: int, time_scale: float) -> Callable[[], Proc]:
     args = ["--port", str(port), "--profile", node.profile, "--time-scale", str(time_scale)]
     if node.memory_gb is not None:
         args += ["--memory-gb", str(node.memory_gb)]
+    if node.extra_models:
+        args += ["--models", ",".join(node.models)]
     return lambda: Proc(python_module("node.sim", *args), name=f"bench-sim-{node.node_id}")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -88,7 +88,7 @@ def _round(value: float | None) -> float | None:
 
 
 def by_class(
-    rows: list[tuple[str, float, float | None]],
+    rows: Sequence[tuple[str, float, float | None]],
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """Per size class (and ``all``): latency and TTFT percentiles from (class, latency, ttft)."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}

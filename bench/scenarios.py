@@ -1,10 +1,14 @@
-"""The fleet benchmark's four scenarios: the hard cases a router must survive, as plain data.
+"""The fleet benchmark's scenarios: the hard cases a router must survive, as plain data.
 
 Owns ``Scenario`` (the fleet's make-up, the model mix, the arrival rate phase by phase, and
 events such as a node going away) and ``SCENARIOS``:
 
 1. ``memory-pressure``: the biggest node (64 GB) cannot hold the 70B model (42 GB) together with
-   the 27-32B models, and all of them are in demand at once, beside 8-14B and small models;
+   the 27-32B models, and all of them are in demand at once, beside 8-14B and small models; the
+   24 GB laptop, four times slower, holds the 27-32B models too (issue 9's fleet: when the 70B
+   evicts them from the big node, a router may send them cold to the laptop or wait for the big
+   node); ``memory-pressure-big-only`` is the same without that choice (every router must queue
+   the large models on the big node);
 2. ``speed-skew``: one node about 4x faster than the other two (800 GB/s against 200 GB/s); every
    node holds the small and medium models;
 3. ``burst``: quiet (40 % of capacity), then three times that rate for a minute, then quiet;
@@ -31,6 +35,13 @@ class NodeSpec:
     profile: str
     memory_gb: float | None = None
     """Overrides the profile's memory (a smaller machine of the same kind)."""
+    extra_models: tuple[str, ...] = ()
+    """Models on its disk besides the profile's."""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model on its disk."""
+        return (*PROFILES[self.profile].models, *self.extra_models)
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class Scenario:
 
     def present(self) -> dict[str, list[str]]:
         """Each class's models that at least one node holds on disk."""
-        on_disk = {normalize(m) for n in self.nodes for m in PROFILES[n.profile].models}
+        on_disk = {normalize(m) for n in self.nodes for m in n.models}
         return {c: [m for m in names if m in on_disk] for c, names in self.classes.items()}
 
     def capacity_rps(self) -> float:
@@ -90,29 +101,48 @@ DEFAULT_NODES = (
     NodeSpec("laptop", "laptop"),
     NodeSpec("mini", "mini"),
 )
-MIX = {
+MIX: dict[str, tuple[str, ...]] = {
     "small": ("llama3.2:3b", "llama3.2:1b", "qwen3:0.6b"),
     "medium": ("llama3.1:8b", "qwen2.5-coder:7b", "qwen3:8b"),
     "large": ("qwen3:32b", "gemma3:27b", "llama3.3:70b"),
 }
+PRESSURE_MIX: dict[str, tuple[str, ...]] = {
+    "small": ("llama3.2:3b", "qwen3:0.6b"),
+    "medium": ("llama3.1:8b", "qwen3:8b", "deepseek-r1:14b"),
+    "large": ("qwen3:32b", "gemma3:27b", "llama3.3:70b"),
+}
+PRESSURE_WEIGHTS = {"small": 0.35, "medium": 0.40, "large": 0.25}
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario(
             "memory-pressure",
-            "64 GB node, a 42 GB 70B and 27-32B models in demand at once, beside 8-14B models",
+            "64 GB node 4x faster than a 24 GB laptop that also holds the 27-32B models; a 42 GB"
+            " 70B and the 27-32B models in demand at once, beside 8-14B models",
+            (
+                NodeSpec("big", "workstation", memory_gb=64),
+                NodeSpec(
+                    "laptop", "laptop", memory_gb=24, extra_models=("qwen3:32b", "gemma3:27b")
+                ),
+                NodeSpec("mini", "mini"),
+            ),
+            PRESSURE_MIX,
+            PRESSURE_WEIGHTS,
+            ((240.0, 1.0),),
+            rate_rps=0.45,
+            time_scale=0.1,
+        ),
+        Scenario(
+            "memory-pressure-big-only",
+            "as memory-pressure, but only the 64 GB node holds the 27-70B models",
             (
                 NodeSpec("big", "workstation", memory_gb=64),
                 NodeSpec("laptop", "laptop", memory_gb=24),
                 NodeSpec("mini", "mini"),
             ),
-            {
-                "small": ("llama3.2:3b", "qwen3:0.6b"),
-                "medium": ("llama3.1:8b", "qwen3:8b", "deepseek-r1:14b"),
-                "large": ("qwen3:32b", "gemma3:27b", "llama3.3:70b"),
-            },
-            {"small": 0.35, "medium": 0.40, "large": 0.25},
+            PRESSURE_MIX,
+            PRESSURE_WEIGHTS,
             ((240.0, 1.0),),
             rate_rps=0.45,
             time_scale=0.1,
