@@ -253,6 +253,11 @@ class QueueBoard:
         built in O(1)."""
         return DepthView(self._queues)
 
+    def others_wait_on(self, node_id: str, model: str) -> bool:
+        """Whether requests for another model than ``model`` wait here for a slot on
+        ``node_id`` (they wait for memory that busy models hold)."""
+        return any(q.pending for (n, m), q in self._queues.items() if n == node_id and m != model)
+
     def in_flight_on(self, node_id: str) -> int:
         return sum(q.in_flight for (n, _), q in self._queues.items() if n == node_id)
 

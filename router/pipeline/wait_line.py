@@ -29,7 +29,8 @@ everywhere else) gains nothing from waiting in the router, so its line sends up 
 requests per node:model *ahead*, into the node's own queue, while every slot there is busy
 (``SlotQueue.try_acquire_ahead``): the next one starts the instant a slot frees at the node
 rather than a trip through the router later, which on a saturated node is the difference between
-keeping up and falling behind. Its first-byte timeout is then the configured ceiling.
+keeping up and falling behind. Its first-byte timeout is then the configured ceiling. Never while
+other models' requests wait on that node for memory: a model always busy is never evicted.
 
 The line never forwards anything and never records traces; it hands back a ``Choice`` with its
 slot already taken. Lines are keyed by model and nodes are read through the ranker's snapshots,
@@ -226,7 +227,7 @@ class WaitLine:
                 memory_nodes.add(node_id)
                 continue
             slot = None
-            if sole == best.node_id:
+            if sole == best.node_id and not self._contended(best.node_id, model):
                 queue = self.queues.queue(best.node_id, model, best.concurrency)
                 slot = queue.try_acquire_ahead(AHEAD)
             elif best.free_slot:
@@ -260,6 +261,15 @@ class WaitLine:
             if self.queues.has_room(node_id, model, ahead.get(node_id, 0)):
                 return True
         return not asked
+
+    def _contended(self, node_id: str, model: str) -> bool:
+        """Whether other models' requests wait for memory on ``node_id``: a model kept busy there
+        by requests sent ahead would never go idle, so Ollama could never evict it for them."""
+        if self.queues.others_wait_on(node_id, model):
+            return True
+        return any(
+            node_id in nodes for other, nodes in self._memory_nodes.items() if other != model
+        )
 
     def _waits_for_memory(self, waiter: _Waiter, ranking: Ranking) -> bool:
         """Whether a node whose busy models must finish first is still worth waiting for: it is

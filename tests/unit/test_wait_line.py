@@ -353,3 +353,28 @@ async def test_nothing_is_sent_ahead_to_a_node_where_the_model_is_not_loaded() -
     first.result()[1].release(ok=True)
     await settle()
     second.result()[1].release(ok=True)
+
+
+async def test_nothing_is_sent_ahead_while_another_model_waits_there_for_memory() -> None:
+    # A request for another model waits at "a" for memory the busy model holds: keeping that
+    # model busy with requests sent ahead would never let it go idle, so Ollama could never
+    # evict it; the request waits in the router instead.
+    fleet = Fleet()
+    fleet.node("a", bandwidth=600, hot=True)
+    busy = fleet.occupy("a")
+    other = fleet.queues.queue("a", "other:7b", 1)
+    holder = other.try_acquire()
+    blocked = asyncio.ensure_future(other.acquire())
+    await settle()
+    task = fleet.ask(ranked=True)
+    await settle()
+    assert not task.done() and fleet.queues.depth("a", MODEL) == (0, 1)
+    blocked.cancel()
+    await settle()
+    busy.release(ok=True)
+    await settle()
+    choice, slot = task.result()
+    assert choice.node_id == "a" and not slot.ahead
+    slot.release(ok=True)
+    assert holder is not None
+    holder.release(ok=True)
