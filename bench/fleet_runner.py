@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -180,6 +182,10 @@ async def _drive_with_events(side: Side, scenario: Scenario, sessions: list[Sess
         await events
 
 
+KEEP_TRACES_ENV = "HERD_BENCH_TRACES"
+"""A directory: herd's trace database of every run is copied there (to see each decision)."""
+
+
 def run_side(name: str, scenario: Scenario, sessions: list[Session]) -> dict[str, Any]:
     """One run: a fresh fleet for ``name`` (herd or a baseline policy), the workload, figures."""
     with tempfile.TemporaryDirectory(prefix="herd-bench-fleet-") as tmp:
@@ -198,3 +204,8 @@ def run_side(name: str, scenario: Scenario, sessions: list[Session]) -> dict[str
             return summary
         finally:
             side.stop()
+            keep = os.environ.get(KEEP_TRACES_ENV)
+            if keep and name == "herd" and (Path(tmp) / "latency.db").exists():
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                stamp = time.strftime("%H%M%S")
+                shutil.copy(Path(tmp) / "latency.db", Path(keep) / f"{scenario.name}-{stamp}.db")
