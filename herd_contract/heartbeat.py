@@ -115,6 +115,13 @@ class AvailableModel(BaseModel):
         description="Ollama's capabilities (``completion``, ``embedding``, ``image``...) from"
         " ``/api/tags`` or ``/api/show``; None when unknown.",
     )
+    weights_blob: str = Field(
+        default="",
+        max_length=128,
+        description="The weights' file in Ollama's blob store (``sha256-<hex>``, from"
+        " ``/api/show``'s modelfile): Ollama unloads idle models of equal keep-alive in the"
+        " order of that path; empty when unknown.",
+    )
 
 
 class OllamaInfo(_Strict):

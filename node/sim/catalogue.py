@@ -64,6 +64,12 @@ class ModelSpec:
         return "sha256:" + hashlib.sha256(source).hexdigest()
 
     @property
+    def blob_file(self) -> str:
+        """The weights' file name in Ollama's blob store (``sha256-<hex>``): the path Ollama
+        shows after ``FROM`` and orders evictions by."""
+        return self.blob_digest.replace(":", "-", 1)
+
+    @property
     def kv_bytes_per_token(self) -> int:
         return int(46_000 * math.sqrt(max(self.parameters_b, 0.02)))
 

@@ -11,11 +11,13 @@ Rules (after Ollama's scheduler):
 - a model is loaded with the context ``options.num_ctx`` or the server default (4096), capped at
   the model's own limit; a request asking for a different context waits until the model is idle,
   then reloads it (counted in ``reloads``, not ``loads``);
-- loading needs memory for weights + KV cache (see ``catalogue``); least recently used idle
-  models are evicted until it fits and ``max_loaded_models`` holds. A model with requests in
-  flight is never evicted: the request waits for it to go idle (``memory_wait``, Ollama's
-  behaviour) or fails at once when ``memory_wait`` is off. A model larger than all memory fails
-  at once with Ollama's message;
+- loading needs memory for weights + KV cache (see ``catalogue``); idle models are evicted until
+  it fits and ``max_loaded_models`` holds, in Ollama's order (``findRunnerToUnload`` sorted
+  ``ByDurationAndName``): the shortest keep-alive of its latest request first (forever last), then
+  by the path of its weights blob, so which one goes is no matter of recent use. A model with
+  requests in flight is never evicted: the request waits for it to go idle (``memory_wait``,
+  Ollama's behaviour) or fails at once when ``memory_wait`` is off. A model larger than all
+  memory fails at once with Ollama's message;
 - cold load takes ``size / load_gbps``; prompt evaluation ``tokens / prompt_tps``; each generated
   token ``1 / decode_tps`` stretched by ``batch_penalty`` per other request generating at once;
 - after a request, the model expires ``keep_alive`` later (default 5m; negative = never; 0 = unload
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from collections import OrderedDict, deque
@@ -165,6 +168,8 @@ class LoadedModel:
     state: str = "loading"  # "loading" | "ready"
     in_flight: int = 0
     expires_at: float | None = None
+    session_s: float | None = 300.0
+    """The keep-alive its latest request asked for (Ollama's ``sessionDuration``); None: forever."""
     load_seconds: float = 0.0
     cold_pending: bool = False
     """True while the load that just finished hands out its first slots (cold starts)."""
@@ -416,6 +421,7 @@ class Engine:
         now = self.clock()
         model.last_used = now
         model.expires_at = None if waiter.keep_alive is None else now + waiter.keep_alive
+        model.session_s = waiter.keep_alive
         seen = self.counters.max_concurrent_seen
         seen[model.spec.name] = max(seen.get(model.spec.name, 0), model.in_flight)
         if not waiter.future.done():
@@ -460,12 +466,14 @@ class Engine:
             }
         )
 
-    def _idle_by_age(self) -> list[LoadedModel]:
+    def _idle_in_eviction_order(self) -> list[LoadedModel]:
+        """Idle models in the order Ollama unloads them: the shortest keep-alive first (a
+        runner kept forever last), then by the path of the weights blob."""
         idle = [m for m in self.loaded.values() if m.state == "ready" and m.in_flight == 0]
-        return sorted(idle, key=lambda m: m.last_used)
+        return sorted(idle, key=_eviction_key)
 
     def _make_room(self, need: int, *, evict_even_if_short: bool) -> bool:
-        """Evict least recently used idle models until ``need`` fits; False when it cannot.
+        """Evict idle models (Ollama's order) until ``need`` fits; False when it cannot.
 
         With ``evict_even_if_short`` the idle models are evicted even when busy ones still block
         the load (Ollama unloads idle runners first, then waits for the busy ones).
@@ -473,7 +481,7 @@ class Engine:
         free = self.memory_total - self.memory_used
         count = len(self.loaded)
         victims: list[LoadedModel] = []
-        for candidate in self._idle_by_age():
+        for candidate in self._idle_in_eviction_order():
             if free >= need and count < self.max_loaded_models:
                 break
             victims.append(candidate)
@@ -497,6 +505,7 @@ class Engine:
             last_used=now,
             load_seconds=self.profile.load_seconds(spec),
             is_reload=is_reload,
+            session_s=waiter.keep_alive,
         )
         self.loaded[spec.name] = model
         _bump(self.counters.reloads if is_reload else self.counters.loads, spec.name)
@@ -602,7 +611,7 @@ class Engine:
         self.counters = Counters()
 
     def unload_idle(self) -> None:
-        for model in self._idle_by_age():
+        for model in self._idle_in_eviction_order():
             self._unload(model.spec.name, "reset")
 
     async def aclose(self) -> None:
@@ -611,3 +620,8 @@ class Engine:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _eviction_key(model: LoadedModel) -> tuple[float, str]:
+    session = math.inf if model.session_s is None or model.session_s < 0 else model.session_s
+    return (session, model.spec.blob_file)

@@ -17,8 +17,11 @@ loaded there is served as usual.
 Fit counts idle loaded models as free, since Ollama evicts them to make room (comparing with free
 memory alone refused every request for the largest model in an earlier system). A model's need on a
 node is read from that node's file size when it has one, else the request's pessimistic size.
-Which idle models go is not knowable from a heartbeat (Ollama evicts the least recently used); the
-estimate assumes the least demanded go first, the largest of them first. Pure: no clock, no I/O.
+Which idle models go is Ollama's order (``findRunnerToUnload``, ``ByDurationAndName``): the shortest
+keep-alive first, then by the path of the weights blob, which the agent reads from ``/api/show``;
+so the estimate charges the models Ollama will really evict. When a node did not say where a
+loaded model's blob is, it assumes the least demanded go first, the largest of them first. Pure:
+no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -127,16 +130,20 @@ def _fit_by_evicting(
     demand: Mapping[str, float],
 ) -> Fit | str:
     node_id = node.node_id
-    idle: list[tuple[float, float, str]] = []
+    idle: list[tuple[tuple[float | str, ...], float, str]] = []
     busy: list[tuple[float, str]] = []
     busy_gb = 0.0
+    known_order = True
     for name, info in node.loaded.items():
         running = info.in_flight or queues.get((node_id, name), _IDLE)[1]
         if running:
             busy_gb += info.size_bytes / GB
             busy.append((-info.size_bytes / GB, name))
         else:
-            idle.append((demand.get(name, 0.0), -info.size_bytes / GB, name))
+            known_order = known_order and bool(info.weights_blob)
+            idle.append((info.unload_order, -info.size_bytes / GB, name))
+    if not known_order:  # Ollama's order unknown: assume the least demanded, largest first
+        idle = [((demand.get(name, 0.0),), size, name) for _, size, name in idle]
     idle_gb = -sum(size for _, size, _ in idle)
     if spare + idle_gb >= 0 and (room_for_one_more or idle):
         idle.sort()

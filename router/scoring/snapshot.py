@@ -32,6 +32,17 @@ class LoadedInfo:
     """The loaded context window in tokens; 0 when the node did not say."""
     in_flight: int = 0
     """Requests the node reports running on it (work that did not come through this router)."""
+    weights_blob: str = ""
+    """Its weights' blob file (``sha256-<hex>``), "" when the node did not say."""
+    kept_forever: bool = False
+    """Loaded with a negative keep-alive (Ollama shows it expiring centuries from now)."""
+
+    @property
+    def unload_order(self) -> tuple[bool, str]:
+        """Where Ollama puts it among idle models to unload (``ByDurationAndName``): the shortest
+        keep-alive first, then by the blob's path. Keep-alives of equal kind are taken as equal:
+        ``/api/ps`` shows when a model expires, not the keep-alive it was given."""
+        return (self.kept_forever, self.weights_blob)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +168,22 @@ def snapshot_from_heartbeat(
     running = in_flight or {}
     loaded: dict[str, LoadedInfo] = {}
     media = {normalize(m) for b in hb.backends if b.kind in ("image", "stt") for m in b.models}
+    on_disk: dict[str, int] = {}
+    blobs: dict[str, str] = {}
+    for available in ollama.models_available:
+        key = normalize(available.name)
+        on_disk[key] = available.size
+        blobs[key] = available.weights_blob
     for entry in ollama.models_loaded:
         name = normalize(entry.name)
         if name not in media:  # an Ollama's image model, in its memory, is no language model
-            loaded[name] = LoadedInfo(entry.size, entry.context_length, running.get(name, 0))
-    on_disk: dict[str, int] = {}
-    for available in ollama.models_available:
-        on_disk[normalize(available.name)] = available.size
+            loaded[name] = LoadedInfo(
+                entry.size,
+                entry.context_length,
+                running.get(name, 0),
+                blobs.get(name, ""),
+                _kept_forever(entry.expires_at),
+            )
 
     if cpu_history is None:
         older = previous.cpu_history[-(CPU_HISTORY_LEN - 1) :] if previous is not None else ()
@@ -203,3 +223,12 @@ def snapshot_from_heartbeat(
         draining=hb.status == "draining",
         expected_busy_pct=expected_busy_pct,
     )
+
+
+FOREVER_AFTER_YEAR = 2200
+"""Ollama shows a model kept forever as expiring in the 2300s (now plus Go's longest duration)."""
+
+
+def _kept_forever(expires_at: str) -> bool:
+    year = expires_at[:4]
+    return year.isdigit() and int(year) >= FOREVER_AFTER_YEAR

@@ -28,6 +28,7 @@ from router.scoring import (
     snapshot_from_heartbeat,
     terms,
 )
+from tests.factories import heartbeat as make_heartbeat
 
 SMALL = "llama3.1:8b"
 BIG = "llama3.1:70b"
@@ -316,6 +317,36 @@ def test_evicting_a_model_in_demand_costs_its_reload() -> None:
     assert (
         by_id(decision)["a"].breakdown["memory_fit"] > by_id(decision)["b"].breakdown["memory_fit"]
     )
+
+
+def test_the_model_ollama_unloads_first_is_the_one_charged_not_the_least_demanded() -> None:
+    # Ollama unloads idle models of equal keep-alive in the order of their weights blob's path,
+    # whatever their demand: here the popular model's blob sorts first, so loading ours evicts
+    # it and is charged its reload; a model kept forever would go last.
+    def model(blob: str, forever: bool = False) -> LoadedInfo:
+        return LoadedInfo(40_000_000_000, 4096, 0, weights_blob=blob, kept_forever=forever)
+
+    loaded = {"popular:7b": model("sha256-0a"), "forgotten:7b": model("sha256-ff")}
+    demand = {"popular:7b": 0.2, "forgotten:7b": 0.0}
+    a = node("a", total=100, available=2, loaded=loaded)
+    decision = rank([a], request(), now=NOW, demand=demand)
+    assert by_id(decision)["a"].evicts == ("popular:7b",)
+    pinned = {"popular:7b": model("sha256-0a", forever=True), "forgotten:7b": model("sha256-ff")}
+    decision = rank([node("a", available=2, loaded=pinned)], request(), now=NOW, demand=demand)
+    assert by_id(decision)["a"].evicts == ("forgotten:7b",)
+    unknown = {"popular:7b": model(""), "forgotten:7b": model("sha256-ff")}
+    decision = rank([node("a", available=2, loaded=unknown)], request(), now=NOW, demand=demand)
+    assert by_id(decision)["a"].evicts == ("forgotten:7b",)  # no blob: the least demanded
+
+
+def test_a_model_kept_forever_is_read_from_its_expiry() -> None:
+    hb = make_heartbeat("n", loaded=[("a:1b", 1.0), ("b:1b", 1.0)], available=[("a:1b", 1.0)])
+    hb.ollama.models_loaded[0].expires_at = "2318-02-23T11:42:06.68Z"  # keep_alive -1
+    hb.ollama.models_loaded[1].expires_at = "2026-11-30T02:30:00Z"
+    hb.ollama.models_available[0].weights_blob = "sha256-0a"
+    snapshot = scoring.snapshot_from_heartbeat(hb)
+    assert snapshot.loaded["a:1b"].unload_order == (True, "sha256-0a")
+    assert snapshot.loaded["b:1b"].unload_order == (False, "")
 
 
 def test_headroom_beats_tight_beats_warn_pressure() -> None:

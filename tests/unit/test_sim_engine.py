@@ -105,18 +105,31 @@ async def test_parallel_slots_allow_that_many_at_once() -> None:
     assert engine.counters.max_concurrent_seen[SMALL] == 3
 
 
-async def test_least_recently_used_idle_model_is_evicted_when_memory_is_short() -> None:
+async def test_an_idle_model_is_evicted_in_ollamas_order_not_by_recent_use() -> None:
+    # Ollama unloads the idle runner with the shortest keep-alive, then the first by the path of
+    # its weights blob: which of two equally kept models goes does not depend on recent use.
+    first, second = sorted((SMALL, TINY), key=lambda name: CATALOGUE[name].blob_file)
     vt = VirtualTime()
     engine = make(vt, memory_gb=8, num_parallel=1)
-    await generate(engine, SMALL)
-    await generate(engine, TINY)
+    await generate(engine, second)
+    await generate(engine, first)
     vt.now += 1
-    await generate(engine, SMALL)  # SMALL is now the most recently used
+    await generate(engine, first)  # the most recently used, and still the first to go
     await generate(engine, MID)
-    assert {m.spec.name for m in engine.loaded_models()} == {SMALL, MID}
+    assert {m.spec.name for m in engine.loaded_models()} == {second, MID}
     assert engine.counters.evictions == 1
-    assert [(u["name"], u["reason"]) for u in engine.counters.unloaded] == [(TINY, "evicted")]
+    assert [(u["name"], u["reason"]) for u in engine.counters.unloaded] == [(first, "evicted")]
     assert engine.memory_used <= engine.memory_total
+
+
+async def test_the_shortest_keep_alive_is_evicted_first_and_forever_last() -> None:
+    first, second = sorted((SMALL, TINY), key=lambda name: CATALOGUE[name].blob_file)
+    vt = VirtualTime()
+    engine = make(vt, memory_gb=8, num_parallel=1)
+    await generate(engine, first, keep_alive=None)  # kept forever: last in line
+    await generate(engine, second, keep_alive=3600.0)
+    await generate(engine, MID)
+    assert [(u["name"], u["reason"]) for u in engine.counters.unloaded] == [(second, "evicted")]
 
 
 async def test_a_busy_model_is_never_evicted_the_load_waits_for_it() -> None:
