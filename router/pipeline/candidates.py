@@ -9,7 +9,6 @@ traces.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections import OrderedDict
@@ -72,8 +71,6 @@ class Choice:
     """The backend's adapter for choices among the nodes' backends (``mflux``, ``openai``,
     ``ollama``...); "" for the node's default Ollama. An ``image`` choice with the adapter
     ``ollama`` is the node's Ollama itself, not its gateway."""
-    evicts: tuple[str, ...] = ()
-    """Idle models the node unloads to load this one (a cold choice), in Ollama's order."""
 
 
 _FOR_NOW = (scoring.INSUFFICIENT, scoring.CRITICAL_PRESSURE, scoring.BLOCKED)
@@ -165,9 +162,6 @@ class Ranker:
         self._facts_version = -1
         self._facts: dict[str, tuple[int, model_size.Category]] = {}
         self._known: set[str] = set()
-        self._evicting: dict[str, _Evicting] = {}
-        """Per node, the models a load the router sent there unloads, until a heartbeat shows
-        it (a heartbeat comes every few seconds; requests in between must not count on them)."""
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -187,7 +181,6 @@ class Ranker:
         snapshots: list[scoring.NodeSnapshot] = []
         urls: dict[str, str] = {}
         until = float("inf")
-        evicting = self._evicting
         for record, status in routable:
             cached = self._snapshots.get(record.node_id)
             if cached is None or cached[0] != record.generation or cached[1] != status:
@@ -200,15 +193,7 @@ class Ranker:
                 )
                 cached = (record.generation, status, snap)
                 self._snapshots[record.node_id] = cached
-            snap = cached[2]
-            pending = evicting.get(record.node_id)
-            if pending is not None:
-                if pending.shown_by(snap, now):
-                    del evicting[record.node_id]
-                else:
-                    snap = pending.apply(snap)
-                    until = min(until, pending.since + EVICTION_HOLD_S)
-            snapshots.append(snap)
+            snapshots.append(cached[2])
             urls[record.node_id] = record.ollama_url
             if status == "online":
                 until = min(until, record.last_seen + registry.degraded_after_s)
@@ -216,17 +201,6 @@ class Ranker:
                 until = min(until, record.last_seen + registry.offline_after_s)
         self._fleet = fleet = _Fleet(registry.version, now, until, routable, snapshots, urls)
         return fleet
-
-    def loading(self, node_id: str, model: str, evicts: Sequence[str]) -> None:
-        """The router sent ``node_id`` a request that loads ``model``, unloading ``evicts``:
-        rank as if they were gone until a heartbeat shows the load (or ``EVICTION_HOLD_S``)."""
-        if not evicts:
-            return
-        now = self.clock()
-        pending = self._evicting.get(node_id)
-        gone = frozenset(evicts) | (pending.gone if pending is not None else frozenset())
-        self._evicting[node_id] = _Evicting(model, gone - {model}, now)
-        self._fleet = None
 
     def routable(self) -> list[tuple[NodeRecord, NodeStatus]]:
         """The registry's routable nodes now, from the same view as the last ranking (kept until
@@ -527,35 +501,8 @@ class Choices(Sequence[Choice]):
                 run_s=c.run_s,
                 free_slot=c.queue_depth < c.parallel,
                 num_ctx=c.num_ctx,
-                evicts=c.evicts,
             )
         return built
-
-
-EVICTION_HOLD_S = 30.0
-"""Longest a load's evictions are assumed without a heartbeat showing them."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Evicting:
-    """Models a load under way on a node unloads (what the router sent there)."""
-
-    model: str
-    gone: frozenset[str]
-    since: float
-
-    def shown_by(self, snap: scoring.NodeSnapshot, now: float) -> bool:
-        """Whether the node's own report has caught up (the model loaded, or none of ``gone``
-        listed any more), or the hold is over."""
-        return (
-            self.model in snap.loaded
-            or not any(name in snap.loaded for name in self.gone)
-            or now >= self.since + EVICTION_HOLD_S
-        )
-
-    def apply(self, snap: scoring.NodeSnapshot) -> scoring.NodeSnapshot:
-        loaded = {k: v for k, v in snap.loaded.items() if k not in self.gone}
-        return dataclasses.replace(snap, loaded=loaded)
 
 
 class _Ahead(Mapping[tuple[str, str], scoring.QueueLoad]):
