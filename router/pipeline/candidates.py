@@ -73,6 +73,12 @@ class Choice:
     ``ollama`` is the node's Ollama itself, not its gateway."""
 
 
+CONTENTION_S = 5.0
+"""How long a node found short of memory for a model counts as contended (``short_of_memory``)."""
+CONTENTION_FACTOR = 2.0
+"""A node blocked for a model counts when waiting there is expected at most this many times the
+best node's estimate: somewhere the request would nearly rather be."""
+
 _FOR_NOW = (scoring.INSUFFICIENT, scoring.CRITICAL_PRESSURE, scoring.BLOCKED)
 """Rejections that may lift while a request waits (memory frees)."""
 
@@ -162,6 +168,9 @@ class Ranker:
         self._facts_version = -1
         self._facts: dict[str, tuple[int, model_size.Category]] = {}
         self._known: set[str] = set()
+        self._short_of_memory: dict[str, tuple[str, float]] = {}
+        """Per node, a model a recent ranking found it short of memory for while it was nearly
+        the best place for it (blocked by busy models), and when."""
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -336,12 +345,25 @@ class Ranker:
             sessions=self._sessions,
             demand=self.demand.rates(now),
         )
+        if decision.waiting:
+            best = decision.ranked[0].estimate_s if decision.ranked else float("inf")
+            for candidate in decision.waiting:
+                if candidate.estimate_s <= CONTENTION_FACTOR * best:
+                    self._short_of_memory[candidate.node_id] = (model, now)
         return Ranking(
             choices=Choices(decision.ranked, fleet.urls, route.session_key),
             rejected=decision.rejected,
             any_hot=any(c.hot for c in decision.ranked),
             known_anywhere=self.known_anywhere(model),
             blocked=Choices(decision.waiting, fleet.urls, route.session_key),
+        )
+
+    def short_of_memory(self, node_id: str, other_than: str) -> bool:
+        """Whether a model other than ``other_than`` was recently (``CONTENTION_S``) found
+        waiting for memory busy models hold on ``node_id``, where it would nearly rather be."""
+        found = self._short_of_memory.get(node_id)
+        return (
+            found is not None and found[0] != other_than and self.clock() - found[1] < CONTENTION_S
         )
 
     def known_anywhere(self, model: str) -> bool:

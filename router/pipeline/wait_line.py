@@ -263,9 +263,12 @@ class WaitLine:
         return not asked
 
     def _contended(self, node_id: str, model: str) -> bool:
-        """Whether other models' requests wait for memory on ``node_id``: a model kept busy there
-        by requests sent ahead would never go idle, so Ollama could never evict it for them."""
+        """Whether other models' requests wait for memory on ``node_id``, or were lately found
+        nearly willing to: a model kept busy there by requests sent ahead would never go idle,
+        so Ollama could never evict it for them (and the wait they see grows with it)."""
         if self.queues.others_wait_on(node_id, model):
+            return True
+        if self.ranker.short_of_memory(node_id, model):
             return True
         return any(
             node_id in nodes for other, nodes in self._memory_nodes.items() if other != model

@@ -228,7 +228,7 @@ def memory_bound(fleet: Fleet) -> Slot:
         heartbeat(
             "big",
             loaded=[("other:7b", 8.0)],
-            available=[(MODEL, SIZE_GB), ("other:7b", 8.0)],
+            available=[(MODEL, SIZE_GB), ("other:7b", 4.0)],
             memory_gb=10.0,
             available_gb=1.0,
             num_parallel=1,
@@ -378,3 +378,35 @@ async def test_nothing_is_sent_ahead_while_another_model_waits_there_for_memory(
     slot.release(ok=True)
     assert holder is not None
     holder.release(ok=True)
+
+
+async def test_nothing_is_sent_ahead_to_a_node_another_model_lately_found_blocked() -> None:
+    # "a" (10 GB) serves MODEL alone; another model would load there but MODEL, busy, holds the
+    # memory. A ranking that found "a" blocked for it marks "a" as contended for a while: sending
+    # MODEL's requests ahead would keep it busy and the other model out.
+    fleet = Fleet()
+    fleet.registry.apply(
+        heartbeat(
+            "a",
+            loaded=[(MODEL, SIZE_GB)],
+            available=[(MODEL, SIZE_GB), ("other:7b", 4.0)],
+            memory_gb=10.0,
+            available_gb=4.0,
+            num_parallel=1,
+            hardware={"hostname": "a", "memory_bytes": 10 * GB, "memory_bandwidth_gbps": 600},
+        )
+    )
+    busy = fleet.occupy("a")
+    body = {"model": "other:7b", "messages": [{"role": "user", "content": "hi"}]}
+    other = InferenceRequest(kind="chat", model="other:7b", body=body, stream=False)
+    assert [c.node_id for c in fleet.ranker.rank("other:7b", other, frozenset()).blocked] == ["a"]
+    task = fleet.ask(ranked=True)
+    await settle()
+    assert not task.done() and fleet.queues.depth("a", MODEL) == (0, 1)
+    fleet.clock.now += 60  # long after: "a" counts as contended no more
+    fleet.line.replan(MODEL)
+    await settle()
+    choice, slot = task.result()
+    assert choice.node_id == "a" and slot.ahead
+    slot.release(ok=True)
+    busy.release(ok=True)
