@@ -21,6 +21,7 @@ scale. ``workload`` builds a scenario's seeded sessions. Pure: no clock, no proc
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,39 +114,35 @@ PRESSURE_MIX: dict[str, tuple[str, ...]] = {
 }
 PRESSURE_WEIGHTS = {"small": 0.35, "medium": 0.40, "large": 0.25}
 
+MEMORY_PRESSURE = Scenario(
+    "memory-pressure",
+    "64 GB node 4x faster than a 24 GB laptop that also holds the 27-32B models; a 42 GB"
+    " 70B and the 27-32B models in demand at once, beside 8-14B models",
+    (
+        NodeSpec("big", "workstation", memory_gb=64),
+        NodeSpec("laptop", "laptop", memory_gb=24, extra_models=("qwen3:32b", "gemma3:27b")),
+        NodeSpec("mini", "mini"),
+    ),
+    PRESSURE_MIX,
+    PRESSURE_WEIGHTS,
+    ((240.0, 1.0),),
+    rate_rps=0.45,
+    time_scale=0.1,
+)
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario(
-            "memory-pressure",
-            "64 GB node 4x faster than a 24 GB laptop that also holds the 27-32B models; a 42 GB"
-            " 70B and the 27-32B models in demand at once, beside 8-14B models",
-            (
-                NodeSpec("big", "workstation", memory_gb=64),
-                NodeSpec(
-                    "laptop", "laptop", memory_gb=24, extra_models=("qwen3:32b", "gemma3:27b")
-                ),
-                NodeSpec("mini", "mini"),
-            ),
-            PRESSURE_MIX,
-            PRESSURE_WEIGHTS,
-            ((240.0, 1.0),),
-            rate_rps=0.45,
-            time_scale=0.1,
-        ),
-        Scenario(
-            "memory-pressure-big-only",
-            "as memory-pressure, but only the 64 GB node holds the 27-70B models",
-            (
+        MEMORY_PRESSURE,
+        dataclasses.replace(
+            MEMORY_PRESSURE,
+            name="memory-pressure-big-only",
+            summary="as memory-pressure, but only the 64 GB node holds the 27-70B models",
+            nodes=(
                 NodeSpec("big", "workstation", memory_gb=64),
                 NodeSpec("laptop", "laptop", memory_gb=24),
                 NodeSpec("mini", "mini"),
             ),
-            PRESSURE_MIX,
-            PRESSURE_WEIGHTS,
-            ((240.0, 1.0),),
-            rate_rps=0.45,
-            time_scale=0.1,
         ),
         Scenario(
             "speed-skew",
