@@ -226,12 +226,10 @@ class WaitLine:
                 ahead[node_id] = ahead.get(node_id, 0) + 1
                 memory_nodes.add(node_id)
                 continue
-            slot = None
-            if sole == best.node_id and not self._contended(best.node_id, model):
-                queue = self.queues.queue(best.node_id, model, best.concurrency)
-                slot = queue.try_acquire_ahead(AHEAD)
-            elif best.free_slot:
-                slot = self.queues.queue(best.node_id, model, best.concurrency).try_acquire()
+            queue = self.queues.queue(best.node_id, model, best.concurrency)
+            slot = queue.try_acquire() if best.free_slot else None
+            if slot is None and sole == best.node_id and not self._contended(best.node_id, model):
+                slot = queue.try_acquire_ahead(AHEAD)  # checked only when it would go ahead
             if slot is None:
                 ahead[best.node_id] = ahead.get(best.node_id, 0) + 1
                 continue
