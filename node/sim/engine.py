@@ -18,6 +18,11 @@ Rules (after Ollama's scheduler):
   requests in flight is never evicted: the request waits for it to go idle (``memory_wait``,
   Ollama's behaviour) or fails at once when ``memory_wait`` is off. A model larger than all
   memory fails at once with Ollama's message;
+- requests are taken one at a time, in arrival order (Ollama's ``processPending``: "Block other
+  requests until we get this pending request running"): a request whose model is loaded or
+  loading joins that model's line, one whose model must load starts the load, and one that must
+  wait for busy models to go idle (for memory or a reload) holds up every request behind it,
+  whatever their model, until it is on its way;
 - cold load takes ``size / load_gbps``; prompt evaluation ``tokens / prompt_tps``; each generated
   token ``1 / decode_tps`` stretched by ``batch_penalty`` per other request generating at once;
 - after a request, the model expires ``keep_alive`` later (default 5m; negative = never; 0 = unload
@@ -202,6 +207,8 @@ class _Waiter:
     future: asyncio.Future[None]
     keep_alive: float | None
     cold: bool = False
+    admitted: bool = False
+    """Taken by the scheduler: its model is loaded or loading and it waits only for a slot."""
 
 
 @dataclass
@@ -469,8 +476,18 @@ class Engine:
     def _idle_in_eviction_order(self) -> list[LoadedModel]:
         """Idle models in the order Ollama unloads them: the shortest keep-alive first (a
         runner kept forever last), then by the path of the weights blob."""
-        idle = [m for m in self.loaded.values() if m.state == "ready" and m.in_flight == 0]
+        idle = [
+            m
+            for name, m in self.loaded.items()
+            if m.state == "ready" and m.in_flight == 0 and not self._taken_for(name)
+        ]
         return sorted(idle, key=_eviction_key)
+
+    def _taken_for(self, name: str) -> bool:
+        """Whether requests the scheduler took for ``name`` wait for its slots (they hold it, as
+        Ollama's runner references do)."""
+        queue = self._waiters.get(name)
+        return queue is not None and bool(queue) and queue[0].admitted
 
     def _make_room(self, need: int, *, evict_even_if_short: bool) -> bool:
         """Evict idle models (Ollama's order) until ``need`` fits; False when it cannot.
@@ -526,54 +543,71 @@ class Engine:
             model.cold_pending = False
 
     def _schedule(self) -> None:
-        """Grant every slot that can be granted now and start the loads that can start."""
+        """Take the waiting requests in arrival order, then grant every slot that can be granted."""
         self._expire()
         progress = True
         while progress:
             progress = False
-            heads = sorted((q[0].seq, name) for name, q in self._waiters.items() if q)
-            for _, name in heads:
-                queue = self._waiters[name]
-                if self._serve_queue(name, queue):
+            for name, queue in self._waiters.items():
+                if queue and self._serve_queue(name, queue):
                     progress = True
+            pending = sorted(
+                (w for queue in self._waiters.values() for w in queue if not w.admitted),
+                key=lambda w: w.seq,
+            )
+            for waiter in pending:
+                taken = self._take(waiter)
+                if taken is None:
+                    break  # it waits for busy models: every later request waits behind it
+                progress = progress or taken
             for name in [n for n, q in self._waiters.items() if not q]:
                 del self._waiters[name]
 
+    def _take(self, waiter: _Waiter) -> bool | None:
+        """The scheduler's turn for ``waiter``: True once it is on its way (or failed), None while
+        it must wait for busy models to go idle."""
+        queue = self._waiters[waiter.name]
+        spec = CATALOGUE[waiter.name]
+        model = self.loaded.get(waiter.name)
+        if model is not None and model.context_length == waiter.context_length:
+            waiter.admitted = True
+            return True
+        if model is not None:  # another window: it reloads once its work is done
+            if model.in_flight > 0 or model.state == "loading" or queue[0].admitted:
+                return None
+            self._unload(waiter.name, "reload")
+            return self._load_for(waiter, spec, is_reload=True, queue=queue)
+        return self._load_for(waiter, spec, is_reload=False, queue=queue)
+
     def _serve_queue(self, name: str, queue: deque[_Waiter]) -> bool:
-        head = queue[0]
-        spec = CATALOGUE[name]
+        """Grant slots of a ready model to the requests the scheduler took, first come first."""
         model = self.loaded.get(name)
-        if model is not None and model.state == "loading":
+        if model is None or model.state == "loading":
             return False
-        if model is not None and model.context_length != head.context_length:
-            if model.in_flight > 0:
-                return False
-            self._unload(name, "reload")
-            return self._load_for(head, spec, is_reload=True, queue=queue)
-        if model is not None:
-            progress = False
-            while (
-                queue
-                and queue[0].context_length == model.context_length
-                and model.in_flight < self.num_parallel
-            ):
-                self._grant(queue.popleft(), model)
-                progress = True
-            return progress
-        return self._load_for(head, spec, is_reload=False, queue=queue)
+        progress = False
+        while (
+            queue
+            and queue[0].admitted
+            and queue[0].context_length == model.context_length
+            and model.in_flight < self.num_parallel
+        ):
+            self._grant(queue.popleft(), model)
+            progress = True
+        return progress
 
     def _load_for(
         self, head: _Waiter, spec: ModelSpec, *, is_reload: bool, queue: deque[_Waiter]
-    ) -> bool:
+    ) -> bool | None:
         need = spec.loaded_size(head.context_length, self.num_parallel)
         busy = any(m.in_flight > 0 or m.state == "loading" for m in self.loaded.values())
         wait = busy and self.config.memory_wait
         if self._make_room(need, evict_even_if_short=wait):
             self._start_load(head, spec, is_reload)
+            head.admitted = True
             return True
         if wait:
-            return False
-        queue.popleft()
+            return None
+        queue.remove(head)
         if not head.future.done():
             head.future.set_exception(self._memory_error(need))
         return True

@@ -148,6 +148,47 @@ async def test_a_busy_model_is_never_evicted_the_load_waits_for_it() -> None:
     assert engine.counters.evictions == 2
 
 
+async def test_a_request_waiting_for_memory_holds_up_every_request_behind_it() -> None:
+    """Ollama's scheduler takes one request at a time ("Block other requests until we get this
+    pending request running"): while one waits for busy models, later requests wait too, even
+    for a loaded model with a free slot or a model that would fit."""
+    vt = VirtualTime()
+    engine = make(vt, memory_gb=6, num_parallel=2)
+    release, holder = await hold_slot(engine)  # SMALL busy; one of its two slots free
+    started: list[str] = []
+
+    async def run(model: str) -> None:
+        async with engine.slot(model) as slot:
+            started.append(model)
+            await slot.decode()
+
+    blocked = asyncio.create_task(run(MID))
+    await until(lambda: engine.queued().get(MID) == 1, "MID waits for SMALL's memory")
+    behind = [asyncio.create_task(run(SMALL)), asyncio.create_task(run(TINY))]
+    await until(lambda: engine.queued() == {MID: 1, SMALL: 1, TINY: 1}, "both behind MID")
+    assert engine.loaded[SMALL].in_flight == 1  # the free slot is not handed out
+    assert TINY not in engine.loaded  # it would fit beside SMALL, yet does not load
+    release.set()
+    await asyncio.gather(holder, blocked, *behind)
+    assert started[0] == MID
+    assert sorted(started) == sorted([MID, SMALL, TINY])
+
+
+async def test_a_request_ahead_of_one_waiting_for_memory_is_served() -> None:
+    vt = VirtualTime()
+    engine = make(vt, memory_gb=6, num_parallel=1)
+    release, holder = await hold_slot(engine)
+    ahead = asyncio.create_task(generate(engine, SMALL))  # waits for SMALL's slot, not memory
+    await until(lambda: engine.queued().get(SMALL) == 1, "queued for the slot")
+    blocked = asyncio.create_task(generate(engine, MID))
+    await until(lambda: engine.queued().get(MID) == 1, "MID waits")
+    release.set()
+    await asyncio.gather(holder, ahead, blocked)
+    # SMALL's second request ran before MID could evict SMALL: loaded once, evicted once
+    assert engine.counters.loads == {SMALL: 1, MID: 1}
+    assert set(engine.loaded) == {MID}
+
+
 async def test_without_memory_wait_a_blocked_load_fails_like_ollama() -> None:
     vt = VirtualTime()
     engine = make(vt, memory_gb=6, num_parallel=1, memory_wait=False)
