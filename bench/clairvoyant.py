@@ -5,7 +5,8 @@ previous one finished, plus its gap), goes to the node where it would *finish* f
 no router can know: the exact service time from the simulator's physics (``node.sim.catalogue``:
 load seconds, prompt and decode speed, the batching slowdown), when every slot frees, and which
 nodes will go away while it runs. Loads evict the models that go idle first, as many as the
-memory and ``max_loaded_models`` require, and wait until those are idle. It is greedy, not optimal
+memory and ``max_loaded_models`` require, and wait until those are idle; meanwhile that node takes
+no later request, as Ollama's scheduler takes them one at a time. It is greedy, not optimal
 (no future arrivals are considered), which is the "best a router could do without knowing the
 future" the scenarios compare against.
 
@@ -53,6 +54,8 @@ class _Node:
     down: list[tuple[float, float]]
     loaded: dict[str, _Loaded] = field(default_factory=dict)
     up_since: float = 0.0
+    takes_from: float = 0.0
+    """Ollama takes requests one at a time: none before a load waiting for busy models starts."""
 
     def available(self, start: float, end: float) -> bool:
         return all(end <= a or start >= b for a, b in self.down)
@@ -78,8 +81,10 @@ def prompt_tokens(body: dict[str, object]) -> int:
 
 def _plan(
     node: _Node, model: str, arrival: float, prompt: int, output: int
-) -> tuple[float, float, list[str], bool] | None:
-    """(start of generation, finish, models to evict, cold) on ``node``; None when it cannot."""
+) -> tuple[float, float, list[str], bool, float] | None:
+    """(start of generation, finish, models to evict, cold, when Ollama took it) on ``node``;
+    None when it cannot."""
+    arrival = max(arrival, node.takes_from)
     spec = CATALOGUE[model]
     profile = node.profile
     loaded = node.loaded.get(model)
@@ -88,6 +93,7 @@ def _plan(
         start = max(arrival, min(loaded.slots))
         busy = sum(1 for t in loaded.slots if t > start)
         cold = False
+        taken = arrival
     else:
         need = spec.loaded_size(CONTEXT_TOKENS, profile.num_parallel)
         if need > node.memory:
@@ -105,9 +111,10 @@ def _plan(
         start = ready + profile.load_seconds(spec)
         busy = 0
         cold = True
+        taken = ready
     prompt_s = prompt / profile.prompt_tps(spec)
     decode_s = output / profile.decode_tps(spec) * (1 + profile.batch_penalty * busy)
-    return start + prompt_s, start + prompt_s + decode_s, evict, cold
+    return start + prompt_s, start + prompt_s + decode_s, evict, cold, taken
 
 
 def schedule(scenario: Scenario, sessions: list[Session], gap_scale: float) -> list[Result]:
@@ -144,7 +151,7 @@ def schedule(scenario: Scenario, sessions: list[Session], gap_scale: float) -> l
         options = body.get("options") or {}
         output = int(options.get("num_predict", 128)) if isinstance(options, dict) else 128
         prompt = prompt_tokens(body)
-        best: tuple[float, float, list[str], bool, _Node] | None = None
+        best: tuple[float, float, list[str], bool, float, _Node] | None = None
         for node in nodes:
             node.restart_if_back(at)
             if session.model not in disks[node.node_id]:
@@ -162,8 +169,9 @@ def schedule(scenario: Scenario, sessions: list[Session], gap_scale: float) -> l
             )
             finish = at
         else:
-            first, finish, evict, cold, node = best
+            first, finish, evict, cold, taken, node = best
             _commit(node, session.model, first, finish, evict, cold)
+            node.takes_from = max(node.takes_from, taken)
             results.append(
                 Result(
                     session_id,
