@@ -234,6 +234,9 @@ class Pipeline:
         else:
             attempt = await self._wait_for_node(request, model, wait_line, ranking)
         self.journal.metrics.waited(model, time.perf_counter() - waiting)
+        choice = attempt.choice
+        if not choice.hot and choice.backend == "ollama":  # the next rankings must know
+            self.ranker.loading(choice.node_id, model, choice.evicts)
         trace = self.traces.new(request, attempt, original, retries, fallback_reason)
         trace.candidates = ranking.explain(attempt.choice.node_id)
         del ranking  # not kept while the node answers (it holds every node's estimate)

@@ -252,7 +252,9 @@ def _estimate(node: NodeSnapshot, fit: Fit, fleet: _Fleet) -> Candidate:
             memory_s += terms.memory_risk(load_s, fit.tight, node.pressure == "warn")
         reload_ctx = False
     else:
-        memory_s = 0.0
+        # A load the router sent is under way: what is left of it.
+        left = loaded.ready_at - fleet.now
+        memory_s = left / speeds.wall_per_reported if left > 0 else 0.0
         reload_ctx = 0 < loaded.context_length != window
     context_s = 0.0
     if reload_ctx:

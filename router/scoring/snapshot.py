@@ -36,6 +36,9 @@ class LoadedInfo:
     """Its weights' blob file (``sha256-<hex>``), "" when the node did not say."""
     kept_forever: bool = False
     """Loaded with a negative keep-alive (Ollama shows it expiring centuries from now)."""
+    ready_at: float = 0.0
+    """Epoch seconds its load is expected to be done, for a load the router sent that no
+    heartbeat shows yet (``router.pipeline.candidates``); 0 once the node lists it."""
 
     @property
     def unload_order(self) -> tuple[bool, str]:
