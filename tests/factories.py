@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.heartbeats import GB, gb_bytes, heartbeat
 
-__all__ = ["GB", "WEATHER_TOOL", "gb_bytes", "heartbeat"]
+__all__ = ["GB", "WEATHER_TOOL", "Clock", "gb_bytes", "heartbeat"]
 
 WEATHER_TOOL = {
     "type": "function",
@@ -20,3 +20,13 @@ WEATHER_TOOL = {
     },
 }
 """An OpenAI-style tool definition the simulator knows how to call."""
+
+
+class Clock:
+    """A clock that moves only when the test moves it (``clock.now += seconds``)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from router.pipeline.breakers import Breakers, first_byte_timeout
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import Clock
 
 
 def test_consecutive_failures_open_a_node_and_a_half_open_probe_closes_it() -> None:

@@ -15,18 +15,10 @@ from router.pipeline.candidates import LOAD_HOLD_S, Ranker, Ranking
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard, Slot
 from router.registry import Registry
-from tests.factories import heartbeat
+from tests.factories import Clock, heartbeat
 
 OLD, NEW, THIRD = "old:8b", "new:8b", "third:8b"
 ON_DISK = [(OLD, 5.0), (NEW, 5.0), (THIRD, 5.0)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fleet:

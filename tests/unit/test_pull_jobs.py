@@ -8,14 +8,7 @@ from collections.abc import AsyncGenerator
 
 from router.pipeline import pull_jobs
 from router.pipeline.pull_jobs import PullJobs
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import Clock
 
 
 def progress(digest: str, total: int, completed: int | None = None) -> bytes:

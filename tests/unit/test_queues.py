@@ -7,18 +7,11 @@ import asyncio
 import pytest
 
 from router.queues import QueueBoard, QueueFull
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import Clock
 
 
 async def test_never_more_in_flight_than_the_concurrency() -> None:
-    board = QueueBoard(Clock(), max_queue=10)
+    board = QueueBoard(Clock(0.0), max_queue=10)
     queue = board.queue("a", "m", concurrency=2)
     first = await queue.acquire()
     second = await queue.acquire()
@@ -35,7 +28,7 @@ async def test_never_more_in_flight_than_the_concurrency() -> None:
 
 
 async def test_waiters_are_served_in_arrival_order() -> None:
-    queue = QueueBoard(Clock()).queue("a", "m", concurrency=1)
+    queue = QueueBoard(Clock(0.0)).queue("a", "m", concurrency=1)
     holder = await queue.acquire()
     order: list[int] = []
 
@@ -52,7 +45,7 @@ async def test_waiters_are_served_in_arrival_order() -> None:
 
 
 async def test_a_full_queue_refuses() -> None:
-    queue = QueueBoard(Clock(), max_queue=1).queue("a", "m", concurrency=1)
+    queue = QueueBoard(Clock(0.0), max_queue=1).queue("a", "m", concurrency=1)
     await queue.acquire()
     waiting = asyncio.create_task(queue.acquire())
     await asyncio.sleep(0)
@@ -62,7 +55,7 @@ async def test_a_full_queue_refuses() -> None:
 
 
 async def test_a_cancelled_waiter_gives_its_place_up() -> None:
-    queue = QueueBoard(Clock()).queue("a", "m", concurrency=1)
+    queue = QueueBoard(Clock(0.0)).queue("a", "m", concurrency=1)
     holder = await queue.acquire()
     waiting = asyncio.create_task(queue.acquire())
     await asyncio.sleep(0)
@@ -78,7 +71,7 @@ async def test_a_cancelled_waiter_gives_its_place_up() -> None:
 
 
 async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None:
-    queue = QueueBoard(Clock()).queue("a", "m", concurrency=1)
+    queue = QueueBoard(Clock(0.0)).queue("a", "m", concurrency=1)
     holder = await queue.acquire()
     handed = asyncio.create_task(queue.acquire())
     after = asyncio.create_task(queue.acquire())
@@ -92,7 +85,7 @@ async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> No
 
 
 async def test_release_is_idempotent() -> None:
-    queue = QueueBoard(Clock()).queue("a", "m", concurrency=1)
+    queue = QueueBoard(Clock(0.0)).queue("a", "m", concurrency=1)
     slot = await queue.acquire()
     slot.release(ok=True)
     slot.release(ok=False)
@@ -100,7 +93,7 @@ async def test_release_is_idempotent() -> None:
 
 
 async def test_raising_the_concurrency_admits_waiters() -> None:
-    board = QueueBoard(Clock())
+    board = QueueBoard(Clock(0.0))
     queue = board.queue("a", "m", concurrency=1)
     await queue.acquire()
     waiting = asyncio.create_task(queue.acquire())
@@ -113,7 +106,7 @@ async def test_raising_the_concurrency_admits_waiters() -> None:
 
 
 async def test_the_reaper_frees_only_stalled_slots() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     board = QueueBoard(clock)
     queue = board.queue("a", "m", concurrency=2)
     stalled = await queue.acquire()
@@ -129,7 +122,7 @@ async def test_the_reaper_frees_only_stalled_slots() -> None:
 
 
 async def test_board_counts_and_stats() -> None:
-    board = QueueBoard(Clock())
+    board = QueueBoard(Clock(0.0))
     a = await board.queue("a", "m1", 2).acquire()
     await board.queue("b", "m1", 1).acquire()
     assert board.total_in_flight == 2
@@ -142,7 +135,7 @@ async def test_board_counts_and_stats() -> None:
 
 
 async def test_the_load_sums_the_running_requests_elapsed_seconds() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     clock.now = 1_700_000_000.0
     board = QueueBoard(clock)
     queue = board.queue("a", "m1", 3)
@@ -163,7 +156,7 @@ async def test_the_load_sums_the_running_requests_elapsed_seconds() -> None:
 
 
 async def test_a_slot_ahead_is_admitted_beyond_the_concurrency_up_to_the_spare() -> None:
-    board = QueueBoard(Clock(), max_queue=10)
+    board = QueueBoard(Clock(0.0), max_queue=10)
     queue = board.queue("a", "m", concurrency=1)
     running = queue.try_acquire_ahead(spare=1)
     assert running is not None and not running.ahead  # a free slot: an ordinary one

@@ -10,17 +10,9 @@ from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.scoring import SIGNALS, terms
-from tests.factories import heartbeat
+from tests.factories import Clock, heartbeat
 
 MODEL = "llama3.1:8b"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fleet() -> tuple[Clock, Registry, Ranker]:

@@ -5,15 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router.registry import CHANGE_HOLD_S, Registry, reachable_ollama_url
-from tests.factories import heartbeat
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.factories import Clock, heartbeat
 
 
 @pytest.fixture

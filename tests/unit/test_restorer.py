@@ -15,18 +15,10 @@ from router.metrics import Metrics
 from router.queues import QueueBoard
 from router.registry import Registry
 from router.restorer import RETRY_S, EvictionRestorer
-from tests.factories import heartbeat
+from tests.factories import Clock, heartbeat
 
 SMALL, BIG = "llama3.2:3b", "qwen3:32b"
 DISK = [(SMALL, 2.0), (BIG, 20.0)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Answer:
@@ -100,7 +92,7 @@ async def counted(keeper: EvictionRestorer, outcome: str) -> None:
 
 
 async def test_one_load_per_node_and_no_retry_before_its_time() -> None:
-    clock, upstream = Clock(), Upstream()
+    clock, upstream = Clock(10_000.0), Upstream()
     keeper = restorer(clock, upstream, RouterSettings())
     [started] = await keeper.run_once()
     assert (started.node_id, started.model) == ("a", SMALL)
@@ -120,7 +112,7 @@ async def test_one_load_per_node_and_no_retry_before_its_time() -> None:
 
 
 async def test_nothing_while_the_toggle_is_off() -> None:
-    clock, upstream = Clock(), Upstream()
+    clock, upstream = Clock(10_000.0), Upstream()
     settings = RouterSettings()
     settings.toggles.restore_evicted = False
     keeper = restorer(clock, upstream, settings)
@@ -130,7 +122,7 @@ async def test_nothing_while_the_toggle_is_off() -> None:
 
 @pytest.mark.parametrize("fail", [True, False])
 async def test_a_failed_load_is_counted_as_failed(fail: bool) -> None:
-    clock, upstream = Clock(), Upstream()
+    clock, upstream = Clock(10_000.0), Upstream()
     upstream.fail = fail
     keeper = restorer(clock, upstream, RouterSettings())
     await keeper.run_once()

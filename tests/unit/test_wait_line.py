@@ -18,18 +18,10 @@ from router.pipeline.request import InferenceRequest
 from router.pipeline.wait_line import WaitLine
 from router.queues import QueueBoard, QueueFull, Slot
 from router.registry import Registry
-from tests.factories import GB, heartbeat
+from tests.factories import GB, Clock, heartbeat
 
 MODEL = "llama3.1:8b"
 SIZE_GB = 5.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fleet:
