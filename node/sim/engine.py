@@ -487,7 +487,7 @@ class Engine:
         """Whether requests the scheduler took for ``name`` wait for its slots (they hold it, as
         Ollama's runner references do)."""
         queue = self._waiters.get(name)
-        return queue is not None and bool(queue) and queue[0].admitted
+        return bool(queue and queue[0].admitted)
 
     def _make_room(self, need: int, *, evict_even_if_short: bool) -> bool:
         """Evict idle models (Ollama's order) until ``need`` fits; False when it cannot.

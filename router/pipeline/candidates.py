@@ -9,7 +9,6 @@ traces.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections import OrderedDict
@@ -25,10 +24,10 @@ from router.backends import placement
 from router.config import RouterSettings
 from router.demand import Demand
 from router.latency import Run, SpeedHistory
+from router.pipeline.loads_under_way import Load, LoadsUnderWay
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard
 from router.registry import NodeRecord, Registry
-from router.scoring.filters import WEIGHTS_SHARE_OF_NEED
 from router.scoring.speed import DEFAULT_OUTPUT_TOKENS, load_seconds
 
 SESSION_MEMORY = 10_000
@@ -176,9 +175,9 @@ class Ranker:
         self._short_of_memory: dict[str, tuple[str, float]] = {}
         """Per node, a model a recent ranking found it short of memory for while it was nearly
         the best place for it (blocked by busy models), and when."""
-        self._loads: dict[str, dict[str, _Load]] = {}
-        """Per node, the loads the router sent there that no heartbeat shows yet (a heartbeat
-        comes every few seconds; the rankings in between must not count on stale memory)."""
+        self._loads = LoadsUnderWay(lambda node_id, model: queues.depth(node_id, model)[1])
+        """The loads the router sent that no heartbeat shows yet: the rankings in between must
+        not count on the node's last report."""
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -211,9 +210,8 @@ class Ranker:
                 cached = (record.generation, status, snap)
                 self._snapshots[record.node_id] = cached
             snap = cached[2]
-            loads = self._loads.get(record.node_id)
-            if loads is not None:
-                snap, hold = self._with_loads(snap, loads, record.last_seen, now)
+            if self._loads:  # loads the router sent that this node does not show yet
+                snap, hold = self._loads.view(snap, record.last_seen, now)
                 until = min(until, hold)
             snapshots.append(snap)
             urls[record.node_id] = record.ollama_url
@@ -232,52 +230,16 @@ class Ranker:
         if base is None:
             return
         snap = base[2]
-        loads = self._loads.setdefault(node_id, {})
-        if model in loads or model in snap.loaded:
+        if self._loads.has(node_id, model) or model in snap.loaded:
             return
         now = self.clock()
-        size, _ = self._model_facts(model)
-        need_gb = snap.disk_need_gb.get(model, size / GB)
-        weights = snap.on_disk.get(model) or need_gb * GB * WEIGHTS_SHARE_OF_NEED
+        need_gb, weights = scoring.cold_need(snap, model, self._model_facts(model)[0] / GB)
         speeds = self.speeds.speeds()
         speed = speeds.models.get((node_id, model))
         load_s = load_seconds(speed, speeds.nodes.get(node_id), weights)
         ready_at = now + load_s * speeds.wall_per_reported
-        loads[model] = _Load(model, tuple(evicts), need_gb, now, ready_at)
+        self._loads.add(node_id, Load(model, tuple(evicts), need_gb, now, ready_at))
         self._fleet = None
-
-    def _with_loads(
-        self, snap: scoring.NodeSnapshot, loads: dict[str, _Load], heard_at: float, now: float
-    ) -> tuple[scoring.NodeSnapshot, float]:
-        """``snap`` with the loads the router sent there that it does not show yet, and until
-        when that view holds. A load ends its hold once the node lists the model, once the node
-        reported after it while the router has nothing running for it there (it failed, or is
-        over), or after ``LOAD_HOLD_S``."""
-        node_id = snap.node_id
-        for model, load in list(loads.items()):
-            if (
-                model in snap.loaded
-                or now >= load.since + LOAD_HOLD_S
-                or (heard_at > load.since and not self.queues.depth(node_id, model)[1])
-            ):
-                del loads[model]
-        if not loads:
-            del self._loads[node_id]
-            return snap, float("inf")
-        loaded = dict(snap.loaded)
-        available = snap.memory_available_gb
-        for load in loads.values():
-            for name in load.evicts:
-                info = loaded.pop(name, None)
-                if info is not None:
-                    available += info.size_bytes / GB
-            if load.model not in loaded:
-                loaded[load.model] = scoring.LoadedInfo(
-                    int(load.need_gb * GB), ready_at=load.ready_at
-                )
-                available -= load.need_gb
-        view = dataclasses.replace(snap, loaded=loaded, memory_available_gb=max(available, 0.0))
-        return view, min(load.since for load in loads.values()) + LOAD_HOLD_S
 
     def routable(self) -> list[tuple[NodeRecord, NodeStatus]]:
         """The registry's routable nodes now, from the same view as the last ranking (kept until
@@ -594,23 +556,6 @@ class Choices(Sequence[Choice]):
                 evicts=c.evicts,
             )
         return built
-
-
-LOAD_HOLD_S = 30.0
-"""Longest a load the router sent is assumed without a heartbeat showing it."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Load:
-    """A load the router sent to a node, as the rankings assume it until the node shows it."""
-
-    model: str
-    evicts: tuple[str, ...]
-    """Idle models it unloads (Ollama's order, as the ranking that chose it saw them)."""
-    need_gb: float
-    since: float
-    ready_at: float
-    """When it is expected to be done (epoch seconds)."""
 
 
 class _Ahead(Mapping[tuple[str, str], scoring.QueueLoad]):

@@ -26,6 +26,7 @@ from router.scoring.filters import (
     OFFLINE,
     TOO_LARGE,
     QueueLoad,
+    cold_need,
 )
 from router.scoring.ranking import (
     SIGNALS,
@@ -70,6 +71,7 @@ __all__ = [
     "QueueLoad",
     "RouteRequest",
     "Speeds",
+    "cold_need",
     "effective_parallel",
     "rank",
     "snapshot_from_heartbeat",

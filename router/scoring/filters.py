@@ -99,8 +99,7 @@ def admit(
         return Fit(need_gb, file_size or need_gb * GB * WEIGHTS_SHARE_OF_NEED, info)
     if model not in node.on_disk:
         return ABSENT
-    need_gb = node.disk_need_gb.get(model, need_default_gb)
-    weights = file_size or need_gb * GB * WEIGHTS_SHARE_OF_NEED
+    need_gb, weights = cold_need(node, model, need_default_gb)
     total = node.memory_total_gb
     if need_gb > total:
         return f"{TOO_LARGE}: needs {need_gb:.1f} GB, node has {total:.1f} GB"
@@ -118,6 +117,13 @@ def admit(
         # its load is under way (and holds the memory). It takes the rest once it is up.
         return Fit(need_gb, weights, None, (), True)
     return _fit_by_evicting(node, need_gb, weights, spare, room_for_one_more, queues, demand)
+
+
+def cold_need(node: NodeSnapshot, model: str, need_default_gb: float) -> tuple[float, float]:
+    """A model not loaded on ``node``: the memory it needs there (GB; read from the node's file
+    size when it has one, else ``need_default_gb``) and the bytes of weights a load reads."""
+    need_gb = node.disk_need_gb.get(model, need_default_gb)
+    return need_gb, node.on_disk.get(model, 0) or need_gb * GB * WEIGHTS_SHARE_OF_NEED
 
 
 def _fit_by_evicting(

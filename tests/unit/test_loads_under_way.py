@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from router.config import RouterSettings
-from router.pipeline.candidates import LOAD_HOLD_S, Ranker, Ranking
+from router.pipeline.candidates import Ranker, Ranking
+from router.pipeline.loads_under_way import LOAD_HOLD_S
 from router.pipeline.request import InferenceRequest
 from router.queues import QueueBoard, Slot
 from router.registry import Registry
